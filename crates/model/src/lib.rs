@@ -1,0 +1,20 @@
+//! Everything the trainer and the page share: the ten classes, the networks, the
+//! photo → 28×28 preprocessing and the weights file format.
+//!
+//! The crate compiles for native targets and for `wasm32-unknown-unknown`; it never touches
+//! the file system, so the page can feed it bytes from an upload or a fetch.
+
+pub mod classes;
+pub mod network;
+pub mod preprocess;
+pub mod weights;
+
+pub use classes::{CLASS_NAMES, NUM_CLASSES};
+pub use network::{Architecture, CnnConfig, Network};
+pub use preprocess::{DecodeLimits, PreprocessError, Preprocessed, preprocess_bytes, preprocess_image};
+pub use weights::{TrainingSummary, WeightsError, WeightsFile};
+
+/// Side length of a Fashion-MNIST image.
+pub const IMAGE_SIDE: usize = 28;
+/// Pixels in one model input (28 × 28).
+pub const IMAGE_PIXELS: usize = IMAGE_SIDE * IMAGE_SIDE;

@@ -1,0 +1,336 @@
+//! Photo → model input: the one implementation shared by `trainer predict` and the page.
+//!
+//! Fashion-MNIST was made from catalog photos by trimming the background (the colour of the
+//! corners), resizing the longest edge to 28, sharpening, centring on a 28×28 canvas, negating
+//! and converting to 8-bit grayscale. This module runs the same steps on a user's photo, so the
+//! item reaches the network looking like a Fashion-MNIST image: a light item on black.
+//!
+//! The steps, in order:
+//! 1. decode with limits (refusing decompression bombs before allocating), first frame of an
+//!    animation, EXIF orientation applied;
+//! 2. shrink huge photos to at most [`WORK_SIDE`] px (speed and bounded memory);
+//! 3. flatten alpha onto a background that contrasts with the item, then grayscale (Rec. 601);
+//! 4. estimate the background from the image border and turn each pixel into "ink": distance
+//!    from the background, so light and dark backgrounds both give a light item on black;
+//! 5. trim to the ink's bounding box, resize the longest edge to 28, sharpen, centre.
+
+use std::io::Cursor;
+
+use image::{
+    DynamicImage, ImageBuffer, ImageDecoder, ImageFormat, ImageReader, Limits, Luma,
+    imageops::{self, FilterType},
+};
+
+use crate::{IMAGE_PIXELS, IMAGE_SIDE};
+
+/// Formats we decode, for error messages.
+pub const SUPPORTED_FORMATS: &str = "PNG, JPEG, WebP, GIF, BMP";
+
+/// Longest side we work at after decoding; more detail than this cannot survive a 28 px output.
+const WORK_SIDE: u32 = 1024;
+/// Smallest side that still holds a recognisable item.
+const MIN_SIDE: u32 = 8;
+/// Ink above this counts as "item" when finding the bounding box.
+const INK_THRESHOLD: f32 = 0.12;
+/// Ink below this is camera noise or a background gradient, and is cleared to black, as in
+/// Fashion-MNIST where the background is exactly 0.
+const NOISE_FLOOR: f32 = 0.04;
+/// Strength of the unsharp mask applied after resizing (Fashion-MNIST's "sharpening").
+const SHARPEN: f32 = 0.5;
+
+/// Size limits for decoding untrusted files.
+#[derive(Debug, Clone, Copy)]
+pub struct DecodeLimits {
+    /// Largest width or height accepted, in pixels.
+    pub max_side: u32,
+    /// Largest decoded image, in bytes.
+    pub max_bytes: u64,
+}
+
+impl Default for DecodeLimits {
+    /// 12,000 px a side and 512 MiB: a 48-megapixel phone photo fits, a 30,000² bomb does not.
+    fn default() -> Self {
+        Self { max_side: 12_000, max_bytes: 512 << 20 }
+    }
+}
+
+/// Why a file could not be turned into a model input. Each message says what to do.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum PreprocessError {
+    #[error("the file is empty")]
+    Empty,
+    #[error("{0} images are not supported; supported formats: {SUPPORTED_FORMATS}")]
+    Unsupported(&'static str),
+    #[error("not an image this app can read; supported formats: {SUPPORTED_FORMATS}")]
+    UnknownFormat,
+    #[error("image is {width}×{height} pixels, over the limit of {max} pixels a side; scale it down first")]
+    TooLarge { width: u32, height: u32, max: u32 },
+    #[error("image would need more than {0} MiB to decode; scale it down first")]
+    TooMuchMemory(u64),
+    #[error("the {format} data is damaged or cut short ({detail}); try exporting the image again")]
+    Corrupt { format: &'static str, detail: String },
+    #[error("image is only {width}×{height} pixels; at least {MIN_SIDE}×{MIN_SIDE} is needed")]
+    TooSmall { width: u32, height: u32 },
+    #[error("no item found: the image is a single flat colour (blank, or fully transparent)")]
+    NoItem,
+}
+
+/// A model input and what was learnt making it.
+#[derive(Debug, Clone)]
+pub struct Preprocessed {
+    /// 28×28 row-major, 0 = background, 1 = full ink (Fashion-MNIST's `pixel / 255`).
+    pub pixels: [f32; IMAGE_PIXELS],
+    /// Size of the decoded image after EXIF rotation.
+    pub width: u32,
+    pub height: u32,
+    /// Whether the background was judged light (the usual catalog or phone shot).
+    pub light_background: bool,
+}
+
+impl Preprocessed {
+    /// The model input as 8-bit grayscale, as Fashion-MNIST stores it (for display and tests).
+    pub fn to_u8(&self) -> [u8; IMAGE_PIXELS] {
+        self.pixels.map(|v| (v * 255.0).round().clamp(0.0, 255.0) as u8)
+    }
+}
+
+/// Decodes an uploaded file and preprocesses it.
+pub fn preprocess_bytes(bytes: &[u8], limits: DecodeLimits) -> Result<Preprocessed, PreprocessError> {
+    let image = decode(bytes, limits)?;
+    preprocess_image(&image)
+}
+
+/// Decodes an image file with limits and EXIF orientation applied.
+pub fn decode(bytes: &[u8], limits: DecodeLimits) -> Result<DynamicImage, PreprocessError> {
+    if bytes.is_empty() {
+        return Err(PreprocessError::Empty);
+    }
+    let format = image::guess_format(bytes).map_err(|_| sniff_unsupported(bytes))?;
+    let name = format_name(format);
+    if !matches!(
+        format,
+        ImageFormat::Png | ImageFormat::Jpeg | ImageFormat::WebP | ImageFormat::Gif | ImageFormat::Bmp
+    ) {
+        return Err(PreprocessError::Unsupported(name));
+    }
+    if format == ImageFormat::Jpeg && !jpeg_is_complete(bytes) {
+        // The JPEG decoder pads a cut-short scan with grey and reports success; the user
+        // would get a confident answer about half a photo. Refuse it instead.
+        return Err(PreprocessError::Corrupt { format: name, detail: "no end-of-image marker".into() });
+    }
+    let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
+    let mut image_limits = Limits::default();
+    image_limits.max_image_width = Some(limits.max_side);
+    image_limits.max_image_height = Some(limits.max_side);
+    image_limits.max_alloc = Some(limits.max_bytes);
+    reader.limits(image_limits);
+    let mut decoder = reader.into_decoder().map_err(|e| decode_error(e, name, limits))?;
+    let (width, height) = decoder.dimensions();
+    if width > limits.max_side || height > limits.max_side {
+        return Err(PreprocessError::TooLarge { width, height, max: limits.max_side });
+    }
+    let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
+    let mut image = DynamicImage::from_decoder(decoder).map_err(|e| decode_error(e, name, limits))?;
+    image.apply_orientation(orientation);
+    Ok(image)
+}
+
+fn format_name(format: ImageFormat) -> &'static str {
+    match format {
+        ImageFormat::Png => "PNG",
+        ImageFormat::Jpeg => "JPEG",
+        ImageFormat::WebP => "WebP",
+        ImageFormat::Gif => "GIF",
+        ImageFormat::Bmp => "BMP",
+        ImageFormat::Tiff => "TIFF",
+        ImageFormat::Avif => "AVIF",
+        ImageFormat::Ico => "ICO",
+        ImageFormat::Tga => "TGA",
+        ImageFormat::Pnm => "PNM",
+        ImageFormat::OpenExr => "OpenEXR",
+        ImageFormat::Hdr => "HDR",
+        ImageFormat::Qoi => "QOI",
+        ImageFormat::Dds => "DDS",
+        ImageFormat::Farbfeld => "Farbfeld",
+        _ => "this format's",
+    }
+}
+
+/// Names formats `image` does not recognise but users commonly have, so the message is specific.
+fn sniff_unsupported(bytes: &[u8]) -> PreprocessError {
+    let head = &bytes[..bytes.len().min(512)];
+    let text = String::from_utf8_lossy(head).to_ascii_lowercase();
+    if text.contains("<svg") || (text.trim_start().starts_with("<?xml") && text.contains("svg")) {
+        return PreprocessError::Unsupported("SVG");
+    }
+    if head.len() >= 12 && &head[4..8] == b"ftyp" {
+        let brand = &head[8..12];
+        if [&b"heic"[..], b"heix", b"hevc", b"heim", b"heis", b"mif1", b"msf1"].contains(&brand) {
+            return PreprocessError::Unsupported("HEIC/HEIF");
+        }
+        if brand == b"avif" || brand == b"avis" {
+            return PreprocessError::Unsupported("AVIF");
+        }
+    }
+    PreprocessError::UnknownFormat
+}
+
+/// True if an end-of-image marker follows the last start-of-scan. Inside entropy-coded data
+/// 0xFF is always stuffed (FF 00), so FF D9 there is a real marker.
+fn jpeg_is_complete(bytes: &[u8]) -> bool {
+    let last_sos = bytes.windows(2).rposition(|w| w == [0xFF, 0xDA]);
+    let Some(sos) = last_sos else { return false };
+    bytes[sos..].windows(2).any(|w| w == [0xFF, 0xD9])
+}
+
+fn decode_error(error: image::ImageError, format: &'static str, limits: DecodeLimits) -> PreprocessError {
+    use image::error::{ImageError, LimitErrorKind};
+    match error {
+        ImageError::Limits(e) => match e.kind() {
+            LimitErrorKind::DimensionError => {
+                PreprocessError::TooLarge { width: 0, height: 0, max: limits.max_side }
+            }
+            _ => PreprocessError::TooMuchMemory(limits.max_bytes >> 20),
+        },
+        ImageError::Unsupported(e) => PreprocessError::Corrupt { format, detail: e.to_string() },
+        other => PreprocessError::Corrupt { format, detail: other.to_string() },
+    }
+}
+
+/// Turns a decoded image into a 28×28 model input.
+pub fn preprocess_image(image: &DynamicImage) -> Result<Preprocessed, PreprocessError> {
+    let (width, height) = (image.width(), image.height());
+    if width < MIN_SIDE || height < MIN_SIDE {
+        return Err(PreprocessError::TooSmall { width, height });
+    }
+    let work = if width.max(height) > WORK_SIDE {
+        image.thumbnail(WORK_SIDE, WORK_SIDE)
+    } else {
+        image.clone()
+    };
+    let (w, h) = (work.width() as usize, work.height() as usize);
+    let gray = flatten_to_gray(&work.to_rgba32f());
+
+    let background = border_median(&gray, w, h);
+    let light_background = background >= 0.5;
+    let mut ink: Vec<f32> = gray
+        .iter()
+        .map(|&g| {
+            let v = if light_background {
+                (background - g) / background.max(1e-3)
+            } else {
+                (g - background) / (1.0 - background).max(1e-3)
+            };
+            v.clamp(0.0, 1.0)
+        })
+        .collect();
+
+    let (x0, y0, x1, y1) = ink_bounds(&ink, w, h).ok_or(PreprocessError::NoItem)?;
+    for v in &mut ink {
+        *v = ((*v - NOISE_FLOOR) / (1.0 - NOISE_FLOOR)).max(0.0);
+    }
+    let (cw, ch) = (x1 - x0 + 1, y1 - y0 + 1);
+    let crop = ImageBuffer::<Luma<f32>, Vec<f32>>::from_fn(cw as u32, ch as u32, |x, y| {
+        Luma([ink[(y0 + y as usize) * w + x0 + x as usize]])
+    });
+    let scale = IMAGE_SIDE as f32 / cw.max(ch) as f32;
+    let nw = ((cw as f32 * scale).round() as u32).clamp(1, IMAGE_SIDE as u32);
+    let nh = ((ch as f32 * scale).round() as u32).clamp(1, IMAGE_SIDE as u32);
+    let resized = imageops::resize(&crop, nw, nh, FilterType::Triangle);
+
+    let mut pixels = [0f32; IMAGE_PIXELS];
+    let (ox, oy) = ((IMAGE_SIDE as u32 - nw) / 2, (IMAGE_SIDE as u32 - nh) / 2);
+    for (x, y, p) in resized.enumerate_pixels() {
+        pixels[((oy + y) as usize) * IMAGE_SIDE + (ox + x) as usize] = p.0[0];
+    }
+    sharpen(&mut pixels);
+    // Fashion-MNIST is 8-bit: quantise, so the page and the trainer see identical inputs.
+    for v in &mut pixels {
+        *v = (*v * 255.0).round().clamp(0.0, 255.0) / 255.0;
+    }
+    Ok(Preprocessed { pixels, width, height, light_background })
+}
+
+/// Grayscale in 0..1 with transparency flattened. The flattening colour is chosen against the
+/// item: white behind a dark item, black behind a light one (a white sneaker cut out on a
+/// transparent background must not vanish into a white fill).
+fn flatten_to_gray(rgba: &image::Rgba32FImage) -> Vec<f32> {
+    let luma = |p: &image::Rgba<f32>| 0.299 * p.0[0] + 0.587 * p.0[1] + 0.114 * p.0[2];
+    let (mut opaque_sum, mut opaque_n, mut transparent_n) = (0.0f64, 0usize, 0usize);
+    for p in rgba.pixels() {
+        if p.0[3] >= 0.5 {
+            opaque_sum += luma(p) as f64;
+            opaque_n += 1;
+        } else {
+            transparent_n += 1;
+        }
+    }
+    let fill = if transparent_n > 0 && opaque_n > 0 && opaque_sum / opaque_n as f64 > 0.6 { 0.0 } else { 1.0 };
+    rgba.pixels()
+        .map(|p| {
+            let a = p.0[3].clamp(0.0, 1.0);
+            (a * luma(p).clamp(0.0, 1.0) + (1.0 - a) * fill).clamp(0.0, 1.0)
+        })
+        .collect()
+}
+
+/// Median gray level of a thin strip along the border: the background's colour.
+fn border_median(gray: &[f32], w: usize, h: usize) -> f32 {
+    let strip = (w.min(h) / 50).max(1);
+    let mut border: Vec<f32> = Vec::with_capacity(2 * strip * (w + h));
+    for y in 0..h {
+        for x in 0..w {
+            if x < strip || y < strip || x >= w - strip || y >= h - strip {
+                border.push(gray[y * w + x]);
+            }
+        }
+    }
+    let mid = border.len() / 2;
+    *border.select_nth_unstable_by(mid, f32::total_cmp).1
+}
+
+/// Bounding box (inclusive) of the rows and columns that hold enough ink to be the item rather
+/// than stray noise.
+fn ink_bounds(ink: &[f32], w: usize, h: usize) -> Option<(usize, usize, usize, usize)> {
+    let mut cols = vec![0usize; w];
+    let mut rows = vec![0usize; h];
+    for y in 0..h {
+        for x in 0..w {
+            if ink[y * w + x] > INK_THRESHOLD {
+                cols[x] += 1;
+                rows[y] += 1;
+            }
+        }
+    }
+    let span = |counts: &[usize], min: usize| {
+        let first = counts.iter().position(|&c| c >= min)?;
+        let last = counts.iter().rposition(|&c| c >= min)?;
+        Some((first, last))
+    };
+    // A row or column needs ink in at least 0.5% of its length (1 px for small images).
+    let (x0, x1) = span(&cols, (h / 200).max(1))?;
+    let (y0, y1) = span(&rows, (w / 200).max(1))?;
+    Some((x0, y0, x1, y1))
+}
+
+/// 3×3 unsharp mask on the 28×28 canvas.
+fn sharpen(pixels: &mut [f32; IMAGE_PIXELS]) {
+    let src = *pixels;
+    let n = IMAGE_SIDE as isize;
+    for y in 0..n {
+        for x in 0..n {
+            let (mut sum, mut count) = (0.0, 0.0);
+            for dy in -1..=1 {
+                for dx in -1..=1 {
+                    let (xx, yy) = (x + dx, y + dy);
+                    if (0..n).contains(&xx) && (0..n).contains(&yy) {
+                        sum += src[(yy * n + xx) as usize];
+                        count += 1.0;
+                    }
+                }
+            }
+            let i = (y * n + x) as usize;
+            pixels[i] = (src[i] + SHARPEN * (src[i] - sum / count)).clamp(0.0, 1.0);
+        }
+    }
+}

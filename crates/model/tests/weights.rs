@@ -1,0 +1,119 @@
+//! The weights format: round trip, and a clear error (never a panic) for every kind of bad file.
+
+use burn::prelude::*;
+use fashion_model::{
+    Architecture, CnnConfig, TrainingSummary, WeightsError, WeightsFile,
+    network::images_tensor,
+    weights::FORMAT_VERSION,
+};
+
+fn small_cnn() -> Architecture {
+    Architecture::Cnn(CnnConfig { channels: [4, 8, 8], hidden: 16, dropout: 0.5, batch_norm: true })
+}
+
+fn encoded(arch: &Architecture) -> (Vec<u8>, Vec<f32>) {
+    let device = Device::flex();
+    let net = arch.init(&device);
+    let input = images_tensor((0..2 * 784).map(|i| (i % 13) as f32 / 13.0).collect(), &device);
+    let logits = net.forward(input).into_data().try_to_vec::<f32>().unwrap();
+    let summary = TrainingSummary { test_accuracy: Some(0.91), note: Some("test".into()), ..Default::default() };
+    (WeightsFile::encode(arch, &summary, net).unwrap(), logits)
+}
+
+#[test]
+fn round_trip_keeps_architecture_summary_and_outputs() {
+    for arch in [small_cnn(), Architecture::Logistic] {
+        let (bytes, logits) = encoded(&arch);
+        let device = Device::flex();
+        let file = WeightsFile::decode(&bytes, &device).unwrap();
+        assert_eq!(file.architecture, arch);
+        assert_eq!(file.summary.test_accuracy, Some(0.91));
+        assert_eq!(file.classes[9], "Ankle boot");
+        let input = images_tensor((0..2 * 784).map(|i| (i % 13) as f32 / 13.0).collect(), &device);
+        let again = file.network.forward(input).into_data().try_to_vec::<f32>().unwrap();
+        assert_eq!(logits, again);
+    }
+}
+
+#[test]
+fn bad_files_give_specific_errors() {
+    let device = Device::flex();
+    let (good, _) = encoded(&small_cnn());
+
+    let err = |bytes: &[u8]| WeightsFile::decode(bytes, &device).unwrap_err();
+
+    assert!(matches!(err(b""), WeightsError::NotAWeightsFile));
+    assert!(matches!(err(b"PK\x03\x04 definitely a zip file"), WeightsError::NotAWeightsFile));
+    let random: Vec<u8> = (0..5000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    assert!(matches!(err(&random), WeightsError::NotAWeightsFile));
+
+    for cut in [10, 20, good.len() / 2, good.len() - 1] {
+        assert!(matches!(err(&good[..cut]), WeightsError::Truncated(_)), "cut at {cut}: {}", err(&good[..cut]));
+    }
+
+    let mut other_version = good.clone();
+    other_version[8..12].copy_from_slice(&(FORMAT_VERSION + 1).to_le_bytes());
+    let e = err(&other_version);
+    assert!(matches!(e, WeightsError::UnsupportedVersion { found, .. } if found == FORMAT_VERSION + 1));
+    assert!(e.to_string().contains("version"));
+
+    let mut flipped = good.clone();
+    let mid = good.len() - 100;
+    flipped[mid] ^= 0x55;
+    assert!(matches!(err(&flipped), WeightsError::Checksum));
+}
+
+/// Re-frames a parameter block under a different header (valid checksum), as a file from
+/// another build or a hand-edited file would be.
+fn reframe(good: &[u8], header_json: &str, mutate_params: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
+    let header_len = u32::from_le_bytes(good[12..16].try_into().unwrap()) as usize;
+    let p_at = 16 + header_len;
+    let p_len = u64::from_le_bytes(good[p_at..p_at + 8].try_into().unwrap()) as usize;
+    let mut params = good[p_at + 8..p_at + 8 + p_len].to_vec();
+    mutate_params(&mut params);
+    let mut out = good[..12].to_vec();
+    out.extend_from_slice(&(header_json.len() as u32).to_le_bytes());
+    out.extend_from_slice(header_json.as_bytes());
+    out.extend_from_slice(&(params.len() as u64).to_le_bytes());
+    out.extend_from_slice(&params);
+    let crc = crc32fast::hash(&out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out
+}
+
+const CLASSES: &str = r#"["T-shirt/top","Trouser","Pullover","Dress","Coat","Sandal","Shirt","Sneaker","Bag","Ankle boot"]"#;
+
+#[test]
+fn another_architecture_or_nan_weights_are_refused() {
+    let device = Device::flex();
+    let (good, _) = encoded(&small_cnn());
+
+    // CNN parameters under a header claiming logistic regression.
+    let lying = reframe(&good, &format!(r#"{{"architecture":{{"kind":"logistic"}},"classes":{CLASSES}}}"#), |_| {});
+    let e = WeightsFile::decode(&lying, &device).unwrap_err();
+    assert!(matches!(e, WeightsError::Mismatch { .. }), "{e}");
+
+    // The report's CNN header over the small CNN's parameters: shapes differ.
+    let report = serde_json::to_string(&Architecture::Cnn(CnnConfig::report())).unwrap();
+    let wrong_shape = reframe(&good, &format!(r#"{{"architecture":{report},"classes":{CLASSES}}}"#), |_| {});
+    assert!(matches!(WeightsFile::decode(&wrong_shape, &device).unwrap_err(), WeightsError::Mismatch { .. }));
+
+    // A CNN file where a logistic model was asked for.
+    let e = WeightsFile::decode_expecting(&good, &device, false).unwrap_err();
+    assert!(matches!(e, WeightsError::WrongArchitecture { .. }), "{e}");
+
+    let small = serde_json::to_string(&small_cnn()).unwrap();
+    let nine_classes = reframe(&good, &format!(r#"{{"architecture":{small},"classes":["a","b","c","d","e","f","g","h","i"]}}"#), |_| {});
+    assert!(matches!(WeightsFile::decode(&nine_classes, &device).unwrap_err(), WeightsError::WrongClasses(9)));
+
+    let garbage_header = reframe(&good, "{not json", |_| {});
+    assert!(matches!(WeightsFile::decode(&garbage_header, &device).unwrap_err(), WeightsError::Header(_)));
+
+    // Overwrite the last float of the parameter block (the end of the last tensor) with NaN.
+    let nan = reframe(&good, &format!(r#"{{"architecture":{small},"classes":{CLASSES}}}"#), |p| {
+        let n = p.len();
+        p[n - 4..].copy_from_slice(&f32::NAN.to_le_bytes());
+    });
+    let e = WeightsFile::decode(&nan, &device).unwrap_err();
+    assert!(matches!(e, WeightsError::NonFinite(_)), "{e}");
+}

@@ -1,0 +1,110 @@
+//! `trainer bench`: images per second for training and inference of the shipped CNN on each
+//! backend that opens here. Prints figures; it asserts nothing.
+
+use std::{process::ExitCode, time::Instant};
+
+use anyhow::Result;
+use burn::{
+    nn::loss::CrossEntropyLossConfig,
+    optim::{AdamConfig, GradientsParams},
+    prelude::*,
+};
+use clap::Args;
+use fashion_model::{Architecture, CnnConfig, IMAGE_PIXELS, network::images_tensor};
+
+use crate::backend::{self, BackendChoice};
+
+#[derive(Args)]
+pub struct BenchArgs {
+    /// Backends to measure (cpu, wgpu); default: every one that opens.
+    #[arg(long, value_enum)]
+    backend: Vec<BackendChoice>,
+    /// Training steps timed (after 2 warm-up steps).
+    #[arg(long, default_value_t = 20)]
+    steps: usize,
+    #[arg(long, default_value_t = 64)]
+    batch_size: usize,
+    /// Measure the report's CNN instead of the shipped one.
+    #[arg(long)]
+    report_cnn: bool,
+}
+
+pub fn run(args: BenchArgs) -> Result<ExitCode> {
+    let choices = if args.backend.is_empty() { vec![BackendChoice::Cpu, BackendChoice::Wgpu] } else { args.backend.clone() };
+    let arch = Architecture::Cnn(if args.report_cnn { CnnConfig::report() } else { CnnConfig::shipped() });
+    println!("machine: {} cores; model: {}", backend::cores(), arch.name());
+    for choice in choices {
+        let selected = match backend::select(choice) {
+            Ok(s) => s,
+            Err(e) => {
+                println!("{choice:?}: skipped ({e})");
+                continue;
+            }
+        };
+        let device = &selected.device;
+        let train = train_throughput(&arch, device, args.batch_size, args.steps)?;
+        let (median_ms, p90_ms) = latency_batch1(&arch, device, 50)?;
+        let b256 = inference_throughput(&arch, device, 256, 5)?;
+        println!(
+            "{}: train {:.0} img/s (batch {}), inference batch 1 median {:.2} ms (p90 {:.2}), batch 256 {:.0} img/s",
+            selected.description, train, args.batch_size, median_ms, p90_ms, b256
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn batch(n: usize, device: &Device) -> Tensor<3> {
+    let pixels: Vec<f32> = (0..n * IMAGE_PIXELS).map(|i| ((i * 7919) % 256) as f32 / 255.0).collect();
+    images_tensor(pixels, device)
+}
+
+fn train_throughput(arch: &Architecture, device: &Device, batch_size: usize, steps: usize) -> Result<f64> {
+    let device = device.clone().autodiff();
+    let mut model = arch.init(&device);
+    let mut optim = AdamConfig::new().init();
+    let loss_fn = CrossEntropyLossConfig::new().init(&device);
+    let images = batch(batch_size, &device);
+    let targets = Tensor::<1, Int>::from_data(
+        TensorData::new((0..batch_size as i64).map(|i| i % 10).collect::<Vec<_>>(), [batch_size]),
+        &device,
+    );
+    let mut started = Instant::now();
+    for step in 0..steps + 2 {
+        if step == 2 {
+            started = Instant::now();
+        }
+        let loss = loss_fn.forward(model.forward(images.clone()), targets.clone());
+        let _ = loss.clone().into_scalar::<f32>();
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        model = optim.step(1e-3, model, grads);
+    }
+    Ok((steps * batch_size) as f64 / started.elapsed().as_secs_f64())
+}
+
+fn latency_batch1(arch: &Architecture, device: &Device, runs: usize) -> Result<(f64, f64)> {
+    let model = arch.init(device);
+    let input = batch(1, device);
+    for _ in 0..3 {
+        let _ = model.forward(input.clone()).into_data();
+    }
+    let mut times: Vec<f64> = (0..runs)
+        .map(|_| {
+            let t = Instant::now();
+            let _ = model.forward(input.clone()).into_data();
+            t.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    Ok((times[runs / 2], times[runs * 9 / 10]))
+}
+
+fn inference_throughput(arch: &Architecture, device: &Device, n: usize, runs: usize) -> Result<f64> {
+    let model = arch.init(device);
+    let input = batch(n, device);
+    let _ = model.forward(input.clone()).into_data();
+    let started = Instant::now();
+    for _ in 0..runs {
+        let _ = model.forward(input.clone()).into_data();
+    }
+    Ok((n * runs) as f64 / started.elapsed().as_secs_f64())
+}

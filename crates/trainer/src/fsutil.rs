@@ -1,0 +1,53 @@
+//! Atomic file writes: a reader (or a crash) never sees a half-written model or report.
+
+use std::{io::Write, path::Path};
+
+use anyhow::{Context, Result};
+
+/// Writes `bytes` to a temporary file beside `path`, syncs it, then renames it over `path`.
+/// On any failure (full disk, read-only folder) the previous file at `path` is left untouched.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create folder {}", dir.display()))?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("cannot write in {} (is it writable?)", dir.display()))?;
+    tmp.write_all(bytes)
+        .and_then(|_| tmp.as_file().sync_all())
+        .with_context(|| format!("cannot write {} (disk full?); the previous file is unchanged", path.display()))?;
+    tmp.persist(path)
+        .map_err(|e| e.error)
+        .with_context(|| format!("cannot replace {}; the previous file is unchanged", path.display()))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replaces_content_and_leaves_no_temp_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a/b.bin");
+        write_atomic(&p, b"one").unwrap();
+        write_atomic(&p, b"two").unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"two");
+        assert_eq!(std::fs::read_dir(p.parent().unwrap()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn failure_keeps_the_previous_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("w.fmw");
+        write_atomic(&p, b"good").unwrap();
+        // /dev/full reports ENOSPC on every write: the Linux stand-in for a full disk.
+        if Path::new("/dev/full").exists() {
+            let e = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap().write_all(&[0; 4096]);
+            assert!(e.is_err());
+        }
+        // A path whose parent is a file cannot be created.
+        let blocked = p.join("child.fmw");
+        let err = write_atomic(&blocked, b"bad").unwrap_err().to_string();
+        assert!(err.contains("cannot"), "{err}");
+        assert_eq!(std::fs::read(&p).unwrap(), b"good");
+    }
+}

@@ -1,0 +1,17 @@
+//! The trainer as a library, so integration tests and benchmarks reach the same code as the
+//! `trainer` binary.
+
+pub mod augment;
+pub mod backend;
+pub mod bench;
+pub mod data;
+pub mod fsutil;
+pub mod metrics;
+pub mod predict;
+pub mod progress;
+pub mod report;
+pub mod study;
+pub mod training;
+
+pub use cli::CommonArgs;
+pub mod cli;

@@ -1,0 +1,48 @@
+//! `trainer`: trains the report's study (logistic regression vs CNN) on Fashion-MNIST and writes
+//! the page's weights; also classifies photos (`predict`), scores any weights file
+//! (`evaluate`) and measures speed (`bench`).
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use trainer::{bench, predict, study};
+
+#[derive(Parser)]
+#[command(version, about = "Train, evaluate and run the Fashion-MNIST classifiers", args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    train: study::TrainArgs,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train logistic regression and the CNN, evaluate both, write weights and a report (the default).
+    Train(study::TrainArgs),
+    /// Classify image files with a weights file (default: the shipped CNN).
+    Predict(predict::PredictArgs),
+    /// Test-set metrics of any weights file, including one fine-tuned in the browser.
+    Evaluate(predict::EvaluateArgs),
+    /// Training and inference throughput of the CNN on each backend.
+    Bench(bench::BenchArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        None => study::run(cli.train),
+        Some(Command::Train(args)) => study::run(args),
+        Some(Command::Predict(args)) => predict::predict(args),
+        Some(Command::Evaluate(args)) => predict::evaluate(args),
+        Some(Command::Bench(args)) => bench::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

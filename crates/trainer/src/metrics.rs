@@ -1,0 +1,69 @@
+//! Classification metrics: accuracy, per-class precision/recall/F1, confusion matrix.
+
+use fashion_model::{CLASS_NAMES, NUM_CLASSES};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ClassMetrics {
+    pub class: String,
+    pub precision: f64,
+    pub recall: f64,
+    pub f1: f64,
+    pub support: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Evaluation {
+    pub accuracy: f64,
+    pub loss: f64,
+    pub macro_f1: f64,
+    pub per_class: Vec<ClassMetrics>,
+    /// `confusion[true][predicted]`.
+    pub confusion: Vec<Vec<usize>>,
+}
+
+impl Evaluation {
+    pub fn from_predictions(truth: &[u8], predicted: &[u8], loss: f64) -> Self {
+        let mut confusion = vec![vec![0usize; NUM_CLASSES]; NUM_CLASSES];
+        for (&t, &p) in truth.iter().zip(predicted) {
+            confusion[t as usize][p as usize] += 1;
+        }
+        let correct: usize = (0..NUM_CLASSES).map(|c| confusion[c][c]).sum();
+        let per_class: Vec<ClassMetrics> = (0..NUM_CLASSES)
+            .map(|c| {
+                let tp = confusion[c][c] as f64;
+                let support: usize = confusion[c].iter().sum();
+                let predicted_c: usize = (0..NUM_CLASSES).map(|t| confusion[t][c]).sum();
+                let precision = if predicted_c > 0 { tp / predicted_c as f64 } else { 0.0 };
+                let recall = if support > 0 { tp / support as f64 } else { 0.0 };
+                let f1 = if precision + recall > 0.0 { 2.0 * precision * recall / (precision + recall) } else { 0.0 };
+                ClassMetrics { class: CLASS_NAMES[c].to_string(), precision, recall, f1, support }
+            })
+            .collect();
+        Self {
+            accuracy: correct as f64 / truth.len().max(1) as f64,
+            loss,
+            macro_f1: per_class.iter().map(|c| c.f1).sum::<f64>() / NUM_CLASSES as f64,
+            per_class,
+            confusion,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_match_a_hand_computed_case() {
+        // Class 0: 2 right, 1 predicted as 1. Class 1: 1 right. Predicted 1 twice.
+        let e = Evaluation::from_predictions(&[0, 0, 0, 1], &[0, 0, 1, 1], 0.5);
+        assert!((e.accuracy - 0.75).abs() < 1e-12);
+        assert_eq!(e.confusion[0][1], 1);
+        assert!((e.per_class[0].precision - 1.0).abs() < 1e-12);
+        assert!((e.per_class[0].recall - 2.0 / 3.0).abs() < 1e-12);
+        assert!((e.per_class[1].precision - 0.5).abs() < 1e-12);
+        assert!((e.per_class[1].f1 - 2.0 / 3.0).abs() < 1e-12);
+        assert_eq!(e.per_class[2].support, 0);
+    }
+}

@@ -1,0 +1,145 @@
+//! `trainer predict` and `trainer evaluate`: run a weights file on photos or on the test set.
+
+use std::{
+    io::Write,
+    path::{Path, PathBuf},
+    process::ExitCode,
+};
+
+use anyhow::{Context, Result};
+use clap::Args;
+use fashion_model::{
+    CLASS_NAMES, DecodeLimits, IMAGE_PIXELS, WeightsFile,
+    network::{argmax, images_tensor, softmax_rows},
+    preprocess_bytes,
+};
+use serde::Serialize;
+
+use crate::{CommonArgs, backend, data, training};
+
+#[derive(Args)]
+pub struct PredictArgs {
+    /// Weights file [default: the shipped CNN, web/cnn.fmw]
+    #[arg(long)]
+    weights: Option<PathBuf>,
+    /// One JSON object per line instead of text.
+    #[arg(long)]
+    json: bool,
+    #[arg(long, value_enum, default_value_t = backend::BackendChoice::Cpu)]
+    backend: backend::BackendChoice,
+    /// Image files (PNG, JPEG, WebP, GIF, BMP).
+    #[arg(required = true)]
+    images: Vec<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct EvaluateArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// Weights file to score (from the trainer or downloaded from the page).
+    #[arg(long)]
+    weights: PathBuf,
+    /// Print the metrics as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Score only the first N test images (the page's held-out slice is the first 500).
+    #[arg(long)]
+    limit: Option<usize>,
+}
+
+/// The shipped CNN: `web/cnn.fmw` from the current folder, else from the source tree.
+pub fn shipped_weights() -> PathBuf {
+    let local = Path::new("web/cnn.fmw");
+    if local.exists() {
+        return local.to_path_buf();
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../web/cnn.fmw")
+}
+
+fn load_weights(path: &Path, device: &burn::prelude::Device) -> Result<WeightsFile> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read weights file {}", path.display()))?;
+    WeightsFile::decode(&bytes, device).with_context(|| format!("{}", path.display()))
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Line<'a> {
+    Ok { file: &'a str, label: usize, class: &'a str, confidence: f32, probs: [f32; 10] },
+    Err { file: &'a str, error: String },
+}
+
+pub fn predict(args: PredictArgs) -> Result<ExitCode> {
+    let device = backend::select(args.backend)?.device;
+    let weights = args.weights.clone().unwrap_or_else(shipped_weights);
+    let model = load_weights(&weights, &device)?;
+
+    // Decode everything first, then one batched forward pass for the files that decoded.
+    let mut results: Vec<Result<usize, String>> = Vec::new();
+    let mut pixels = Vec::new();
+    for path in &args.images {
+        let outcome = std::fs::read(path)
+            .map_err(|e| format!("cannot read file: {e}"))
+            .and_then(|bytes| preprocess_bytes(&bytes, DecodeLimits::default()).map_err(|e| e.to_string()));
+        results.push(outcome.map(|p| {
+            pixels.extend_from_slice(&p.pixels);
+            pixels.len() / IMAGE_PIXELS - 1
+        }));
+    }
+    let probs = if pixels.is_empty() {
+        Vec::new()
+    } else {
+        let logits = model.network.forward(images_tensor(pixels, &device));
+        softmax_rows(&logits.into_data().convert::<f32>().try_to_vec::<f32>().map_err(|e| anyhow::anyhow!("{e:?}"))?)
+    };
+
+    let mut out = std::io::stdout().lock();
+    let mut failed = 0;
+    for (path, result) in args.images.iter().zip(results) {
+        let file = path.display().to_string();
+        let line = match result {
+            Ok(row) => {
+                let p = probs[row];
+                let label = argmax(&p);
+                Line::Ok { file: &file, label, class: CLASS_NAMES[label], confidence: p[label], probs: p }
+            }
+            Err(error) => {
+                failed += 1;
+                Line::Err { file: &file, error }
+            }
+        };
+        if args.json {
+            writeln!(out, "{}", serde_json::to_string(&line)?)?;
+        } else {
+            match line {
+                Line::Ok { class, confidence, .. } => writeln!(out, "{file}: {class} ({:.1}%)", 100.0 * confidence)?,
+                Line::Err { error, .. } => writeln!(out, "{file}: error: {error}")?,
+            }
+        }
+    }
+    Ok(if failed > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+pub fn evaluate(args: EvaluateArgs) -> Result<ExitCode> {
+    let device = backend::select(args.common.backend)?.device;
+    let model = load_weights(&args.weights, &device)?;
+    let data = data::load(args.common.data_dir.as_deref())?;
+    let test = match args.limit {
+        Some(n) => data.test.truncate(n),
+        None => data.test,
+    };
+    let eval = training::evaluate(&model.network, &test, &device, 500)?;
+    if args.json {
+        let mut value = serde_json::to_value(&eval)?;
+        value["images"] = test.len().into();
+        value["architecture"] = serde_json::to_value(&model.architecture)?;
+        println!("{value}");
+    } else {
+        println!("{}: {} on {} test images", args.weights.display(), model.architecture.name(), test.len());
+        println!("accuracy {:.2}%  loss {:.4}  macro F1 {:.4}", 100.0 * eval.accuracy, eval.loss, eval.macro_f1);
+        println!("{:<12} {:>9} {:>7} {:>7}", "class", "precision", "recall", "F1");
+        for c in &eval.per_class {
+            println!("{:<12} {:>9.3} {:>7.3} {:>7.3}", c.class, c.precision, c.recall, c.f1);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

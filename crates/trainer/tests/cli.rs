@@ -1,0 +1,166 @@
+//! The real `trainer` binary on a small slice: files written, accuracy above chance,
+//! `predict --json` and `evaluate` on its output, refusal to clobber an interrupted run,
+//! and `kill -9` then `--resume` continuing instead of starting over.
+
+mod common;
+
+use std::{
+    path::Path,
+    process::{Command, Output, Stdio},
+    time::{Duration, Instant},
+};
+
+use serde_json::Value;
+
+fn trainer() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_trainer"));
+    cmd.env_remove("FASHION_MNIST_DIR");
+    cmd
+}
+
+fn run_ok(cmd: &mut Command) -> Output {
+    let out = cmd.output().expect("trainer starts");
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed\nstdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn metrics(dir: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(dir.join("report/metrics.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn trains_a_slice_then_predicts_and_evaluates_its_output() {
+    let out = tempfile::tempdir().unwrap();
+    let o = out.path();
+    run_ok(trainer().args(["--limit", "1500", "--epochs", "2", "--backend", "cpu", "--out"]).arg(o));
+    for f in ["cnn.fmw", "lr.fmw", "report/metrics.json", "report/report.md", "report/learning-curves.svg", "report/confusion-matrix.svg"] {
+        let len = std::fs::metadata(o.join(f)).unwrap_or_else(|_| panic!("{f} written")).len();
+        assert!(len > 100, "{f} is only {len} bytes");
+    }
+    assert!(!o.join("checkpoint").exists(), "a finished run removes its checkpoint");
+    let m = metrics(o);
+    let (lr_acc, cnn_acc) = (m["logistic"]["test"]["accuracy"].as_f64().unwrap(), m["cnn"]["test"]["accuracy"].as_f64().unwrap());
+    assert!(lr_acc > 0.5 && cnn_acc > 0.5, "accuracy not clearly above chance: LR {lr_acc}, CNN {cnn_acc}");
+    assert_eq!(m["train_images"], 1350);
+    assert_eq!(m["cnn"]["history"].as_array().unwrap().len(), 2);
+    let md = std::fs::read_to_string(o.join("report/report.md")).unwrap();
+    assert!(md.contains("Logistic regression") && md.contains("points"));
+
+    // predict --json: good photos, a bad file; the good ones still run, the exit code says failure.
+    let data = trainer::data::load(None).unwrap();
+    let photos = tempfile::tempdir().unwrap();
+    let mut files = Vec::new();
+    for i in 0..6 {
+        let (bytes, ext) = common::varied_photo(data.test.image(i), i);
+        let p = photos.path().join(format!("item{i}.{ext}"));
+        std::fs::write(&p, bytes).unwrap();
+        files.push(p);
+    }
+    let bad = photos.path().join("notes.png");
+    std::fs::write(&bad, "this is text, not a picture").unwrap();
+    files.insert(2, bad.clone());
+    let out_json = trainer().args(["predict", "--json", "--weights"]).arg(o.join("cnn.fmw")).args(&files).output().unwrap();
+    assert!(!out_json.status.success(), "a failed file makes the exit status non-zero");
+    let lines: Vec<Value> = String::from_utf8(out_json.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 7);
+    for (line, file) in lines.iter().zip(&files) {
+        assert_eq!(line["file"], file.display().to_string());
+        if *file == bad {
+            assert!(line["error"].as_str().unwrap().contains("supported formats"), "{line}");
+        } else {
+            let probs: Vec<f64> = line["probs"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+            assert_eq!(probs.len(), 10);
+            assert!((probs.iter().sum::<f64>() - 1.0).abs() < 1e-3);
+            let label = line["label"].as_u64().unwrap() as usize;
+            assert!((line["confidence"].as_f64().unwrap() - probs[label]).abs() < 1e-6);
+            assert_eq!(line["class"], fashion_model::CLASS_NAMES[label]);
+        }
+    }
+
+    // evaluate gives the test accuracy the training report recorded.
+    let eval = run_ok(trainer().args(["evaluate", "--json", "--backend", "cpu", "--weights"]).arg(o.join("cnn.fmw")));
+    let eval: Value = serde_json::from_slice(&eval.stdout).unwrap();
+    assert!((eval["accuracy"].as_f64().unwrap() - cnn_acc).abs() < 1e-9, "{eval} vs {cnn_acc}");
+    assert_eq!(eval["images"], 10000);
+
+    // A weights file that is not one: a clear error, no panic.
+    let junk = photos.path().join("junk.fmw");
+    std::fs::write(&junk, vec![7u8; 1000]).unwrap();
+    let e = trainer().args(["evaluate", "--weights"]).arg(&junk).output().unwrap();
+    assert!(!e.status.success());
+    let stderr = String::from_utf8_lossy(&e.stderr);
+    assert!(stderr.contains("not a weights file") && !stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn kill_9_then_resume_continues_from_the_last_epoch() {
+    let out = tempfile::tempdir().unwrap();
+    let o = out.path();
+    let args = ["--limit", "1200", "--epochs", "4", "--patience", "10", "--backend", "cpu", "--out"];
+    let mut child = trainer().args(args).arg(o).stderr(Stdio::null()).stdout(Stdio::null()).spawn().unwrap();
+    // Wait for the CNN's first epoch checkpoint, then kill the process without warning.
+    let state = o.join("checkpoint/cnn-state.json");
+    let deadline = Instant::now() + Duration::from_secs(900);
+    while !state.exists() {
+        assert!(Instant::now() < deadline, "no CNN checkpoint after 15 minutes");
+        assert!(child.try_wait().unwrap().is_none(), "trainer ended before it could be killed");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child.kill().unwrap(); // SIGKILL on Unix
+    child.wait().unwrap();
+    let saved: Value = serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
+    let done = saved["history"].as_array().unwrap().len();
+    assert!((1..4).contains(&done), "checkpoint holds {done} epochs");
+    assert!(!o.join("cnn.fmw").exists());
+
+    // Without --resume the interrupted run is protected, not overwritten.
+    let refused = trainer().args(args).arg(o).output().unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--resume"));
+
+    let resumed = run_ok(trainer().args(args).arg(o).arg("--resume"));
+    let log = String::from_utf8_lossy(&resumed.stderr);
+    assert!(log.contains(&format!("cnn: resuming after epoch {done}")), "{log}");
+    assert!(log.contains("lr: already finished"), "{log}");
+    let m = metrics(o);
+    let history = m["cnn"]["history"].as_array().unwrap();
+    assert_eq!(history.len(), 4, "the resumed run completes the planned epochs");
+    // The epochs before the kill are kept, not re-run.
+    assert_eq!(history[..done], saved["history"].as_array().unwrap()[..]);
+    assert!(m["cnn"]["test"]["accuracy"].as_f64().unwrap() > 0.5);
+}
+
+#[test]
+fn missing_or_corrupt_data_names_the_file_and_the_fix() {
+    let empty = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let e = trainer().args(["--epochs", "1", "--out"]).arg(out.path()).arg("--data-dir").arg(empty.path()).output().unwrap();
+    assert!(!e.status.success());
+    let msg = String::from_utf8_lossy(&e.stderr);
+    assert!(msg.contains("apt-get install dataset-fashion-mnist"), "{msg}");
+
+    for name in ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"] {
+        std::fs::write(empty.path().join(name), b"\x1f\x8b\x08\x00 cut short").unwrap();
+    }
+    let e = trainer().args(["--epochs", "1", "--out"]).arg(out.path()).arg("--data-dir").arg(empty.path()).output().unwrap();
+    let msg = String::from_utf8_lossy(&e.stderr);
+    assert!(!e.status.success() && msg.contains("train-images-idx3-ubyte.gz") && msg.contains("gzip"), "{msg}");
+    assert!(!msg.contains("panicked"));
+}
+
+#[test]
+fn unwritable_output_is_reported_before_training() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("not-a-folder");
+    std::fs::write(&file, b"x").unwrap();
+    let e = trainer().args(["--epochs", "1", "--out"]).arg(&file).output().unwrap();
+    assert!(!e.status.success());
+    let msg = String::from_utf8_lossy(&e.stderr);
+    assert!(msg.contains("output folder") && !msg.contains("panicked"), "{msg}");
+    assert_eq!(std::fs::read(&file).unwrap(), b"x");
+}

@@ -1,0 +1,42 @@
+//! Helpers shared by the trainer's integration tests.
+#![allow(dead_code)]
+
+use std::io::Cursor;
+
+use image::{DynamicImage, ImageFormat, Rgb, RgbImage};
+
+/// Turns a Fashion-MNIST image (light item on black) into a photo-style picture: dark item on
+/// an off-white background, upscaled `scale`×, placed off-centre on a larger canvas, tinted.
+pub fn fmnist_to_photo(pixels: &[u8], scale: u32, offset: (u32, u32), canvas: (u32, u32), tint: [f32; 3]) -> DynamicImage {
+    let side = 28 * scale;
+    assert!(offset.0 + side <= canvas.0 && offset.1 + side <= canvas.1);
+    let small = image::GrayImage::from_fn(28, 28, |x, y| image::Luma([pixels[(y * 28 + x) as usize]]));
+    let big = image::imageops::resize(&small, side, side, image::imageops::FilterType::CatmullRom);
+    let bg = [246.0, 244.0, 240.0];
+    DynamicImage::ImageRgb8(RgbImage::from_fn(canvas.0, canvas.1, |x, y| {
+        let ink = if x >= offset.0 && x < offset.0 + side && y >= offset.1 && y < offset.1 + side {
+            big.get_pixel(x - offset.0, y - offset.1).0[0] as f32 / 255.0
+        } else {
+            0.0
+        };
+        // Background where ink is 0; a dark tinted item where ink is 1.
+        Rgb(std::array::from_fn(|c| (bg[c] * (1.0 - ink) + 255.0 * tint[c] * 0.15 * ink) as u8))
+    }))
+}
+
+pub fn encode(image: &DynamicImage, format: ImageFormat) -> Vec<u8> {
+    let mut out = Cursor::new(Vec::new());
+    image.write_to(&mut out, format).expect("encoding a generated image");
+    out.into_inner()
+}
+
+/// A varied photo for test item `i`: scale 4–9, position, tint and format change with `i`.
+pub fn varied_photo(pixels: &[u8], i: usize) -> (Vec<u8>, &'static str) {
+    let scale = 4 + (i % 6) as u32;
+    let side = 28 * scale;
+    let canvas = (side + 60 + (i % 7) as u32 * 40, side + 30 + (i % 5) as u32 * 50);
+    let offset = ((i % 3) as u32 * (canvas.0 - side) / 2, ((i + 1) % 3) as u32 * (canvas.1 - side) / 2);
+    let tints = [[1.0, 1.0, 1.0], [1.6, 0.4, 0.4], [0.4, 0.6, 1.6], [0.5, 1.2, 0.6]];
+    let photo = fmnist_to_photo(pixels, scale, offset, canvas, tints[i % tints.len()]);
+    if i % 2 == 0 { (encode(&photo, ImageFormat::Jpeg), "jpg") } else { (encode(&photo, ImageFormat::Png), "png") }
+}
