@@ -74,9 +74,24 @@ fn ensure_dataset() -> Result<()> {
     apt_install(&[DATASET_PACKAGE], "the Fashion-MNIST dataset")
 }
 
+/// The browser build target; `rustup` fetches it from the Rust distribution server.
+fn ensure_wasm_target() -> Result<()> {
+    let installed = Command::new("rustup").args(["target", "list", "--installed"]).output();
+    match installed {
+        Ok(out) if String::from_utf8_lossy(&out.stdout).contains("wasm32-unknown-unknown") => Ok(()),
+        Ok(_) => run(Command::new("rustup").args(["target", "add", "wasm32-unknown-unknown"])),
+        Err(_) => bail!("rustup is not installed; install the wasm32-unknown-unknown target for your toolchain"),
+    }
+}
+
 fn test(extra: &[String]) -> Result<()> {
     ensure_dataset()?;
-    run(Command::new(env!("CARGO")).args(["test", "--workspace", "--locked"]).args(extra))
+    ensure_wasm_target()?;
+    // The model crate is shared with the page: it must keep compiling for the browser.
+    run(Command::new(env!("CARGO")).args(["check", "--locked", "-p", "fashion-model", "--target", "wasm32-unknown-unknown"]))?;
+    // --workspace (not -p) keeps burn's features identical to the trainer's build, so the
+    // tests reuse it instead of compiling burn a second time.
+    run(Command::new(env!("CARGO")).args(["test", "--workspace", "--release", "--locked"]).args(extra))
 }
 
 fn train(extra: &[String]) -> Result<()> {
