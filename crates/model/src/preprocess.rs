@@ -31,10 +31,14 @@ const WORK_SIDE: u32 = 1024;
 /// Smallest side that still holds a recognisable item.
 const MIN_SIDE: u32 = 8;
 /// Ink above this counts as "item" when finding the bounding box.
-const INK_THRESHOLD: f32 = 0.12;
+const INK_THRESHOLD: f32 = 0.09;
 /// Ink below this is camera noise or a background gradient, and is cleared to black, as in
 /// Fashion-MNIST where the background is exactly 0.
 const NOISE_FLOOR: f32 = 0.04;
+/// Ink level, as a percentile of the item's pixels, that the contrast stretch maps to 1.
+const STRETCH_PERCENTILE: f32 = 0.99;
+/// Never amplify ink more than 1 / this (a faint smudge must not become a bold item).
+const MIN_STRETCH_REFERENCE: f32 = 0.3;
 /// Strength of the unsharp mask applied after resizing (Fashion-MNIST's "sharpening").
 const SHARPEN: f32 = 0.5;
 
@@ -226,8 +230,12 @@ pub fn preprocess_image(image: &DynamicImage) -> Result<Preprocessed, Preprocess
         .collect();
 
     let (x0, y0, x1, y1) = ink_bounds(&ink, w, h).ok_or(PreprocessError::NoItem)?;
+    // Fashion-MNIST items reach full intensity; a photo's darkest part is rarely black (a navy
+    // coat, a grey sneaker, soft light). Stretch so the item's strongest ink is 1.
+    let top = ink_percentile(&ink, w, (x0, y0, x1, y1), STRETCH_PERCENTILE);
+    let gain = 1.0 / top.max(MIN_STRETCH_REFERENCE);
     for v in &mut ink {
-        *v = ((*v - NOISE_FLOOR) / (1.0 - NOISE_FLOOR)).max(0.0);
+        *v = (((*v - NOISE_FLOOR) / (1.0 - NOISE_FLOOR)).max(0.0) * gain).min(1.0);
     }
     let (cw, ch) = (x1 - x0 + 1, y1 - y0 + 1);
     let crop = ImageBuffer::<Luma<f32>, Vec<f32>>::from_fn(cw as u32, ch as u32, |x, y| {
@@ -311,6 +319,21 @@ fn ink_bounds(ink: &[f32], w: usize, h: usize) -> Option<(usize, usize, usize, u
     let (x0, x1) = span(&cols, (h / 200).max(1))?;
     let (y0, y1) = span(&rows, (w / 200).max(1))?;
     Some((x0, y0, x1, y1))
+}
+
+/// The `q` quantile of the ink values above the item threshold inside the box, after the noise
+/// floor is removed.
+fn ink_percentile(ink: &[f32], w: usize, (x0, y0, x1, y1): (usize, usize, usize, usize), q: f32) -> f32 {
+    let mut values: Vec<f32> = (y0..=y1)
+        .flat_map(|y| ink[y * w + x0..=y * w + x1].iter().copied())
+        .filter(|&v| v > INK_THRESHOLD)
+        .map(|v| (v - NOISE_FLOOR) / (1.0 - NOISE_FLOOR))
+        .collect();
+    if values.is_empty() {
+        return 1.0;
+    }
+    let k = ((values.len() - 1) as f32 * q) as usize;
+    *values.select_nth_unstable_by(k, f32::total_cmp).1
 }
 
 /// 3×3 unsharp mask on the 28×28 canvas.

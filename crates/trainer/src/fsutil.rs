@@ -14,6 +14,13 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     tmp.write_all(bytes)
         .and_then(|_| tmp.as_file().sync_all())
         .with_context(|| format!("cannot write {} (disk full?); the previous file is unchanged", path.display()))?;
+    // Temporary files are created 0600; outputs are shared files (served by a web server,
+    // copied around), so give them the usual 0644.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = tmp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644));
+    }
     tmp.persist(path)
         .map_err(|e| e.error)
         .with_context(|| format!("cannot replace {}; the previous file is unchanged", path.display()))?;
