@@ -235,7 +235,7 @@ pub fn preprocess_image(image: &DynamicImage) -> Result<Preprocessed, Preprocess
     let top = ink_percentile(&ink, w, (x0, y0, x1, y1), STRETCH_PERCENTILE);
     let gain = 1.0 / top.max(MIN_STRETCH_REFERENCE);
     for v in &mut ink {
-        *v = (((*v - NOISE_FLOOR) / (1.0 - NOISE_FLOOR)).max(0.0) * gain).min(1.0);
+        *v = (above_noise(*v) * gain).min(1.0);
     }
     let (cw, ch) = (x1 - x0 + 1, y1 - y0 + 1);
     let crop = ImageBuffer::<Luma<f32>, Vec<f32>>::from_fn(cw as u32, ch as u32, |x, y| {
@@ -321,13 +321,18 @@ fn ink_bounds(ink: &[f32], w: usize, h: usize) -> Option<(usize, usize, usize, u
     Some((x0, y0, x1, y1))
 }
 
+/// Ink with the noise floor removed and the rest rescaled to 0..1.
+fn above_noise(v: f32) -> f32 {
+    ((v - NOISE_FLOOR) / (1.0 - NOISE_FLOOR)).max(0.0)
+}
+
 /// The `q` quantile of the ink values above the item threshold inside the box, after the noise
 /// floor is removed.
 fn ink_percentile(ink: &[f32], w: usize, (x0, y0, x1, y1): (usize, usize, usize, usize), q: f32) -> f32 {
     let mut values: Vec<f32> = (y0..=y1)
         .flat_map(|y| ink[y * w + x0..=y * w + x1].iter().copied())
         .filter(|&v| v > INK_THRESHOLD)
-        .map(|v| (v - NOISE_FLOOR) / (1.0 - NOISE_FLOOR))
+        .map(above_noise)
         .collect();
     if values.is_empty() {
         return 1.0;

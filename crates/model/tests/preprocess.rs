@@ -104,4 +104,3 @@ fn flat_images_and_tiny_images_are_refused_clearly() {
     assert_eq!(e, PreprocessError::TooSmall { width: 1, height: 1 });
     assert!(e.to_string().contains("1×1"));
 }
-
