@@ -1,16 +1,21 @@
 //! Everything the trainer and the page share: the ten classes, the networks, the
-//! photo → 28×28 preprocessing and the weights file format.
+//! photo → 28×28 preprocessing, the weights file format, the sample sets shipped with the
+//! page, augmentation and the training step (fine-tuning included).
 //!
 //! The crate compiles for native targets and for `wasm32-unknown-unknown`; it never touches
 //! the file system, so the page can feed it bytes from an upload or a fetch.
 
+pub mod augment;
 pub mod classes;
+pub mod finetune;
 pub mod network;
 pub mod preprocess;
+pub mod samples;
 pub mod weights;
 
 pub use classes::{CLASS_NAMES, NUM_CLASSES};
 pub use network::{Architecture, CnnConfig, Network};
+pub use samples::{LabelledImages, SamplesError};
 pub use preprocess::{DecodeLimits, PreprocessError, Preprocessed, preprocess_bytes, preprocess_image};
 pub use weights::{TrainingSummary, WeightsError, WeightsFile};
 

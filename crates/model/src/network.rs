@@ -4,13 +4,14 @@
 //! `pixels / 255`, or the output of [`crate::preprocess`]) and return logits `[batch, 10]`.
 
 use burn::{
+    module::{ModuleMapper, ModuleVisitor, Param},
     nn::{
         BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig2d,
         conv::{Conv2d, Conv2dConfig},
         pool::{MaxPool2d, MaxPool2dConfig},
     },
     prelude::*,
-    tensor::activation::relu,
+    tensor::{Transaction, activation::relu},
 };
 use serde::{Deserialize, Serialize};
 
@@ -159,6 +160,33 @@ pub enum Network {
 }
 
 impl Network {
+    /// Freezes the convolutional feature extractor (weights and batch-norm statistics), so
+    /// that training changes only the dense head. The baseline has no features to freeze.
+    pub fn freeze_features(self) -> Self {
+        match self {
+            Network::Logistic(m) => Network::Logistic(m),
+            Network::Cnn(m) => Network::Cnn(Cnn {
+                conv1: m.conv1.freeze(),
+                norm1: m.norm1.map(Module::freeze),
+                conv2: m.conv2.freeze(),
+                norm2: m.norm2.map(Module::freeze),
+                conv3: m.conv3.freeze(),
+                norm3: m.norm3.map(Module::freeze),
+                ..m
+            }),
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn conv_weights_equal(&self, other: &Network) -> bool {
+        match (self, other) {
+            (Network::Cnn(a), Network::Cnn(b)) => [(&a.conv1, &b.conv1), (&a.conv2, &b.conv2), (&a.conv3, &b.conv3)]
+                .iter()
+                .all(|(x, y)| x.weight.val().into_data() == y.weight.val().into_data()),
+            _ => false,
+        }
+    }
+
     /// Logits `[batch, 10]` for images `[batch, 28, 28]` in `0..=1`.
     pub fn forward(&self, images: Tensor<3>) -> Tensor<2> {
         match self {
@@ -166,6 +194,34 @@ impl Network {
             Network::Cnn(m) => m.forward(images),
         }
     }
+}
+
+/// A copy of `network` on `target`, its parameters read asynchronously. Saving a network reads
+/// every parameter, and WebGPU in the browser cannot read synchronously: copy a network that
+/// lives on the GPU to the CPU with this first, then encode it.
+pub async fn copy_to_device_async(network: &Network, target: &Device) -> Result<Network, burn::tensor::ExecutionError> {
+    struct Collect(Option<Transaction>);
+    impl ModuleVisitor for Collect {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            self.0 = self.0.take().map(|tx| tx.register(param.val()));
+        }
+    }
+    struct Place {
+        values: std::vec::IntoIter<TensorData>,
+        device: Device,
+    }
+    impl ModuleMapper for Place {
+        fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+            let value = self.values.next().expect("a module maps its parameters in the order it visits them");
+            let (id, _, mapper) = param.consume();
+            Param::from_mapped_value(id, Tensor::from_data(value, &self.device), mapper)
+        }
+    }
+    let network = network.valid();
+    let mut collect = Collect(Some(Transaction::default()));
+    network.visit(&mut collect);
+    let values = collect.0.expect("set above").execute_async().await?;
+    Ok(network.map(&mut Place { values: values.into_iter(), device: target.clone() }))
 }
 
 /// Builds a `[n, 28, 28]` input tensor from `n × 784` pixels in `0..=1`.
@@ -216,6 +272,30 @@ mod tests {
         assert!(shipped.num_params() < 1_000_000);
         let x = images_tensor(vec![0.5; 2 * IMAGE_PIXELS], &device);
         assert_eq!(shipped.forward(x).dims(), [2, NUM_CLASSES]);
+    }
+
+    #[test]
+    fn async_copy_to_another_device_keeps_every_parameter() {
+        let device = Device::flex();
+        let network = Network::Cnn(CnnConfig::shipped().init(&device));
+        let copy = futures_lite_block_on(copy_to_device_async(&network, &device)).unwrap();
+        let x = images_tensor((0..2 * IMAGE_PIXELS).map(|i| (i % 7) as f32 / 7.0).collect(), &device);
+        let (a, b) = (network.forward(x.clone()).into_data(), copy.forward(x).into_data());
+        assert_eq!(a, b);
+        let bytes = |n: Network| n.into_record().into_bytes().unwrap().to_vec();
+        assert_eq!(bytes(network), bytes(copy));
+    }
+
+    /// The future above completes without waiting on anything on a CPU device.
+    fn futures_lite_block_on<F: std::future::Future>(future: F) -> F::Output {
+        let waker = std::task::Waker::noop();
+        let mut cx = std::task::Context::from_waker(waker);
+        let mut future = std::pin::pin!(future);
+        loop {
+            if let std::task::Poll::Ready(v) = future.as_mut().poll(&mut cx) {
+                return v;
+            }
+        }
     }
 
     #[test]

@@ -6,11 +6,11 @@ use std::{process::ExitCode, time::Instant};
 use anyhow::Result;
 use burn::{
     nn::loss::CrossEntropyLossConfig,
-    optim::{AdamConfig, GradientsParams},
+    optim::AdamConfig,
     prelude::*,
 };
 use clap::Args;
-use fashion_model::{Architecture, CnnConfig, IMAGE_PIXELS, network::images_tensor};
+use fashion_model::{Architecture, CnnConfig, IMAGE_PIXELS, finetune::train_step, network::images_tensor};
 
 use crate::backend::{self, BackendChoice};
 
@@ -73,10 +73,9 @@ fn train_throughput(arch: &Architecture, device: &Device, batch_size: usize, ste
         if step == 2 {
             started = Instant::now();
         }
-        let loss = loss_fn.forward(model.forward(images.clone()), targets.clone());
-        let _ = loss.clone().into_scalar::<f32>();
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
-        model = optim.step(1e-3, model, grads);
+        let (next, loss, _) = train_step(model, &mut optim, &loss_fn, images.clone(), targets.clone(), 1e-3);
+        model = next;
+        let _ = loss.into_scalar::<f32>();
     }
     Ok((steps * batch_size) as f64 / started.elapsed().as_secs_f64())
 }

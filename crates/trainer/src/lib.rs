@@ -1,7 +1,7 @@
 //! The trainer as a library, so integration tests and benchmarks reach the same code as the
 //! `trainer` binary.
 
-pub mod augment;
+pub use fashion_model::augment;
 pub mod backend;
 pub mod bench;
 pub mod data;
@@ -10,6 +10,7 @@ pub mod metrics;
 pub mod predict;
 pub mod progress;
 pub mod report;
+pub mod samples;
 pub mod study;
 pub mod training;
 

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use trainer::{bench, predict, study};
+use trainer::{bench, predict, samples, study};
 
 #[derive(Parser)]
 #[command(version, about = "Train, evaluate and run the Fashion-MNIST classifiers", args_conflicts_with_subcommands = true)]
@@ -27,6 +27,8 @@ enum Command {
     Evaluate(predict::EvaluateArgs),
     /// Training and inference throughput of the CNN on each backend.
     Bench(bench::BenchArgs),
+    /// Write the page's replay set and held-out test slice (training runs do it too).
+    Samples(samples::SamplesArgs),
 }
 
 fn main() -> ExitCode {
@@ -37,6 +39,7 @@ fn main() -> ExitCode {
         Some(Command::Predict(args)) => predict::predict(args),
         Some(Command::Evaluate(args)) => predict::evaluate(args),
         Some(Command::Bench(args)) => bench::run(args),
+        Some(Command::Samples(args)) => samples::run(args),
     };
     match result {
         Ok(code) => code,

@@ -15,6 +15,7 @@ use crate::{
     fsutil::write_atomic,
     progress::Progress,
     report::{self, ModelReport, RunReport},
+    samples,
     training::{self, Checkpoints, PhaseResult, TrainConfig},
 };
 
@@ -147,6 +148,8 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
         cnn: cnn_report,
     };
     report::write(&args.out.join("report"), &run)?;
+    // What the page needs to fine-tune these weights: replay images and a held-out slice.
+    samples::write(&args.out, &train, &data.test)?;
     progress.note(&format!(
         "test accuracy: logistic regression {:.2}%, CNN {:.2}% ({:+.2} points); report in {}",
         100.0 * run.logistic.test.accuracy,

@@ -14,12 +14,12 @@ use std::{
 use anyhow::{Context, Result, bail};
 use burn::{
     nn::loss::CrossEntropyLossConfig,
-    optim::{AdamConfig, GradientsParams},
+    optim::AdamConfig,
     prelude::*,
     store::ModuleRecord,
     tensor::Bytes,
 };
-use fashion_model::{Architecture, IMAGE_PIXELS, NUM_CLASSES, Network, network::images_tensor};
+use fashion_model::{Architecture, IMAGE_PIXELS, NUM_CLASSES, Network, finetune::train_step, network::images_tensor};
 use rand::{SeedableRng, rngs::StdRng, seq::SliceRandom};
 use serde::{Deserialize, Serialize};
 
@@ -219,8 +219,8 @@ pub fn train_phase(
             }
             let images = images_tensor(input[..n * IMAGE_PIXELS].to_vec(), &ad_device);
             let targets = Tensor::<1, Int>::from_data(TensorData::new(labels.clone(), [n]), &ad_device);
-            let logits = model.forward(images);
-            let loss = loss_fn.forward(logits.clone(), targets);
+            let (next, loss, logits) = train_step(model, &mut optim, &loss_fn, images, targets, state.learning_rate);
+            model = next;
             let predicted = logits.argmax(1).into_data().convert::<i64>().try_to_vec::<i64>().unwrap_or_default();
             correct += predicted.iter().zip(&labels).filter(|(p, l)| p == l).count();
             let batch_loss = loss.clone().into_scalar::<f32>() as f64;
@@ -228,8 +228,6 @@ pub fn train_phase(
                 bail!("training diverged (loss is {batch_loss}) at epoch {epoch}; lower --lr");
             }
             loss_sum += batch_loss * n as f64;
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = optim.step(state.learning_rate, model, grads);
             bar.inc(1);
         }
         bar.finish_and_clear();

@@ -2,7 +2,7 @@
 //! `predict --json` and `evaluate` on its output, refusal to clobber an interrupted run,
 //! and `kill -9` then `--resume` continuing instead of starting over.
 
-mod common;
+use testkit as common;
 
 use std::{
     path::Path,

@@ -1,7 +1,7 @@
 //! A Fashion-MNIST test image turned into a photo (dark on white, upscaled, off-centre, tinted,
 //! JPEG) must come back close to the original 28×28 and get the same class from the shipped CNN.
 
-mod common;
+use testkit as common;
 
 use burn::prelude::*;
 use fashion_model::{DecodeLimits, IMAGE_PIXELS, WeightsFile, network::images_tensor, preprocess_bytes};

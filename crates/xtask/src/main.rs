@@ -1,12 +1,20 @@
 //! `cargo xtask <task>`: set-up and orchestration, so the README's commands work on a fresh
 //! Debian machine. Each task installs what it needs and is missing, or says exactly how to.
 //!
-//! - `cargo xtask test`  — every test of the workspace (unit, integration, trainer end-to-end).
-//! - `cargo xtask train` — train the shipped models (`cargo run --release -p trainer`).
-//! - `cargo xtask bench` — throughput figures (`trainer bench`).
+//! - `cargo xtask serve`      — build the page with Trunk and serve it on http://127.0.0.1:8080
+//! - `cargo xtask test`       — every test: unit, integration, trainer end-to-end, and the page
+//!   in headless Chromium (WebGPU and CPU fallback)
+//! - `cargo xtask build-page` — `trunk build --release` into dist/
+//! - `cargo xtask train`      — train the shipped models (`cargo run --release -p trainer`)
+//! - `cargo xtask bench`      — native throughput figures (`trainer bench`)
+//! - `cargo xtask bench-page` — the page's speed and size in headless Chromium
+//!
+//! Tools that are not Debian packages (Trunk, wasm-bindgen-cli) are built from crates.io into
+//! `<cargo target dir>/tools`, so they are cached with the build and a clean target dir
+//! rebuilds them.
 
 use std::{
-    path::Path,
+    path::{Path, PathBuf},
     process::{Command, ExitCode},
 };
 
@@ -14,6 +22,10 @@ use anyhow::{Context, Result, bail};
 
 const DATASET_DIR: &str = "/usr/share/datasets/fashion-mnist";
 const DATASET_PACKAGE: &str = "dataset-fashion-mnist";
+/// Trunk 0.22 needs a newer rustc than the 1.95 this project targets.
+const TRUNK_VERSION: &str = "0.21.14";
+/// The crate that is the page; it only builds for wasm32, through Trunk.
+const WEB_CRATE: &str = "fashion-web";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -21,10 +33,13 @@ fn main() -> ExitCode {
     let rest = &args[args.len().min(1)..];
     let result = match task {
         "test" => test(rest),
+        "serve" => serve(rest),
+        "build-page" => build_page(),
         "train" => train(rest),
         "bench" => bench(rest),
+        "bench-page" => bench_page(rest),
         _ => {
-            eprintln!("usage: cargo xtask <test|train|bench> [args…]");
+            eprintln!("usage: cargo xtask <serve|test|build-page|train|bench|bench-page> [args…]");
             return ExitCode::from(2);
         }
     };
@@ -39,6 +54,21 @@ fn main() -> ExitCode {
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().and_then(Path::parent).expect("xtask lives in crates/xtask")
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"))
+}
+
+fn tools_dir() -> PathBuf {
+    target_dir().join("tools")
+}
+
+/// PATH with the project's tools first, for Trunk to find wasm-bindgen.
+fn tools_path() -> std::ffi::OsString {
+    let mut paths = vec![tools_dir().join("bin")];
+    paths.extend(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()));
+    std::env::join_paths(paths).expect("PATH entries without separators")
 }
 
 fn run(cmd: &mut Command) -> Result<()> {
@@ -74,6 +104,14 @@ fn ensure_dataset() -> Result<()> {
     apt_install(&[DATASET_PACKAGE], "the Fashion-MNIST dataset")
 }
 
+/// Headless Chromium and its WebDriver, for the page's tests and benchmark.
+fn ensure_chromium() -> Result<()> {
+    if Path::new("/usr/bin/chromium").exists() && Path::new("/usr/bin/chromedriver").exists() {
+        return Ok(());
+    }
+    apt_install(&["chromium", "chromium-driver"], "Chromium and chromedriver")
+}
+
 /// The browser build target; `rustup` fetches it from the Rust distribution server.
 fn ensure_wasm_target() -> Result<()> {
     let installed = Command::new("rustup").args(["target", "list", "--installed"]).output();
@@ -84,14 +122,80 @@ fn ensure_wasm_target() -> Result<()> {
     }
 }
 
+/// The wasm-bindgen version Cargo.lock pins; the CLI must match it exactly.
+fn locked_wasm_bindgen_version() -> Result<String> {
+    let lock = std::fs::read_to_string(root().join("Cargo.lock")).context("reading Cargo.lock")?;
+    let mut lines = lock.lines();
+    while let Some(line) = lines.next() {
+        if line == "name = \"wasm-bindgen\"" {
+            if let Some(version) = lines.next().and_then(|l| l.strip_prefix("version = \"")) {
+                return Ok(version.trim_end_matches('"').to_string());
+            }
+        }
+    }
+    bail!("Cargo.lock has no wasm-bindgen entry")
+}
+
+fn tool_version_is(binary: &str, version: &str) -> bool {
+    let path = tools_dir().join("bin").join(binary);
+    Command::new(path)
+        .arg("--version")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).split_whitespace().any(|w| w == version))
+        .unwrap_or(false)
+}
+
+/// Trunk and wasm-bindgen-cli from crates.io (Trunk must never download them itself: the
+/// machines here reach only package registries).
+fn ensure_web_tools() -> Result<()> {
+    ensure_wasm_target()?;
+    let tools = tools_dir();
+    if !tool_version_is("trunk", TRUNK_VERSION) {
+        eprintln!("xtask: building Trunk {TRUNK_VERSION} into {} (once; about 12 minutes on 2 cores)", tools.display());
+        run(Command::new(env!("CARGO"))
+            .args(["install", "trunk", "--version", TRUNK_VERSION, "--locked", "--root"])
+            .arg(&tools))?;
+    }
+    let bindgen = locked_wasm_bindgen_version()?;
+    if !tool_version_is("wasm-bindgen", &bindgen) {
+        eprintln!("xtask: building wasm-bindgen-cli {bindgen} into {} (once; about 3 minutes)", tools.display());
+        // Not --locked: its lock file names a webpki-roots version the registry no longer serves.
+        run(Command::new(env!("CARGO"))
+            .args(["install", "wasm-bindgen-cli", "--version", &bindgen, "--force", "--root"])
+            .arg(&tools))?;
+    }
+    Ok(())
+}
+
+fn trunk() -> Command {
+    let mut cmd = Command::new(tools_dir().join("bin/trunk"));
+    cmd.env("PATH", tools_path()).env("TRUNK_TOOLS_WASM_BINDGEN", locked_wasm_bindgen_version().unwrap_or_default());
+    cmd
+}
+
+/// `trunk build --release` into dist/.
+fn build_page() -> Result<()> {
+    ensure_web_tools()?;
+    run(trunk().args(["build", "--release", "--locked"]))
+}
+
+fn serve(extra: &[String]) -> Result<()> {
+    ensure_web_tools()?;
+    eprintln!("xtask: the page will be at http://127.0.0.1:8080/ (Ctrl+C stops the server)");
+    run(trunk().args(["serve", "--release", "--locked"]).args(extra))
+}
+
 fn test(extra: &[String]) -> Result<()> {
     ensure_dataset()?;
-    ensure_wasm_target()?;
-    // The model crate is shared with the page: it must keep compiling for the browser.
-    run(Command::new(env!("CARGO")).args(["check", "--locked", "-p", "fashion-model", "--target", "wasm32-unknown-unknown"]))?;
+    ensure_chromium()?;
+    build_page()?;
     // --workspace (not -p) keeps burn's features identical to the trainer's build, so the
-    // tests reuse it instead of compiling burn a second time.
-    run(Command::new(env!("CARGO")).args(["test", "--workspace", "--release", "--locked"]).args(extra))
+    // tests reuse it instead of compiling burn a second time. The page crate only builds for
+    // wasm32 (done by Trunk above); its tests run in the browser, from tests/.
+    run(Command::new(env!("CARGO"))
+        .args(["test", "--workspace", "--exclude", WEB_CRATE, "--release", "--locked"])
+        .env("FASHION_DIST", root().join("dist"))
+        .args(extra))
 }
 
 fn train(extra: &[String]) -> Result<()> {
@@ -101,4 +205,14 @@ fn train(extra: &[String]) -> Result<()> {
 
 fn bench(extra: &[String]) -> Result<()> {
     run(Command::new(env!("CARGO")).args(["run", "--release", "--locked", "-p", "trainer", "--", "bench"]).args(extra))
+}
+
+fn bench_page(extra: &[String]) -> Result<()> {
+    ensure_dataset()?;
+    ensure_chromium()?;
+    build_page()?;
+    run(Command::new(env!("CARGO"))
+        .args(["run", "--release", "--locked", "-p", "page-tests", "--bin", "page-bench", "--"])
+        .env("FASHION_DIST", root().join("dist"))
+        .args(extra))
 }

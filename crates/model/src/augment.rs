@@ -4,7 +4,7 @@
 //! Written by hand: it runs on 28×28 bytes inside the batch loop, where a general image crate
 //! would cost an allocation and a colour conversion per image.
 
-use fashion_model::{IMAGE_PIXELS, IMAGE_SIDE};
+use crate::{IMAGE_PIXELS, IMAGE_SIDE};
 use rand::Rng;
 
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]

@@ -1,5 +1,6 @@
-//! Helpers shared by the trainer's integration tests.
-#![allow(dead_code)]
+//! Photo-style test images made from Fashion-MNIST items, so that the trainer's and the
+//! page's tests check the same thing: a phone-like photo of a known item must come back as
+//! (nearly) the original 28×28 image and get its true class.
 
 use std::io::Cursor;
 
@@ -31,6 +32,7 @@ pub fn encode(image: &DynamicImage, format: ImageFormat) -> Vec<u8> {
 }
 
 /// A varied photo for test item `i`: scale 4–9, position, tint and format change with `i`.
+/// Returns the encoded file and its extension (`jpg` or `png`).
 pub fn varied_photo(pixels: &[u8], i: usize) -> (Vec<u8>, &'static str) {
     let scale = 4 + (i % 6) as u32;
     let side = 28 * scale;

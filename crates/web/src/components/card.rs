@@ -1,0 +1,120 @@
+use fashion_model::{CLASS_NAMES, IMAGE_SIDE};
+use leptos::{html, prelude::*};
+use wasm_bindgen::Clamped;
+
+use crate::state::{Card, CardResult, Classified, describe};
+
+/// One uploaded photo: the file, what the model sees, the CNN's answer with all ten
+/// probabilities, and the logistic-regression baseline's answer.
+#[component]
+pub fn ResultCard(card: Card) -> impl IntoView {
+    let Card { name, photo_url, result, teach, .. } = card;
+    let photo = photo_url.map(|src| view! { <img class="photo" src=src alt=format!("Uploaded photo {name}") /> });
+    let body = {
+        let name = name.clone();
+        move || match result.get() {
+            CardResult::Working => view! { <p class="working">"Classifying…"</p> }.into_any(),
+            CardResult::Failed(message) => {
+                view! { <p class="error" data-testid="error" role="alert">{format!("{name}: {message}")}</p> }.into_any()
+            }
+            CardResult::Done(classified) => view! { <Prediction classified /> <Teach teach /> }.into_any(),
+        }
+    };
+    let (file, title) = (name.clone(), name);
+    view! {
+        <article class="card" data-file=file>
+            <div class="pictures">{photo}</div>
+            <h3 class="file">{title}</h3>
+            {body}
+        </article>
+    }
+}
+
+#[component]
+fn Prediction(classified: Classified) -> impl IntoView {
+    let (label, class, confidence) = describe(&classified.scores.cnn);
+    let bars = CLASS_NAMES
+        .iter()
+        .zip(classified.scores.cnn)
+        .enumerate()
+        .map(|(i, (name, p))| {
+            view! {
+                <li class:top=i == label>
+                    <span class="name">{*name}</span>
+                    <meter min="0" max="1" value=p.to_string()></meter>
+                    <span class="pct">{format!("{:.1}%", 100.0 * p)}</span>
+                </li>
+            }
+        })
+        .collect_view();
+    let baseline = classified.scores.baseline.map(|probs| {
+        let (_, class, confidence) = describe(&probs);
+        view! { <p class="baseline">"Logistic regression: " <b>{class}</b> {format!(" ({:.1}%)", 100.0 * confidence)}</p> }
+    });
+    view! {
+        <div
+            class="prediction"
+            data-testid="prediction"
+            data-label=label.to_string()
+            data-class=class
+            data-confidence=confidence.to_string()
+        >
+            <Seen pixels=classified.pixels.clone() />
+            <p class="answer"><b>{class}</b> {format!(" {:.1}%", 100.0 * confidence)}</p>
+            <ol class="bars" aria-label="probability of each class">{bars}</ol>
+            {baseline}
+        </div>
+    }
+}
+
+/// "Teach": the class the photo really shows, which adds it to the fine-tuning set.
+#[component]
+fn Teach(teach: RwSignal<Option<u8>>) -> impl IntoView {
+    let options = CLASS_NAMES
+        .iter()
+        .enumerate()
+        .map(|(i, name)| view! { <option value=i.to_string() selected=move || teach.get() == Some(i as u8)>{*name}</option> })
+        .collect_view();
+    view! {
+        <label class="teach">
+            "Teach: "
+            <select
+                data-testid="teach"
+                on:change=move |event| {
+                    use wasm_bindgen::JsCast;
+                    let select: web_sys::HtmlSelectElement = event.target().unwrap().unchecked_into();
+                    teach.set(select.value().parse().ok());
+                }
+            >
+                <option value="" selected=move || teach.get().is_none()>"— not used for training —"</option>
+                {options}
+            </select>
+        </label>
+    }
+}
+
+/// The 28×28 model input drawn large and pixelated, light item on black as in Fashion-MNIST.
+#[component]
+fn Seen(pixels: Vec<f32>) -> impl IntoView {
+    let canvas = NodeRef::<html::Canvas>::new();
+    Effect::new(move |_| {
+        let Some(canvas) = canvas.get() else { return };
+        let rgba: Vec<u8> = pixels
+            .iter()
+            .flat_map(|&v| {
+                let g = (v * 255.0).round().clamp(0.0, 255.0) as u8;
+                [g, g, g, 255]
+            })
+            .collect();
+        let side = IMAGE_SIDE as u32;
+        let Ok(image) = web_sys::ImageData::new_with_u8_clamped_array_and_sh(Clamped(&rgba), side, side) else { return };
+        if let Ok(Some(ctx)) = canvas.get_context("2d") {
+            use wasm_bindgen::JsCast;
+            let ctx: web_sys::CanvasRenderingContext2d = ctx.unchecked_into();
+            let _ = ctx.put_image_data(&image, 0.0, 0.0);
+        }
+    });
+    view! {
+        <canvas class="seen" width="28" height="28" node_ref=canvas role="img" aria-label="the 28×28 image the model sees"></canvas>
+    }
+}

@@ -1,0 +1,160 @@
+use fashion_model::{CLASS_NAMES, finetune::TrainableLayers};
+use leptos::prelude::*;
+use wasm_bindgen::JsCast;
+
+use crate::state::{AppState, CardResult, Tuning};
+
+fn pct(x: f64) -> String {
+    if x.is_nan() { "–".into() } else { format!("{:.1}%", 100.0 * x) }
+}
+
+/// "Teach it your clothes": the labelled photos, the Fine-tune button, progress, the live
+/// loss chart, the before/after figures, and download / reset of the fine-tuned model.
+#[component]
+pub fn FineTune() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let running = move || matches!(state.tuning.get(), Tuning::Running { .. });
+    let taught = move || {
+        state
+            .cards
+            .get()
+            .into_iter()
+            .filter_map(|card| {
+                let label = card.teach.get()?;
+                matches!(card.result.get(), CardResult::Done(_)).then_some((card, label))
+            })
+            .collect::<Vec<_>>()
+    };
+    let fine_tuned = move || state.models.get().cnn.is_some_and(|m| m.summary.fine_tuned == Some(true));
+
+    view! {
+        <section class="finetune" aria-labelledby="finetune-title">
+            <h2 id="finetune-title">"Teach it your clothes"</h2>
+            <p class="hint">
+                "Under any photo, choose the class it really shows (“Teach”); then fine-tune. Training runs in this tab; your photos stay on this device."
+            </p>
+            <ul class="taught" aria-label="photos to learn from">
+                <For each=taught key=|(card, label)| (card.id, *label) let:item>
+                    <li>
+                        {item.0.name.clone()} " → " <b>{CLASS_NAMES[item.1 as usize]}</b>
+                        <button class="link" on:click=move |_| item.0.teach.set(None)>"remove"</button>
+                    </li>
+                </For>
+            </ul>
+            <div class="tools">
+                <button
+                    class="button primary"
+                    data-testid="finetune"
+                    disabled=move || running() || taught().is_empty()
+                    on:click=move |_| state.fine_tune()
+                >
+                    {move || format!("Fine-tune on {} photo(s)", taught().len())}
+                </button>
+                {move || running().then(|| view! {
+                    <button class="button" data-testid="finetune-cancel" on:click=move |_| state.cancel_fine_tuning()>"Cancel"</button>
+                })}
+                {move || fine_tuned().then(|| view! {
+                    <button class="button" data-testid="download-weights" on:click=move |_| state.download_weights()>"Download weights"</button>
+                    <button class="button" data-testid="reset-model" on:click=move |_| state.reset_model()>"Reset to the shipped model"</button>
+                })}
+            </div>
+            <Advanced />
+            {move || match state.tuning.get() {
+                Tuning::Idle => ().into_any(),
+                Tuning::Running { step, steps } => view! {
+                    <p class="progress">
+                        <progress max=steps.to_string() value=step.to_string() data-testid="finetune-progress"></progress>
+                        {format!(" step {step} of {steps}")}
+                    </p>
+                }.into_any(),
+                Tuning::Cancelled => view! { <p role="status">"Fine-tuning cancelled; the model is unchanged."</p> }.into_any(),
+                Tuning::Failed(e) => view! { <p class="error" data-testid="error" role="alert">{format!("Fine-tuning failed: {e}. The model is unchanged.")}</p> }.into_any(),
+                Tuning::Done(r) => view! {
+                    <div
+                        class="tuned"
+                        data-testid="finetune-done"
+                        data-heldout-before=r.heldout_before.to_string()
+                        data-heldout-after=r.heldout_after.to_string()
+                        data-user-before=r.user_before.to_string()
+                        data-user-after=r.user_after.to_string()
+                    >
+                        <table>
+                            <thead><tr><th></th><th>"Before"</th><th>"After"</th></tr></thead>
+                            <tbody>
+                                <tr><th scope="row">{format!("Your {} photo(s)", r.user_images)}</th><td>{pct(r.user_before)}</td><td>{pct(r.user_after)}</td></tr>
+                                <tr><th scope="row">{format!("{} held-out test images", r.heldout_images)}</th><td>{pct(r.heldout_before)}</td><td>{pct(r.heldout_after)}</td></tr>
+                            </tbody>
+                        </table>
+                        <p class="hint">{format!("{} steps in {:.1} s ({:.0} images/s). Saved in this browser.", r.steps, r.seconds, r.images_per_second)}</p>
+                    </div>
+                }.into_any(),
+            }}
+            <LossChart />
+        </section>
+    }
+}
+
+/// The loss of every step so far, as a line.
+#[component]
+fn LossChart() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let points = move || {
+        let losses = state.losses.get();
+        let max = losses.iter().copied().fold(0.0f32, f32::max).max(1e-6);
+        let n = losses.len().max(2) - 1;
+        losses
+            .iter()
+            .enumerate()
+            .map(|(i, l)| format!("{:.1},{:.1}", 300.0 * i as f32 / n as f32, 95.0 - 90.0 * l / max))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    move || {
+        (!state.losses.get().is_empty()).then(|| view! {
+            <figure class="loss">
+                <svg viewBox="0 0 300 100" role="img" aria-label="training loss per step">
+                    <polyline points=points fill="none" stroke="#1f5fbf" stroke-width="1.5"></polyline>
+                </svg>
+                <figcaption>{move || format!("Loss per step (last {:.3})", state.losses.get().last().copied().unwrap_or_default())}</figcaption>
+            </figure>
+        })
+    }
+}
+
+/// Which layers train, learning rate, steps, photos per batch.
+#[component]
+fn Advanced() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let config = state.tune_config;
+    let number = |event: leptos::ev::Event| {
+        let input: web_sys::HtmlInputElement = event.target().unwrap().unchecked_into();
+        input.value().parse::<f64>().ok().filter(|v| v.is_finite() && *v > 0.0)
+    };
+    view! {
+        <details class="advanced">
+            <summary>"Advanced settings"</summary>
+            <label>"Steps "
+                <input type="number" min="1" max="5000" prop:value=move || config.get().steps.to_string()
+                    on:change=move |e| if let Some(v) = number(e) { config.update(|c| c.steps = (v as usize).clamp(1, 5000)) } />
+            </label>
+            <label>"Learning rate "
+                <input type="number" min="0.000001" max="0.1" step="any" prop:value=move || config.get().learning_rate.to_string()
+                    on:change=move |e| if let Some(v) = number(e) { config.update(|c| c.learning_rate = v.min(0.1)) } />
+            </label>
+            <label>"Your photos per batch of 32 "
+                <input type="number" min="1" max="32" prop:value=move || config.get().user_per_batch.to_string()
+                    on:change=move |e| if let Some(v) = number(e) { config.update(|c| c.user_per_batch = (v as usize).clamp(1, c.batch_size)) } />
+            </label>
+            <label>"Train "
+                <select on:change=move |e| {
+                    let select: web_sys::HtmlSelectElement = e.target().unwrap().unchecked_into();
+                    let layers = if select.value() == "all" { TrainableLayers::All } else { TrainableLayers::Head };
+                    config.update(|c| c.layers = layers);
+                }>
+                    <option value="head" selected=move || config.get().layers == TrainableLayers::Head>"the dense layers only (recommended)"</option>
+                    <option value="all" selected=move || config.get().layers == TrainableLayers::All>"every layer"</option>
+                </select>
+            </label>
+        </details>
+    }
+}

@@ -1,0 +1,8 @@
+//! The page's components, one per part of the screen.
+
+pub mod about;
+pub mod badge;
+pub mod card;
+pub mod finetune;
+pub mod upload;
+pub mod weights;

@@ -1,0 +1,61 @@
+use leptos::{ev, prelude::*};
+use wasm_bindgen::JsCast;
+
+use crate::state::AppState;
+
+fn files_of(list: Option<web_sys::FileList>) -> Vec<web_sys::File> {
+    let Some(list) = list else { return Vec::new() };
+    (0..list.length()).filter_map(|i| list.get(i)).collect()
+}
+
+/// File picker, drop zone and clipboard paste: every way to hand the page a photo.
+#[component]
+pub fn Upload() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let dragging = RwSignal::new(false);
+
+    // Paste anywhere on the page (Ctrl+V with an image on the clipboard).
+    let paste = window_event_listener(ev::paste, move |event: web_sys::ClipboardEvent| {
+        let files = files_of(event.clipboard_data().and_then(|d| d.files()));
+        if !files.is_empty() {
+            event.prevent_default();
+            state.add_files(files);
+        }
+    });
+    on_cleanup(move || paste.remove());
+
+    view! {
+        <section
+            class="drop"
+            class:dragging=move || dragging.get()
+            on:dragover=move |event: web_sys::DragEvent| {
+                event.prevent_default();
+                dragging.set(true);
+            }
+            on:dragleave=move |_| dragging.set(false)
+            on:drop=move |event: web_sys::DragEvent| {
+                event.prevent_default();
+                dragging.set(false);
+                state.add_files(files_of(event.data_transfer().and_then(|d| d.files())));
+            }
+        >
+            <label class="button primary">
+                "Choose photos…"
+                <input
+                    class="visually-hidden"
+                    type="file"
+                    accept="image/*"
+                    multiple
+                    data-testid="upload"
+                    on:change=move |event| {
+                        let input: web_sys::HtmlInputElement = event.target().unwrap().unchecked_into();
+                        state.add_files(files_of(input.files()));
+                        // Let the same file be chosen again.
+                        input.set_value("");
+                    }
+                />
+            </label>
+            <p class="hint">"or drop them here, or paste one (Ctrl+V). PNG, JPEG, WebP, GIF or BMP; nothing leaves your device."</p>
+        </section>
+    }
+}

@@ -1,0 +1,194 @@
+//! The models in the tab: which burn device runs them (WebGPU or the CPU), the shipped or
+//! user-loaded weights, and classification. No UI here; `app` drives it.
+//!
+//! WebGPU reads must be awaited (`into_data_async`): a synchronous read panics in the browser.
+
+use std::{cell::RefCell, rc::Rc};
+
+use burn::{module::Module, prelude::*};
+use fashion_model::{
+    Architecture, IMAGE_PIXELS, NUM_CLASSES, TrainingSummary, WeightsError, WeightsFile,
+    network::{Network, images_tensor, softmax_rows},
+};
+
+use crate::browser;
+
+/// Images per forward pass: large enough to amortise GPU dispatch, small enough to keep the
+/// page responsive between passes.
+pub const BATCH: usize = 64;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BackendKind {
+    WebGpu,
+    Cpu,
+}
+
+impl BackendKind {
+    pub fn label(self) -> &'static str {
+        match self {
+            BackendKind::WebGpu => "WebGPU",
+            BackendKind::Cpu => "CPU",
+        }
+    }
+}
+
+/// A burn device and what the user should be told about it.
+#[derive(Clone)]
+pub struct Backend {
+    pub kind: BackendKind,
+    pub device: Device,
+    /// The GPU adapter's name, or why the CPU is in use.
+    pub detail: String,
+    /// Kept so a test can destroy it and exercise the device-lost fallback.
+    gpu: Option<burn::tensor::wgpu::wgpu::Device>,
+}
+
+impl Backend {
+    /// burn's Flex CPU backend (single-threaded in the tab).
+    pub fn cpu(reason: impl Into<String>) -> Self {
+        Self { kind: BackendKind::Cpu, device: Device::flex(), detail: reason.into(), gpu: None }
+    }
+
+    /// burn-wgpu on the browser's WebGPU; `Err` explains why it cannot be used.
+    pub async fn webgpu() -> Result<Self, String> {
+        browser::probe_webgpu().await?;
+        let (device, setup) = Device::wgpu_options()
+            .init_with_setup_async()
+            .await
+            .map_err(|e| format!("WebGPU could not be initialised: {e}"))?;
+        let info = setup.adapter.get_info();
+        let name = if info.name.is_empty() { "GPU adapter".to_string() } else { info.name.clone() };
+        Ok(Self { kind: BackendKind::WebGpu, device, detail: name, gpu: Some(setup.device) })
+    }
+
+    /// Destroys the GPU device (a test hook standing in for a driver reset). Returns whether
+    /// there was one.
+    pub fn destroy_gpu_device(&self) -> bool {
+        self.gpu.as_ref().map(|device| device.destroy()).is_some()
+    }
+}
+
+/// One loaded weights file.
+#[derive(Clone)]
+pub struct Model {
+    pub architecture: Architecture,
+    pub summary: TrainingSummary,
+    pub network: Network,
+    pub params: usize,
+    /// The file as loaded, to rebuild the model on another device or offer it for download.
+    pub bytes: Rc<Vec<u8>>,
+}
+
+impl Model {
+    fn load(bytes: Rc<Vec<u8>>, device: &Device, expect_cnn: bool) -> Result<Self, WeightsError> {
+        let file = WeightsFile::decode_expecting(&bytes, device, expect_cnn)?;
+        let params = file.network.num_params();
+        Ok(Self { architecture: file.architecture, summary: file.summary, network: file.network, params, bytes })
+    }
+}
+
+/// Class probabilities for one image from both networks.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Scores {
+    pub cnn: [f32; NUM_CLASSES],
+    /// The logistic-regression baseline, when its weights loaded.
+    pub baseline: Option<[f32; NUM_CLASSES]>,
+}
+
+/// Everything needed to classify: the device, the CNN and the baseline.
+#[derive(Clone)]
+pub struct Engine {
+    pub backend: Backend,
+    pub cnn: Model,
+    pub baseline: Option<Model>,
+}
+
+impl Engine {
+    pub fn load(backend: Backend, cnn: Vec<u8>, baseline: Option<Vec<u8>>) -> Result<Self, WeightsError> {
+        let cnn = Model::load(Rc::new(cnn), &backend.device, true)?;
+        let baseline = baseline.map(|b| Model::load(Rc::new(b), &backend.device, false)).transpose()?;
+        Ok(Self { backend, cnn, baseline })
+    }
+
+    /// The same models rebuilt on the CPU, from the bytes they were loaded from.
+    pub fn on_cpu(&self, reason: impl Into<String>) -> Result<Self, WeightsError> {
+        let backend = Backend::cpu(reason);
+        let cnn = Model::load(self.cnn.bytes.clone(), &backend.device, true)?;
+        let baseline = match &self.baseline {
+            Some(m) => Some(Model::load(m.bytes.clone(), &backend.device, false)?),
+            None => None,
+        };
+        Ok(Self { backend, cnn, baseline })
+    }
+
+    /// A copy with one model replaced by a weights file of either kind. The file is fully
+    /// validated first; on error `self` is untouched.
+    pub fn with_weights(&self, bytes: Vec<u8>) -> Result<Self, WeightsError> {
+        let (architecture, _) = WeightsFile::peek(&bytes)?;
+        let is_cnn = matches!(architecture, Architecture::Cnn(_));
+        let model = Model::load(Rc::new(bytes), &self.backend.device, is_cnn)?;
+        let mut next = self.clone();
+        if is_cnn {
+            next.cnn = model;
+        } else {
+            next.baseline = Some(model);
+        }
+        Ok(next)
+    }
+
+    /// Runs the CNN once so that WebGPU compiles its shaders before the first user image.
+    pub async fn warm_up(&self) -> Result<(), String> {
+        logits(&self.cnn.network, &[0.0; IMAGE_PIXELS], &self.backend.device).await.map(|_| ())
+    }
+
+    /// Probabilities for `pixels` (n × 784, in 0..=1), in batches of [`BATCH`].
+    pub async fn classify(&self, pixels: &[f32]) -> Result<Vec<Scores>, String> {
+        let mut out = Vec::with_capacity(pixels.len() / IMAGE_PIXELS);
+        for chunk in pixels.chunks(BATCH * IMAGE_PIXELS) {
+            let cnn = softmax_rows(&logits(&self.cnn.network, chunk, &self.backend.device).await?);
+            let baseline = match &self.baseline {
+                Some(m) => Some(softmax_rows(&logits(&m.network, chunk, &self.backend.device).await?)),
+                None => None,
+            };
+            for (i, cnn) in cnn.into_iter().enumerate() {
+                out.push(Scores { cnn, baseline: baseline.as_ref().map(|b| b[i]) });
+            }
+            browser::yield_now().await;
+        }
+        Ok(out)
+    }
+}
+
+/// Raw logits `[n × 10]` of `network` on `pixels`.
+pub async fn logits(network: &Network, pixels: &[f32], device: &Device) -> Result<Vec<f32>, String> {
+    let output = network.forward(images_tensor(pixels.to_vec(), device));
+    let data = output.into_data_async().await.map_err(|e| format!("the device failed: {e:?}"))?;
+    data.convert::<f32>().try_to_vec::<f32>().map_err(|e| format!("unexpected model output: {e:?}"))
+}
+
+thread_local! {
+    /// The shipped CNN's file, for "Reset".
+    static SHIPPED_CNN: RefCell<Option<Rc<Vec<u8>>>> = const { RefCell::new(None) };
+    // The page is single-threaded; the engine is swapped whole (never borrowed across an
+    // await), so a panic in the middle of a classification cannot leave it locked.
+    static CURRENT: RefCell<Option<Rc<Engine>>> = const { RefCell::new(None) };
+}
+
+/// The engine in use, once loaded.
+pub fn current() -> Option<Rc<Engine>> {
+    CURRENT.with(|c| c.borrow().clone())
+}
+
+pub fn install(engine: Engine) -> Rc<Engine> {
+    let engine = Rc::new(engine);
+    CURRENT.with(|c| *c.borrow_mut() = Some(engine.clone()));
+    engine
+}
+
+pub fn set_shipped_cnn(bytes: Vec<u8>) {
+    SHIPPED_CNN.with(|s| *s.borrow_mut() = Some(Rc::new(bytes)));
+}
+
+pub fn shipped_cnn() -> Option<Rc<Vec<u8>>> {
+    SHIPPED_CNN.with(|s| s.borrow().clone())
+}

@@ -1,0 +1,435 @@
+//! The app's reactive state, shared through Leptos context, and the actions that change it
+//! (start-up, classifying uploads, swapping weights). Components stay thin.
+
+use std::rc::Rc;
+
+use fashion_model::{
+    CLASS_NAMES, DecodeLimits, IMAGE_PIXELS, LabelledImages, NUM_CLASSES, TrainingSummary, finetune::FineTuneConfig,
+    preprocess_bytes,
+};
+use leptos::{prelude::*, task::spawn_local};
+
+use crate::{
+    browser,
+    engine::{self, Backend, BackendKind, Engine, Scores},
+    storage, tuning,
+};
+
+/// Oldest cards are dropped past this many (their photo's object URL is released), so a long
+/// session does not grow without bound.
+pub const MAX_CARDS: usize = 200;
+
+/// What the backend badge shows.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BackendStatus {
+    /// `None` while starting.
+    pub kind: Option<BackendKind>,
+    pub detail: String,
+}
+
+/// Facts about the loaded models, for the "about" panel.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct ModelsInfo {
+    pub cnn: Option<ModelInfo>,
+    pub baseline: Option<ModelInfo>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelInfo {
+    pub name: String,
+    pub params: usize,
+    pub summary: TrainingSummary,
+}
+
+/// A classified image.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Classified {
+    /// The 28×28 model input, 0..=1.
+    pub pixels: Vec<f32>,
+    pub scores: Scores,
+}
+
+impl Classified {
+    pub fn label(&self) -> usize {
+        fashion_model::network::argmax(&self.scores.cnn)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum CardResult {
+    Working,
+    Failed(String),
+    Done(Classified),
+}
+
+/// One uploaded file in the gallery.
+#[derive(Clone)]
+pub struct Card {
+    pub id: u64,
+    pub name: String,
+    /// `blob:` URL of the user's file, for the thumbnail.
+    pub photo_url: Option<String>,
+    pub result: RwSignal<CardResult>,
+    /// The class the user says this photo shows, which puts it in the fine-tuning set.
+    pub teach: RwSignal<Option<u8>>,
+}
+
+/// Where fine-tuning is.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Tuning {
+    Idle,
+    Running { step: usize, steps: usize },
+    Done(tuning::Report),
+    Cancelled,
+    Failed(String),
+}
+
+#[derive(Clone, Copy)]
+pub struct AppState {
+    pub backend: RwSignal<BackendStatus>,
+    pub ready: RwSignal<bool>,
+    /// Page-level messages (weights could not load, a bad weights file…).
+    pub error: RwSignal<Option<String>>,
+    pub notice: RwSignal<Option<String>>,
+    pub cards: RwSignal<Vec<Card>>,
+    pub models: RwSignal<ModelsInfo>,
+    pub tuning: RwSignal<Tuning>,
+    pub tune_config: RwSignal<FineTuneConfig>,
+    /// Loss of every fine-tuning step so far, for the live chart.
+    pub losses: RwSignal<Vec<f32>>,
+    cancel: RwSignal<bool>,
+    next_id: StoredValue<u64>,
+}
+
+impl AppState {
+    pub fn new() -> Self {
+        Self {
+            backend: RwSignal::new(BackendStatus { kind: None, detail: "starting…".into() }),
+            ready: RwSignal::new(false),
+            error: RwSignal::new(None),
+            notice: RwSignal::new(None),
+            cards: RwSignal::new(Vec::new()),
+            models: RwSignal::new(ModelsInfo::default()),
+            tuning: RwSignal::new(Tuning::Idle),
+            tune_config: RwSignal::new(FineTuneConfig::default()),
+            losses: RwSignal::new(Vec::new()),
+            cancel: RwSignal::new(false),
+            next_id: StoredValue::new(0),
+        }
+    }
+
+    fn show_engine(&self, engine: &Engine) {
+        self.backend.set(BackendStatus { kind: Some(engine.backend.kind), detail: engine.backend.detail.clone() });
+        let info = |m: &engine::Model| ModelInfo {
+            name: m.architecture.name().to_string(),
+            params: m.params,
+            summary: m.summary.clone(),
+        };
+        self.models.set(ModelsInfo { cnn: Some(info(&engine.cnn)), baseline: engine.baseline.as_ref().map(info) });
+    }
+
+    /// Picks the backend, loads the shipped weights and warms the model up.
+    pub fn start(self) {
+        spawn_local(async move {
+            if let Err(e) = self.try_start().await {
+                self.backend.update(|b| b.detail = "not ready".into());
+                self.error.set(Some(e));
+            }
+        });
+    }
+
+    async fn try_start(self) -> Result<(), String> {
+        let backend = if browser::query_param("backend").as_deref() == Some("cpu") {
+            Backend::cpu("chosen in the address (?backend=cpu)")
+        } else {
+            match Backend::webgpu().await {
+                Ok(backend) => backend,
+                Err(why) => Backend::cpu(why),
+            }
+        };
+        self.backend.set(BackendStatus { kind: Some(backend.kind), detail: "loading the model…".into() });
+        let cnn = browser::fetch_bytes("cnn.fmw")
+            .await
+            .map_err(|e| format!("The model could not be downloaded: {e}. Reload the page to try again."))?;
+        let baseline = match browser::fetch_bytes("lr.fmw").await {
+            Ok(bytes) => Some(bytes),
+            Err(e) => {
+                self.notice.set(Some(format!("The logistic-regression baseline is unavailable ({e}).")));
+                None
+            }
+        };
+        engine::set_shipped_cnn(cnn.clone());
+        let mut engine = Engine::load(backend, cnn, baseline).map_err(|e| format!("The shipped model is unusable: {e}"))?;
+        // The user's fine-tuned model, if they made one in an earlier visit.
+        match storage::get(storage::FINE_TUNED).await {
+            Ok(Some(saved)) => match engine.with_weights(saved) {
+                Ok(tuned) => {
+                    engine = tuned;
+                    self.notice.set(Some("Using your fine-tuned model, restored from this browser. “Reset” returns to the shipped one.".into()));
+                }
+                Err(e) => self.notice.set(Some(format!(
+                    "Your saved fine-tuned model could not be loaded ({e}); using the shipped model. It is still stored: “Reset” deletes it."
+                ))),
+            },
+            Ok(None) => {}
+            Err(e) => self.notice.set(Some(format!("Saved models are unavailable: {e}."))),
+        }
+        self.backend.update(|b| b.detail = "warming up…".into());
+        if let Err(e) = engine.warm_up().await {
+            if engine.backend.kind != BackendKind::WebGpu {
+                return Err(format!("The model failed to run: {e}"));
+            }
+            engine = engine.on_cpu(format!("WebGPU failed while warming up: {e}")).map_err(|e| e.to_string())?;
+            engine.warm_up().await?;
+        }
+        self.show_engine(&engine);
+        engine::install(engine);
+        self.ready.set(true);
+        // For the page benchmark: time from navigation to ready.
+        browser::mark("fashion-ready");
+        Ok(())
+    }
+
+    /// The engine, waiting for start-up to finish if needed.
+    async fn engine(&self) -> Result<Rc<Engine>, String> {
+        loop {
+            if let Some(engine) = engine::current() {
+                return Ok(engine);
+            }
+            if self.error.get_untracked().is_some() && !self.ready.get_untracked() {
+                return Err("the model is not loaded".into());
+            }
+            browser::sleep_ms(50).await;
+        }
+    }
+
+    /// Classifies on the current engine. If WebGPU fails (device lost, out of memory), moves
+    /// to the CPU, says so, and retries there: the user still gets an answer.
+    pub async fn classify(&self, pixels: &[f32]) -> Result<Vec<Scores>, String> {
+        let engine = self.engine().await?;
+        match engine.classify(pixels).await {
+            Ok(scores) => Ok(scores),
+            Err(e) if engine.backend.kind == BackendKind::WebGpu => {
+                let cpu = engine
+                    .on_cpu(format!("WebGPU stopped working ({e}); switched to the CPU"))
+                    .map_err(|e| e.to_string())?;
+                self.show_engine(&cpu);
+                self.notice.set(Some("The GPU stopped responding; the page now runs on the CPU.".into()));
+                engine::install(cpu).classify(pixels).await
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Adds files to the gallery (newest first) and classifies them.
+    pub fn add_files(self, files: Vec<web_sys::File>) {
+        if files.is_empty() {
+            return;
+        }
+        let mut jobs = Vec::with_capacity(files.len());
+        for file in files {
+            let id = self.next_id.get_value();
+            self.next_id.set_value(id + 1);
+            let card = Card {
+                id,
+                name: file.name(),
+                photo_url: web_sys::Url::create_object_url_with_blob(&file).ok(),
+                result: RwSignal::new(CardResult::Working),
+                teach: RwSignal::new(None),
+            };
+            jobs.push((card, file));
+        }
+        self.cards.update(|cards| {
+            for (card, _) in &jobs {
+                cards.insert(0, card.clone());
+            }
+            for dropped in cards.drain(MAX_CARDS.min(cards.len())..) {
+                if let Some(url) = dropped.photo_url {
+                    let _ = web_sys::Url::revoke_object_url(&url);
+                }
+            }
+        });
+        spawn_local(async move {
+            let mut ready = Vec::new();
+            for (card, file) in jobs {
+                match read_and_preprocess(file).await {
+                    Ok(pixels) => ready.push((card, pixels)),
+                    Err(e) => card.result.set(CardResult::Failed(e)),
+                }
+                browser::yield_now().await;
+            }
+            self.classify_cards(ready).await;
+        });
+    }
+
+    async fn classify_cards(&self, cards: Vec<(Card, Vec<f32>)>) {
+        if cards.is_empty() {
+            return;
+        }
+        let pixels: Vec<f32> = cards.iter().flat_map(|(_, p)| p.iter().copied()).collect();
+        match self.classify(&pixels).await {
+            Ok(scores) => {
+                for ((card, pixels), scores) in cards.into_iter().zip(scores) {
+                    card.result.set(CardResult::Done(Classified { pixels, scores }));
+                }
+            }
+            Err(e) => {
+                for (card, _) in cards {
+                    card.result.set(CardResult::Failed(format!("classification failed: {e}")));
+                }
+            }
+        }
+    }
+
+    /// Classifies every finished card again (after the model changed).
+    pub async fn reclassify_all(&self) {
+        let done: Vec<(Card, Vec<f32>)> = self
+            .cards
+            .get_untracked()
+            .into_iter()
+            .filter_map(|card| match card.result.get_untracked() {
+                CardResult::Done(c) => Some((card, c.pixels)),
+                _ => None,
+            })
+            .collect();
+        self.classify_cards(done).await;
+    }
+
+    /// Validates a weights file and, if it is good, puts it in place of the model of its
+    /// kind. A bad file changes nothing.
+    pub fn load_weights(self, file: web_sys::File) {
+        spawn_local(async move {
+            let name = file.name();
+            let result = async {
+                let bytes = gloo_file::futures::read_as_bytes(&gloo_file::File::from(file))
+                    .await
+                    .map_err(|e| format!("cannot read {name}: {e}"))?;
+                let engine = self.engine().await?;
+                engine.with_weights(bytes).map_err(|e| format!("{name} was not loaded: {e}. The previous model is still in use."))
+            }
+            .await;
+            match result {
+                Ok(next) => {
+                    self.show_engine(&next);
+                    engine::install(next);
+                    self.error.set(None);
+                    self.notice.set(Some(format!("Loaded {name}.")));
+                    self.reclassify_all().await;
+                }
+                Err(e) => self.error.set(Some(e)),
+            }
+        });
+    }
+}
+
+impl AppState {
+    /// The photos the user labelled, as a fine-tuning set.
+    pub fn teaching_set(&self) -> LabelledImages {
+        let mut set = LabelledImages::default();
+        for card in self.cards.get_untracked() {
+            if let (Some(label), CardResult::Done(c)) = (card.teach.get_untracked(), card.result.get_untracked()) {
+                let image: Vec<u8> = c.pixels.iter().map(|&v| (v * 255.0).round().clamp(0.0, 255.0) as u8).collect();
+                set.push(&image, label);
+            }
+        }
+        set
+    }
+
+    /// Fine-tunes the CNN on the labelled photos; on success the new model replaces the old
+    /// one, is saved in this browser and every card is classified again.
+    pub fn fine_tune(self) {
+        if matches!(self.tuning.get_untracked(), Tuning::Running { .. }) {
+            return;
+        }
+        let user = self.teaching_set();
+        if user.is_empty() {
+            self.error.set(Some("Choose the right class under at least one photo first (“Teach”).".into()));
+            return;
+        }
+        let config = self.tune_config.get_untracked();
+        let steps = config.steps;
+        self.cancel.set(false);
+        self.losses.set(Vec::new());
+        self.tuning.set(Tuning::Running { step: 0, steps });
+        spawn_local(async move {
+            let result = async {
+                let engine = self.engine().await?;
+                let on_step = |step, loss| {
+                    self.losses.update(|l| l.push(loss));
+                    self.tuning.set(Tuning::Running { step, steps });
+                };
+                let outcome = tuning::run(&engine, user, config, on_step, || self.cancel.get_untracked()).await?;
+                let tuning::Outcome::Done { weights, report } = outcome else { return Ok(None) };
+                let next = engine.with_weights(weights.clone()).map_err(|e| e.to_string())?;
+                Ok::<_, String>(Some((next, weights, report)))
+            }
+            .await;
+            match result {
+                Ok(Some((next, weights, report))) => {
+                    self.show_engine(&next);
+                    engine::install(next);
+                    self.tuning.set(Tuning::Done(report));
+                    if let Err(e) = storage::put(storage::FINE_TUNED, &weights).await {
+                        self.notice.set(Some(format!("The fine-tuned model is in use but could not be saved in this browser ({e}); download it to keep it.")));
+                    }
+                    self.reclassify_all().await;
+                }
+                Ok(None) => self.tuning.set(Tuning::Cancelled),
+                Err(e) => self.tuning.set(Tuning::Failed(e)),
+            }
+        });
+    }
+
+    pub fn cancel_fine_tuning(&self) {
+        self.cancel.set(true);
+    }
+
+    /// Back to the shipped CNN; the saved fine-tuned model is deleted.
+    pub fn reset_model(self) {
+        spawn_local(async move {
+            let result = async {
+                let engine = self.engine().await?;
+                let shipped = engine::shipped_cnn().ok_or("the shipped model is not loaded")?;
+                let next = engine.with_weights(shipped.to_vec()).map_err(|e| e.to_string())?;
+                storage::delete(storage::FINE_TUNED).await?;
+                Ok::<_, String>(next)
+            }
+            .await;
+            match result {
+                Ok(next) => {
+                    self.show_engine(&next);
+                    engine::install(next);
+                    self.tuning.set(Tuning::Idle);
+                    self.notice.set(Some("Back to the shipped model; the fine-tuned one was deleted from this browser.".into()));
+                    self.reclassify_all().await;
+                }
+                Err(e) => self.error.set(Some(format!("Reset failed: {e}"))),
+            }
+        });
+    }
+
+    /// Offers the CNN in use as a `.fmw` file, readable by `trainer evaluate --weights`.
+    pub fn download_weights(&self) {
+        if let Some(engine) = engine::current() {
+            let name = if engine.cnn.summary.fine_tuned == Some(true) { "fashion-cnn-fine-tuned.fmw" } else { "fashion-cnn.fmw" };
+            if let Err(e) = browser::download(&engine.cnn.bytes, name) {
+                self.error.set(Some(format!("Download failed: {e}")));
+            }
+        }
+    }
+}
+
+async fn read_and_preprocess(file: web_sys::File) -> Result<Vec<f32>, String> {
+    let bytes = gloo_file::futures::read_as_bytes(&gloo_file::File::from(file))
+        .await
+        .map_err(|e| format!("cannot read the file: {e}"))?;
+    let input = preprocess_bytes(&bytes, DecodeLimits::default()).map_err(|e| e.to_string())?;
+    debug_assert_eq!(input.pixels.len(), IMAGE_PIXELS);
+    Ok(input.pixels.to_vec())
+}
+
+/// "Sneaker, 97.1%".
+pub fn describe(probs: &[f32; NUM_CLASSES]) -> (usize, &'static str, f32) {
+    let label = fashion_model::network::argmax(probs);
+    (label, CLASS_NAMES[label], probs[label])
+}

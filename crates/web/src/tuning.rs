@@ -1,0 +1,141 @@
+//! Fine-tuning in the tab: the user's labelled photos plus replayed Fashion-MNIST images,
+//! trained with burn's autodiff on the backend in use, one step per animation frame so the
+//! page stays responsive; accuracy before and after on the shipped held-out slice and on the
+//! user's photos.
+
+use std::{cell::RefCell, rc::Rc};
+
+use fashion_model::{
+    IMAGE_PIXELS, LabelledImages, WeightsFile,
+    finetune::{FineTuneConfig, FineTuner},
+    network::{Network, argmax, copy_to_device_async},
+};
+
+use crate::{browser, engine};
+
+/// The sets the trainer writes beside the weights (`trainer samples`).
+pub struct Sets {
+    pub replay: LabelledImages,
+    pub heldout: LabelledImages,
+}
+
+thread_local! {
+    static SETS: RefCell<Option<Rc<Sets>>> = const { RefCell::new(None) };
+}
+
+async fn fetch_set(url: &str) -> Result<LabelledImages, String> {
+    let bytes = browser::fetch_bytes(url).await?;
+    LabelledImages::decode(&bytes).map_err(|e| format!("{url}: {e}"))
+}
+
+/// The replay set and the held-out slice, downloaded once (from this site) and kept.
+pub async fn sets() -> Result<Rc<Sets>, String> {
+    if let Some(sets) = SETS.with(|s| s.borrow().clone()) {
+        return Ok(sets);
+    }
+    let sets = Rc::new(Sets { replay: fetch_set("replay.fms").await?, heldout: fetch_set("heldout.fms").await? });
+    SETS.with(|s| *s.borrow_mut() = Some(sets.clone()));
+    Ok(sets)
+}
+
+/// Share of `labels` that `network` gets right on `pixels` (n × 784 in 0..=1).
+pub async fn accuracy(network: &Network, device: &burn::prelude::Device, pixels: &[f32], labels: &[u8]) -> Result<f64, String> {
+    if labels.is_empty() {
+        return Ok(f64::NAN);
+    }
+    let mut correct = 0;
+    for (chunk, chunk_labels) in pixels.chunks(250 * IMAGE_PIXELS).zip(labels.chunks(250)) {
+        let logits = engine::logits(network, chunk, device).await?;
+        correct += logits.chunks_exact(10).zip(chunk_labels).filter(|(row, l)| argmax(row) == **l as usize).count();
+        browser::yield_now().await;
+    }
+    Ok(correct as f64 / labels.len() as f64)
+}
+
+/// Before and after, for the user to judge the run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Report {
+    pub heldout_images: usize,
+    pub heldout_before: f64,
+    pub heldout_after: f64,
+    pub user_images: usize,
+    pub user_before: f64,
+    pub user_after: f64,
+    pub steps: usize,
+    pub seconds: f64,
+    /// Training throughput (forward + backward + optimizer step).
+    pub images_per_second: f64,
+}
+
+pub enum Outcome {
+    Done { weights: Vec<u8>, report: Report },
+    Cancelled,
+}
+
+/// Runs fine-tuning from the engine's CNN. `on_step(step, loss)` reports progress;
+/// `cancelled()` is checked between steps. The returned weights file is in the trainer's
+/// format.
+pub async fn run(
+    engine: &engine::Engine,
+    user: LabelledImages,
+    config: FineTuneConfig,
+    on_step: impl Fn(usize, f32),
+    cancelled: impl Fn() -> bool,
+) -> Result<Outcome, String> {
+    let sets = sets().await?;
+    let device = &engine.backend.device;
+    let base = &engine.cnn;
+    let heldout = sets.heldout.to_f32();
+    let user_pixels = user.to_f32();
+    let heldout_before = accuracy(&base.network, device, &heldout, &sets.heldout.labels).await?;
+    let user_before = accuracy(&base.network, device, &user_pixels, &user.labels).await?;
+
+    let steps = config.steps;
+    let batch = config.batch_size;
+    let user_labels = user.labels.clone();
+    let mut tuner = FineTuner::new(&base.network, device, config, user, sets.replay.clone());
+    let started = browser::now_ms();
+    for step in 1..=steps {
+        if cancelled() {
+            return Ok(Outcome::Cancelled);
+        }
+        let loss = tuner.step().into_scalar_async::<f32>().await.map_err(|e| format!("the device failed: {e:?}"))?;
+        if !loss.is_finite() {
+            return Err(format!("training diverged at step {step} (loss {loss}); lower the learning rate"));
+        }
+        on_step(step, loss);
+        browser::yield_now().await;
+    }
+    let seconds = (browser::now_ms() - started) / 1000.0;
+    let network = tuner.network();
+    let heldout_after = accuracy(&network, device, &heldout, &sets.heldout.labels).await?;
+    let user_after = accuracy(&network, device, &user_pixels, &user_labels).await?;
+    let report = Report {
+        heldout_images: sets.heldout.len(),
+        heldout_before,
+        heldout_after,
+        user_images: user_labels.len(),
+        user_before,
+        user_after,
+        steps,
+        seconds,
+        images_per_second: (steps * batch) as f64 / seconds.max(1e-9),
+    };
+
+    // Saving reads every parameter: copy to the CPU first (WebGPU cannot read synchronously).
+    let cpu = burn::prelude::Device::flex();
+    let on_cpu = copy_to_device_async(&network, &cpu).await.map_err(|e| format!("could not read the trained weights: {e:?}"))?;
+    let mut summary = base.summary.clone();
+    summary.fine_tuned = Some(true);
+    summary.test_accuracy = None;
+    summary.note = Some(format!(
+        "fine-tuned in the browser on {} photo(s), {} steps; accuracy on the first {} test images {:.2}% (was {:.2}%)",
+        report.user_images,
+        steps,
+        report.heldout_images,
+        100.0 * heldout_after,
+        100.0 * heldout_before
+    ));
+    let weights = WeightsFile::encode(&base.architecture, &summary, on_cpu).map_err(|e| e.to_string())?;
+    Ok(Outcome::Done { weights, report })
+}

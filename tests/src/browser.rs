@@ -1,0 +1,145 @@
+//! Headless Chromium through chromedriver, with or without WebGPU.
+
+use std::{
+    net::TcpListener,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, Result, bail};
+use fantoccini::{Client, ClientBuilder, Locator, wd::TimeoutConfiguration};
+use serde_json::{Value, json};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+/// Whether the browser offers WebGPU. Here `--enable-unsafe-webgpu` gives a SwiftShader
+/// (CPU) adapter; without it `requestAdapter()` returns null, the page's CPU-fallback case.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Gpu {
+    WebGpu,
+    Unavailable,
+}
+
+pub struct Browser {
+    pub client: Client,
+    driver: Child,
+    _profile: tempfile::TempDir,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free loopback port")
+}
+
+impl Browser {
+    pub async fn launch(gpu: Gpu) -> Result<Self> {
+        for (path, package) in [(CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")] {
+            if !std::path::Path::new(path).exists() {
+                bail!("{path} is missing: `apt-get install chromium chromium-driver` (cargo xtask test does it)");
+            }
+            let _ = package;
+        }
+        let port = free_port();
+        let driver = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting chromedriver")?;
+        let profile = tempfile::tempdir()?;
+        let mut args = vec![
+            "--headless".to_string(),
+            "--no-sandbox".into(),
+            "--disable-quic".into(),
+            "--no-first-run".into(),
+            "--disable-background-networking".into(),
+            "--disable-component-update".into(),
+            "--disable-sync".into(),
+            "--disable-dev-shm-usage".into(),
+            "--window-size=1280,900".into(),
+            format!("--user-data-dir={}", profile.path().display()),
+        ];
+        if gpu == Gpu::WebGpu {
+            args.push("--enable-unsafe-webgpu".into());
+        }
+        let mut caps = serde_json::Map::new();
+        caps.insert("browserName".into(), json!("chrome"));
+        caps.insert("goog:chromeOptions".into(), json!({ "binary": CHROMIUM, "args": args }));
+        let url = format!("http://127.0.0.1:{port}");
+        let started = Instant::now();
+        let client = loop {
+            let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+            match ClientBuilder::new(connector).capabilities(caps.clone()).connect(&url).await {
+                Ok(client) => break client,
+                Err(e) if started.elapsed() < Duration::from_secs(30) => {
+                    let _ = e;
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(e) => bail!("chromedriver did not start a browser: {e}"),
+            }
+        };
+        client
+            .update_timeouts(TimeoutConfiguration::new(
+                Some(Duration::from_secs(600)),
+                Some(Duration::from_secs(120)),
+                None,
+            ))
+            .await?;
+        Ok(Self { client, driver, _profile: profile })
+    }
+
+    /// Runs `body` (JavaScript) and returns its value.
+    pub async fn eval(&self, body: &str, args: Vec<Value>) -> Result<Value> {
+        Ok(self.client.execute(body, args).await?)
+    }
+
+    /// Awaits a promise-returning expression; a rejection becomes `Err`.
+    pub async fn eval_promise(&self, expression: &str, args: Vec<Value>) -> Result<Value> {
+        let script = format!(
+            "const done = arguments[arguments.length - 1];
+             Promise.resolve().then(() => {expression}).then(v => done({{ok: v === undefined ? null : v}}), e => done({{err: String(e)}}));"
+        );
+        let out = self.client.execute_async(&script, args).await?;
+        match out.get("ok") {
+            Some(v) => Ok(v.clone()),
+            None => bail!("{}", out.get("err").and_then(Value::as_str).unwrap_or("script failed")),
+        }
+    }
+
+    /// Polls `condition` (a JavaScript expression) until it is truthy.
+    pub async fn wait_for(&self, condition: &str, timeout: Duration) -> Result<()> {
+        let started = Instant::now();
+        loop {
+            let value = self.eval(&format!("return !!({condition});"), vec![]).await?;
+            if value == Value::Bool(true) {
+                return Ok(());
+            }
+            if started.elapsed() > timeout {
+                let errors = self.eval("return [...document.querySelectorAll('[data-testid=error]')].map(e => e.textContent)", vec![]).await?;
+                let badge = self.eval("return document.querySelector('[data-testid=backend]')?.textContent", vec![]).await?;
+                bail!("timed out after {timeout:?} waiting for {condition}; badge {badge}, errors on the page: {errors}");
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// Gives files to the page's upload input, as a user picking them would.
+    pub async fn upload(&self, paths: &[std::path::PathBuf]) -> Result<()> {
+        let joined = paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join("\n");
+        self.client.find(Locator::Css("[data-testid=upload]")).await?.send_keys(&joined).await?;
+        Ok(())
+    }
+
+    pub async fn close(mut self) -> Result<()> {
+        let result = self.client.clone().close().await;
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+        result.map_err(Into::into)
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+    }
+}

@@ -1,0 +1,74 @@
+//! Photo files made from Fashion-MNIST test items, and `trainer predict`'s answers on them.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use serde_json::Value;
+
+/// A photo on disk and the true class of the item in it.
+pub struct Photo {
+    pub path: PathBuf,
+    pub label: u8,
+}
+
+/// Writes `count` varied photos (JPEG and PNG, tinted, off-centre, 4–9× larger) of test
+/// items starting at `first`.
+pub fn photos(dir: &Path, first: usize, count: usize) -> Result<Vec<Photo>> {
+    let data = trainer::data::load(None)?;
+    (first..first + count)
+        .map(|i| {
+            let (bytes, ext) = testkit::varied_photo(data.test.image(i), i);
+            let path = dir.join(format!("item-{i:05}.{ext}"));
+            std::fs::write(&path, bytes)?;
+            Ok(Photo { path, label: data.test.labels[i] })
+        })
+        .collect()
+}
+
+/// The 28×28 test images `first..first+count`, as 0..=1 floats.
+pub fn test_pixels(first: usize, count: usize) -> Result<Vec<f32>> {
+    let data = trainer::data::load(None)?;
+    Ok((first..first + count).flat_map(|i| data.test.image(i).iter().map(|&p| p as f32 / 255.0).collect::<Vec<_>>()).collect())
+}
+
+/// The `trainer` binary built beside this test (cargo puts both in the same profile folder).
+fn trainer_binary() -> Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let profile_dir = exe.parent().and_then(Path::parent).context("test binary location")?;
+    let trainer = profile_dir.join("trainer");
+    if !trainer.exists() {
+        bail!("{} is missing: build the workspace first (`cargo xtask test` does)", trainer.display());
+    }
+    Ok(trainer)
+}
+
+/// Labels `trainer predict --json` gives the files (with the shipped weights).
+pub fn trainer_labels(paths: &[PathBuf]) -> Result<Vec<u8>> {
+    let out = std::process::Command::new(trainer_binary()?)
+        .arg("predict")
+        .arg("--json")
+        .arg("--weights")
+        .arg(crate::root().join("web/cnn.fmw"))
+        .args(paths)
+        .output()?;
+    let text = String::from_utf8(out.stdout)?;
+    text.lines()
+        .map(|line| {
+            let v: Value = serde_json::from_str(line)?;
+            v["label"].as_u64().map(|l| l as u8).with_context(|| format!("no label in {line}"))
+        })
+        .collect()
+}
+
+/// `trainer evaluate --weights FILE --limit N --json`'s accuracy.
+pub fn trainer_evaluate(weights: &Path, limit: usize) -> Result<f64> {
+    let out = std::process::Command::new(trainer_binary()?)
+        .args(["evaluate", "--json", "--backend", "cpu", "--limit", &limit.to_string(), "--weights"])
+        .arg(weights)
+        .output()?;
+    if !out.status.success() {
+        bail!("trainer evaluate failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let v: Value = serde_json::from_slice(&out.stdout)?;
+    v["accuracy"].as_f64().context("no accuracy in trainer evaluate's output")
+}

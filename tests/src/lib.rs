@@ -1,0 +1,26 @@
+//! Harness for the page's end-to-end tests: serve the built `dist/` on loopback, drive
+//! headless Chromium through chromedriver, and make photo-style fixtures.
+//!
+//! Nothing here talks to anything but 127.0.0.1.
+
+pub mod browser;
+pub mod fixtures;
+pub mod server;
+
+use std::path::PathBuf;
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ lives in the workspace root").to_path_buf()
+}
+
+/// The built page: `$FASHION_DIST`, else `dist/` (what `trunk build --release` writes).
+pub fn dist() -> PathBuf {
+    let dir = std::env::var_os("FASHION_DIST").map(PathBuf::from).unwrap_or_else(|| root().join("dist"));
+    assert!(
+        dir.join("index.html").exists(),
+        "the page is not built at {}: run `cargo xtask test` (it builds it with Trunk), or `trunk build --release`",
+        dir.display()
+    );
+    dir
+}

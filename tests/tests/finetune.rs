@@ -1,0 +1,148 @@
+//! Fine-tuning in the tab, end to end, on the WebGPU path and on the CPU fallback: photos the
+//! shipped model gets wrong are labelled by "the user", the model is fine-tuned, and then
+//! those photos get the user's labels, held-out accuracy drops by at most 2 points, the model
+//! survives a reload, and the downloaded weights score the same under `trainer evaluate`.
+
+use std::{path::PathBuf, sync::Mutex, time::Duration};
+
+use anyhow::{Context, Result, ensure};
+use fantoccini::Locator;
+use page_tests::{
+    browser::{Browser, Gpu},
+    dist, fixtures,
+    server::StaticServer,
+};
+use serde_json::Value;
+
+static ONE_BROWSER_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// Photos to teach: enough to be a real correction, few enough to label by hand.
+const WRONG: usize = 4;
+
+#[test]
+fn fine_tune_on_webgpu() {
+    // SwiftShader trains at a few images per second: fewer steps keep the test within minutes.
+    session(Gpu::WebGpu, Some(40));
+}
+
+#[test]
+fn fine_tune_on_cpu() {
+    session(Gpu::Unavailable, None);
+}
+
+fn session(gpu: Gpu, steps: Option<usize>) {
+    let _one = ONE_BROWSER_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let server = StaticServer::start(dist());
+        let browser = Browser::launch(gpu).await.expect("launching headless Chromium");
+        let result = scenario(&browser, &server, steps).await;
+        let _ = browser.close().await;
+        result.unwrap();
+    });
+}
+
+/// Test items (past the held-out slice) whose photos the shipped model gets wrong.
+fn wrongly_classified(dir: &std::path::Path) -> Result<Vec<fixtures::Photo>> {
+    let photos = fixtures::photos(dir, 1000, 200)?;
+    let paths: Vec<PathBuf> = photos.iter().map(|p| p.path.clone()).collect();
+    let labels = fixtures::trainer_labels(&paths)?;
+    let wrong: Vec<_> = photos.into_iter().zip(labels).filter(|(p, l)| p.label != *l).map(|(p, _)| p).take(WRONG).collect();
+    ensure!(wrong.len() == WRONG, "fewer than {WRONG} misclassified photos among 200");
+    Ok(wrong)
+}
+
+async fn labels_on_page(browser: &Browser, files: &[String]) -> Result<Vec<Option<u64>>> {
+    let value = browser
+        .eval(
+            "return arguments[0].map(f => { const p = document.querySelector(`.card[data-file=\"${f}\"] [data-testid=prediction]`); return p ? Number(p.dataset.label) : null; })",
+            vec![serde_json::json!(files)],
+        )
+        .await?;
+    Ok(value.as_array().unwrap().iter().map(Value::as_u64).collect())
+}
+
+async fn upload_and_wait(browser: &Browser, paths: &[PathBuf]) -> Result<()> {
+    browser.upload(paths).await?;
+    let n = paths.len();
+    browser
+        .wait_for(
+            &format!("document.querySelectorAll('.card [data-testid=prediction]').length >= {n} && !document.querySelector('.card .working')"),
+            Duration::from_secs(300),
+        )
+        .await
+}
+
+async fn scenario(browser: &Browser, server: &StaticServer, steps: Option<usize>) -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let wrong = wrongly_classified(dir.path())?;
+    let paths: Vec<PathBuf> = wrong.iter().map(|p| p.path.clone()).collect();
+    let files: Vec<String> = paths.iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
+    let truth: Vec<u64> = wrong.iter().map(|p| p.label as u64).collect();
+
+    browser.client.goto(&server.url).await?;
+    browser.wait_for("document.querySelector('[data-testid=ready]')", Duration::from_secs(300)).await?;
+    upload_and_wait(browser, &paths).await?;
+    let before = labels_on_page(browser, &files).await?;
+    ensure!(before.iter().zip(&truth).all(|(b, t)| *b != Some(*t)), "the page already gets some right: {before:?} vs {truth:?}");
+
+    // The user picks the right class under each photo.
+    for (file, label) in files.iter().zip(&truth) {
+        let select = browser.client.find(Locator::Css(&format!(".card[data-file=\"{file}\"] [data-testid=teach]"))).await?;
+        select.select_by_value(&label.to_string()).await?;
+    }
+    if let Some(steps) = steps {
+        browser.client.find(Locator::Css(".advanced summary")).await?.click().await?;
+        let input = browser.client.find(Locator::Css(".advanced input[type=number]")).await?;
+        input.clear().await?;
+        input.send_keys(&format!("{steps}\n")).await?;
+        browser.eval("document.querySelector('.advanced input[type=number]').dispatchEvent(new Event('change'))", vec![]).await?;
+    }
+    let started = std::time::Instant::now();
+    browser.client.find(Locator::Css("[data-testid=finetune]")).await?.click().await?;
+    browser.wait_for("document.querySelector('[data-testid=finetune-done]')", Duration::from_secs(900)).await?;
+    eprintln!("fine-tuning took {:.0} s", started.elapsed().as_secs_f64());
+    let done = browser
+        .eval(
+            "const d = document.querySelector('[data-testid=finetune-done]').dataset;
+             return [Number(d.heldoutBefore), Number(d.heldoutAfter), Number(d.userBefore), Number(d.userAfter)]",
+            vec![],
+        )
+        .await?;
+    let f = |i: usize| done[i].as_f64().unwrap();
+    let (heldout_before, heldout_after, user_before, user_after) = (f(0), f(1), f(2), f(3));
+    eprintln!("held-out {heldout_before:.4} → {heldout_after:.4}; user photos {user_before:.2} → {user_after:.2}");
+    ensure!(user_before == 0.0 && user_after == 1.0, "user photos {user_before} → {user_after}");
+    ensure!(heldout_after >= heldout_before - 0.02, "held-out accuracy fell from {heldout_before} to {heldout_after}");
+
+    // Every card was classified again with the new model: the photos now get the user's labels.
+    browser.wait_for("!document.querySelector('.card .working')", Duration::from_secs(120)).await?;
+    let after = labels_on_page(browser, &files).await?;
+    ensure!(after == truth.iter().map(|&t| Some(t)).collect::<Vec<_>>(), "after fine-tuning the page says {after:?}, the user said {truth:?}");
+
+    // The downloaded file is the trainer's format and scores the same held-out slice the same.
+    let weights = browser.eval_promise("Array.from(wasmBindings.fashionCurrentWeights())", vec![]).await?;
+    let bytes: Vec<u8> = weights.as_array().context("weights bytes")?.iter().map(|v| v.as_u64().unwrap() as u8).collect();
+    let file = dir.path().join("fine-tuned.fmw");
+    std::fs::write(&file, &bytes)?;
+    let evaluated = fixtures::trainer_evaluate(&file, 500)?;
+    eprintln!("trainer evaluate on the downloaded weights: {evaluated:.4} (page said {heldout_after:.4})");
+    ensure!((evaluated - heldout_after).abs() <= 1.0 / 500.0 + 1e-9, "trainer evaluate says {evaluated}, the page said {heldout_after}");
+
+    // A reload restores the fine-tuned model from IndexedDB.
+    browser.client.refresh().await?;
+    browser.wait_for("document.querySelector('[data-testid=ready]')", Duration::from_secs(300)).await?;
+    let notice = browser.eval("return document.querySelector('.banner.notice')?.textContent ?? ''", vec![]).await?;
+    ensure!(notice.as_str().unwrap_or_default().contains("fine-tuned model, restored"), "no restore notice: {notice}");
+    upload_and_wait(browser, &paths).await?;
+    let reloaded = labels_on_page(browser, &files).await?;
+    ensure!(reloaded == after, "after a reload the page says {reloaded:?}");
+
+    // Reset returns to the shipped model.
+    browser.client.find(Locator::Css("[data-testid=reset-model]")).await?.click().await?;
+    browser.wait_for("document.querySelector('.banner.notice')?.textContent.includes('Back to the shipped model')", Duration::from_secs(60)).await?;
+    let current = browser.eval_promise("Array.from(wasmBindings.fashionCurrentWeights())", vec![]).await?;
+    let shipped = std::fs::read(page_tests::root().join("web/cnn.fmw"))?;
+    ensure!(current.as_array().map(|a| a.len()) == Some(shipped.len()), "reset did not restore the shipped weights");
+    Ok(())
+}

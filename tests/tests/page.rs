@@ -1,0 +1,190 @@
+//! The built page (`dist/`) in headless Chromium: once with WebGPU (a SwiftShader adapter
+//! here, so the burn-wgpu path really runs) and once with WebGPU unavailable (the CPU
+//! fallback). Each session uploads photo-style images of Fashion-MNIST test items and checks
+//! the answers against the true labels and against `trainer predict`, then bad files, a
+//! panic, (on WebGPU) a lost device, and that nothing was fetched once the page was ready.
+
+use std::{collections::HashMap, path::PathBuf, sync::Mutex, time::Duration};
+
+use anyhow::{Result, ensure};
+use page_tests::{
+    browser::{Browser, Gpu},
+    dist, fixtures,
+    server::StaticServer,
+};
+use serde_json::{Value, json};
+
+/// Two Chromiums at once on two cores would only slow both down.
+static ONE_BROWSER_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+const PHOTOS: usize = 36;
+
+#[test]
+fn page_on_webgpu() {
+    session(Gpu::WebGpu);
+}
+
+#[test]
+fn page_without_webgpu_falls_back_to_cpu() {
+    session(Gpu::Unavailable);
+}
+
+fn session(gpu: Gpu) {
+    let _one = ONE_BROWSER_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let server = StaticServer::start(dist());
+        let browser = Browser::launch(gpu).await.expect("launching headless Chromium");
+        let result = scenario(&browser, &server, gpu).await;
+        let _ = browser.close().await;
+        result.unwrap();
+    });
+}
+
+#[derive(Debug)]
+struct CardView {
+    label: Option<u8>,
+    confidence: Option<f64>,
+    error: Option<String>,
+}
+
+async fn cards(browser: &Browser) -> Result<HashMap<String, CardView>> {
+    let value = browser
+        .eval(
+            "return [...document.querySelectorAll('.card')].map(c => {
+                const p = c.querySelector('[data-testid=prediction]');
+                const e = c.querySelector('[data-testid=error]');
+                return { file: c.dataset.file, label: p ? Number(p.dataset.label) : null,
+                         confidence: p ? Number(p.dataset.confidence) : null, error: e ? e.textContent : null };
+            })",
+            vec![],
+        )
+        .await?;
+    Ok(value
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["file"].as_str().unwrap_or_default().to_string(),
+                CardView {
+                    label: c["label"].as_u64().map(|l| l as u8),
+                    confidence: c["confidence"].as_f64(),
+                    error: c["error"].as_str().map(String::from),
+                },
+            )
+        })
+        .collect())
+}
+
+/// Uploads files and waits until each has a prediction or an error.
+async fn upload_and_wait(browser: &Browser, paths: &[PathBuf]) -> Result<HashMap<String, CardView>> {
+    let before = browser.eval("return document.querySelectorAll('.card').length", vec![]).await?.as_u64().unwrap();
+    browser.upload(paths).await?;
+    let total = before as usize + paths.len();
+    browser
+        .wait_for(
+            &format!(
+                "document.querySelectorAll('.card').length === {total} &&
+                 [...document.querySelectorAll('.card')].every(c => c.querySelector('[data-testid=prediction],[data-testid=error]'))"
+            ),
+            Duration::from_secs(420),
+        )
+        .await?;
+    cards(browser).await
+}
+
+fn file_name(path: &std::path::Path) -> String {
+    path.file_name().unwrap().to_string_lossy().into_owned()
+}
+
+async fn scenario(browser: &Browser, server: &StaticServer, gpu: Gpu) -> Result<()> {
+    browser.client.goto(&server.url).await?;
+    browser.wait_for("document.querySelector('[data-testid=ready]')", Duration::from_secs(300)).await?;
+    let assets_loaded = server.requests();
+
+    // The badge names the backend in use.
+    let badge = browser.eval("const b = document.querySelector('[data-testid=backend]'); return [b.dataset.backend, b.textContent]", vec![]).await?;
+    let (kind, text) = (badge[0].as_str().unwrap(), badge[1].as_str().unwrap());
+    match gpu {
+        Gpu::WebGpu => ensure!(kind == "webgpu" && text.starts_with("WebGPU"), "expected WebGPU, badge says {text:?}"),
+        Gpu::Unavailable => ensure!(kind == "cpu" && text.starts_with("CPU"), "expected the CPU fallback, badge says {text:?}"),
+    }
+    eprintln!("badge: {text}");
+
+    // Photo-style images of real test items: true labels, and the same labels as the trainer.
+    let dir = tempfile::tempdir()?;
+    let photos = fixtures::photos(dir.path(), 0, PHOTOS)?;
+    let paths: Vec<PathBuf> = photos.iter().map(|p| p.path.clone()).collect();
+    let started = std::time::Instant::now();
+    let seen = upload_and_wait(browser, &paths).await?;
+    eprintln!("{PHOTOS} photos classified in {:.1} s", started.elapsed().as_secs_f64());
+    let expected = fixtures::trainer_labels(&paths)?;
+    let mut correct = 0;
+    for (photo, trainer_label) in photos.iter().zip(&expected) {
+        let card = &seen[&file_name(&photo.path)];
+        let label = card.label.unwrap_or_else(|| panic!("{}: no prediction, error {:?}", photo.path.display(), card.error));
+        let confidence = card.confidence.unwrap();
+        ensure!((0.1..=1.0).contains(&confidence), "{}: confidence {confidence}", photo.path.display());
+        ensure!(label == *trainer_label, "{}: page says {label}, trainer predict says {trainer_label}", photo.path.display());
+        correct += (label == photo.label) as usize;
+    }
+    eprintln!("page accuracy on {PHOTOS} photos: {correct}/{PHOTOS}");
+    ensure!(correct * 100 >= 85 * PHOTOS, "only {correct}/{PHOTOS} photos got their true label");
+
+    // Bad files get a message on their card; the page goes on classifying.
+    let not_image = dir.path().join("notes.png");
+    std::fs::write(&not_image, "this is a text file, not a picture\n")?;
+    let truncated = dir.path().join("cut-short.jpg");
+    let jpeg = std::fs::read(&paths[0])?;
+    std::fs::write(&truncated, &jpeg[..jpeg.len() / 2])?;
+    let seen = upload_and_wait(browser, &[not_image.clone(), truncated.clone()]).await?;
+    for bad in [&not_image, &truncated] {
+        let card = &seen[&file_name(bad)];
+        ensure!(card.label.is_none(), "{} was classified", bad.display());
+        let error = card.error.as_deref().unwrap_or_default();
+        ensure!(error.contains("not an image") || error.contains("damaged"), "{}: unclear error {error:?}", bad.display());
+    }
+
+    // A panic that slips through is shown, and the app keeps working.
+    let panicked = browser.eval_promise("wasmBindings.fashionPanicForTest()", vec![]).await;
+    ensure!(panicked.is_err(), "the deliberate panic did not surface");
+    browser.wait_for("document.getElementById('panic')?.textContent.includes('Something went wrong')", Duration::from_secs(10)).await?;
+    let more = fixtures::photos(dir.path(), PHOTOS, 2)?;
+    let seen = upload_and_wait(browser, &[more[0].path.clone()]).await?;
+    ensure!(seen[&file_name(&more[0].path)].label.is_some(), "nothing classified after the panic");
+
+    if gpu == Gpu::WebGpu {
+        // WebGPU and the CPU give the same logits for the same input.
+        let pixels = fixtures::test_pixels(100, 8)?;
+        let gpu_logits = browser.eval_promise("wasmBindings.fashionLogits(new Float32Array(arguments[0]), 'current').then(Array.from)", vec![json!(pixels)]).await?;
+        let cpu_logits = browser.eval_promise("wasmBindings.fashionLogits(new Float32Array(arguments[0]), 'cpu').then(Array.from)", vec![json!(pixels)]).await?;
+        let (g, c) = (as_f32s(&gpu_logits), as_f32s(&cpu_logits));
+        ensure!(g.len() == 80 && c.len() == 80);
+        let worst = g.iter().zip(&c).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        eprintln!("largest WebGPU−CPU logit difference: {worst:e}");
+        ensure!(worst < 1e-3, "WebGPU and CPU logits differ by {worst}");
+
+        // A lost GPU device: the page moves to the CPU by itself and still answers.
+        let lost = browser.eval("return wasmBindings.fashionLoseGpuDevice()", vec![]).await?;
+        ensure!(lost == Value::Bool(true), "no GPU device to lose");
+        let seen = upload_and_wait(browser, &[more[1].path.clone()]).await?;
+        let card = &seen[&file_name(&more[1].path)];
+        ensure!(card.label.is_some(), "not classified after the device was lost: {:?}", card.error);
+        let badge = browser.eval("return document.querySelector('[data-testid=backend]').dataset.backend", vec![]).await?;
+        ensure!(badge == "cpu", "badge still says {badge} after the GPU device was lost");
+    }
+
+    // Nothing was fetched once the page was ready, and nothing ever left this origin.
+    let after = server.requests();
+    ensure!(after == assets_loaded, "requests after the page was ready: {:?}", &after[assets_loaded.len()..]);
+    let foreign = browser
+        .eval("return performance.getEntriesByType('resource').map(e => e.name).filter(n => !n.startsWith(location.origin))", vec![])
+        .await?;
+    ensure!(foreign.as_array().is_some_and(|a| a.is_empty()), "requests to other origins: {foreign}");
+    Ok(())
+}
+
+fn as_f32s(value: &Value) -> Vec<f32> {
+    value.as_array().map(|a| a.iter().filter_map(Value::as_f64).map(|v| v as f32).collect()).unwrap_or_default()
+}
