@@ -33,7 +33,7 @@ fn photos_of_test_images_come_back_close_and_classified_the_same() {
     eprintln!("mean |original - round trip| = {mean:.4}, worst image {worst:.4}");
 
     let classify = |pixels: Vec<f32>| -> Vec<i64> {
-        model.forward(images_tensor(pixels, &device)).argmax(1).into_data().convert::<i64>().to_vec().unwrap()
+        model.forward(images_tensor(pixels, &device)).argmax(1).into_data().convert::<i64>().try_to_vec::<i64>().unwrap()
     };
     let (a, b) = (classify(originals), classify(roundtrips));
     let same = a.iter().zip(&b).filter(|(x, y)| x == y).count();
