@@ -21,8 +21,7 @@ const WRONG: usize = 4;
 
 #[test]
 fn fine_tune_on_webgpu() {
-    // SwiftShader trains at a few images per second: fewer steps keep the test within minutes.
-    session(Gpu::WebGpu, Some(40));
+    session(Gpu::WebGpu, None);
 }
 
 #[test]

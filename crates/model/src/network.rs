@@ -160,8 +160,8 @@ pub enum Network {
 }
 
 impl Network {
-    /// Freezes the convolutional feature extractor (weights and batch-norm statistics), so
-    /// that training changes only the dense head. The baseline has no features to freeze.
+    /// Freezes the convolutional feature extractor (weights and batch-norm statistics) and
+    /// turns dropout off, so that training changes only the dense head. The baseline has no features to freeze.
     pub fn freeze_features(self) -> Self {
         match self {
             Network::Logistic(m) => Network::Logistic(m),
@@ -172,6 +172,9 @@ impl Network {
                 norm2: m.norm2.map(Module::freeze),
                 conv3: m.conv3.freeze(),
                 norm3: m.norm3.map(Module::freeze),
+                // No dropout either: a short run on a few photos does not need it, and without
+                // it the result no longer depends on each backend's random numbers.
+                dropout: m.dropout.freeze(),
                 ..m
             }),
         }

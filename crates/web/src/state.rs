@@ -292,6 +292,10 @@ impl AppState {
                 _ => None,
             })
             .collect();
+        // Show that the answers are being replaced rather than leave stale ones in place.
+        for (card, _) in &done {
+            card.result.set(CardResult::Working);
+        }
         self.classify_cards(done).await;
     }
 
@@ -368,11 +372,12 @@ impl AppState {
                 Ok(Some((next, weights, report))) => {
                     self.show_engine(&next);
                     engine::install(next);
-                    self.tuning.set(Tuning::Done(report));
                     if let Err(e) = storage::put(storage::FINE_TUNED, &weights).await {
                         self.notice.set(Some(format!("The fine-tuned model is in use but could not be saved in this browser ({e}); download it to keep it.")));
                     }
+                    // The report appears once every card shows the new model's answer.
                     self.reclassify_all().await;
+                    self.tuning.set(Tuning::Done(report));
                 }
                 Ok(None) => self.tuning.set(Tuning::Cancelled),
                 Err(e) => self.tuning.set(Tuning::Failed(e)),
