@@ -2,7 +2,8 @@
 //! here, so the burn-wgpu path really runs) and once with WebGPU unavailable (the CPU
 //! fallback). Each session uploads photo-style images of Fashion-MNIST test items and checks
 //! the answers against the true labels and against `trainer predict`, then bad files, a
-//! panic, (on WebGPU) a lost device, and that nothing was fetched once the page was ready.
+//! panic, 500 classifications in a row (bounded memory), (on WebGPU) a lost device, and that
+//! nothing was fetched once the page was ready.
 
 use std::{collections::HashMap, path::PathBuf, sync::Mutex, time::Duration};
 
@@ -153,6 +154,24 @@ async fn scenario(browser: &Browser, server: &StaticServer, gpu: Gpu) -> Result<
     let more = fixtures::photos(dir.path(), PHOTOS, 2)?;
     let seen = upload_and_wait(browser, &[more[0].path.clone()]).await?;
     ensure!(seen[&file_name(&more[0].path)].label.is_some(), "nothing classified after the panic");
+
+    // Classifications in a row: the wasm heap stays bounded (it never shrinks, so any leak
+    // would show as growth). 500 on the CPU; 150 on SwiftShader's WebGPU, where each takes
+    // about 0.35 s.
+    let repeats = if gpu == Gpu::WebGpu { 150 } else { 500 };
+    let one = fixtures::test_pixels(7, 1)?;
+    browser.eval_promise("wasmBindings.fashionClassifyRepeatedly(new Float32Array(arguments[0]), 20)", vec![json!(one)]).await?;
+    let heap_before = browser.eval("return wasmBindings.fashionWasmMemoryBytes()", vec![]).await?.as_f64().unwrap();
+    let started = std::time::Instant::now();
+    browser.eval_promise("wasmBindings.fashionClassifyRepeatedly(new Float32Array(arguments[0]), arguments[1])", vec![json!(one), json!(repeats)]).await?;
+    let heap_after = browser.eval("return wasmBindings.fashionWasmMemoryBytes()", vec![]).await?.as_f64().unwrap();
+    eprintln!(
+        "{repeats} classifications in {:.1} s; wasm heap {:.1} → {:.1} MiB",
+        started.elapsed().as_secs_f64(),
+        heap_before / 1048576.0,
+        heap_after / 1048576.0
+    );
+    ensure!(heap_after - heap_before <= 8.0 * 1048576.0, "the wasm heap grew from {heap_before} to {heap_after} bytes");
 
     if gpu == Gpu::WebGpu {
         // WebGPU and the CPU give the same logits for the same input.
