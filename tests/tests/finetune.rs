@@ -1,7 +1,8 @@
 //! Fine-tuning in the tab, end to end, on the WebGPU path and on the CPU fallback: photos the
 //! shipped model gets wrong are labelled by "the user", the model is fine-tuned, and then
 //! those photos get the user's labels, held-out accuracy drops by at most 2 points, the model
-//! survives a reload, and the downloaded weights score the same under `trainer evaluate`.
+//! survives a reload, the downloaded weights score the same under `trainer evaluate`, and
+//! nothing but the page's own sample sets was fetched.
 
 use std::{path::PathBuf, sync::Mutex, time::Duration};
 
@@ -81,6 +82,7 @@ async fn scenario(browser: &Browser, server: &StaticServer, steps: Option<usize>
 
     browser.client.goto(&server.url).await?;
     browser.wait_for("document.querySelector('[data-testid=ready]')", Duration::from_secs(300)).await?;
+    let assets_loaded = server.requests().len();
     upload_and_wait(browser, &paths).await?;
     let before = labels_on_page(browser, &files).await?;
     ensure!(before.iter().zip(&truth).all(|(b, t)| *b != Some(*t)), "the page already gets some right: {before:?} vs {truth:?}");
@@ -118,6 +120,13 @@ async fn scenario(browser: &Browser, server: &StaticServer, steps: Option<usize>
     browser.wait_for("!document.querySelector('.card .working')", Duration::from_secs(120)).await?;
     let after = labels_on_page(browser, &files).await?;
     ensure!(after == truth.iter().map(|&t| Some(t)).collect::<Vec<_>>(), "after fine-tuning the page says {after:?}, the user said {truth:?}");
+
+    // Fine-tuning fetched only the page's own sample sets, nothing else.
+    let fetched = server.requests()[assets_loaded..].to_vec();
+    ensure!(
+        fetched.iter().all(|r| r == "/replay.fms" || r == "/heldout.fms"),
+        "requests during upload and fine-tuning: {fetched:?}"
+    );
 
     // The downloaded file is the trainer's format and scores the same held-out slice the same.
     let weights = browser.eval_promise("Array.from(wasmBindings.fashionCurrentWeights())", vec![]).await?;

@@ -49,12 +49,6 @@ pub struct Classified {
     pub scores: Scores,
 }
 
-impl Classified {
-    pub fn label(&self) -> usize {
-        fashion_model::network::argmax(&self.scores.cnn)
-    }
-}
-
 #[derive(Clone, Debug, PartialEq)]
 pub enum CardResult {
     Working,
