@@ -83,7 +83,9 @@ async fn main() -> Result<()> {
     let mut total = (0, 0);
     for entry in std::fs::read_dir(&dist)? {
         let path = entry?.path();
-        if !path.is_file() || path.file_name().is_some_and(|n| n == "_headers") {
+        // Not fetched at start: host config, and the sample sets fine-tuning loads on demand.
+        let lazy = path.file_name().is_some_and(|n| n == "_headers" || n == "replay.fms" || n == "heldout.fms");
+        if !path.is_file() || lazy {
             continue;
         }
         let bytes = std::fs::read(&path)?;
