@@ -1,8 +1,8 @@
 //! The built page (`dist/`) in headless Chromium: once with WebGPU (a SwiftShader adapter
 //! here, so the burn-wgpu path really runs) and once with WebGPU unavailable (the CPU
 //! fallback). Each session uploads photo-style images of Fashion-MNIST test items and checks
-//! the answers against the true labels and against `trainer predict`, then bad files, a
-//! panic, 500 classifications in a row (bounded memory), (on WebGPU) a lost device, and that
+//! the answers against the true labels and against `trainer predict`, then bad files, bad
+//! and good weights files, a panic, 500 classifications in a row (bounded memory), (on WebGPU) a lost device, and that
 //! nothing was fetched once the page was ready.
 
 use std::{collections::HashMap, path::PathBuf, sync::Mutex, time::Duration};
@@ -146,6 +146,17 @@ async fn scenario(browser: &Browser, server: &StaticServer, gpu: Gpu) -> Result<
         let error = card.error.as_deref().unwrap_or_default();
         ensure!(error.contains("not an image") || error.contains("damaged"), "{}: unclear error {error:?}", bad.display());
     }
+
+    // "Load weights…": a bad file is refused with a message and the model stays; the
+    // trainer's baseline file loads.
+    let bad_weights = dir.path().join("broken.fmw");
+    std::fs::write(&bad_weights, b"FMNISTW\0 but nothing after")?;
+    browser.client.find(fantoccini::Locator::Css("[data-testid=load-weights]")).await?.send_keys(&bad_weights.display().to_string()).await?;
+    browser.wait_for("document.querySelector('.banner.error')?.textContent.includes('broken.fmw was not loaded')", Duration::from_secs(30)).await?;
+    let good_weights = page_tests::root().join("web/lr.fmw");
+    browser.client.find(fantoccini::Locator::Css("[data-testid=load-weights]")).await?.send_keys(&good_weights.display().to_string()).await?;
+    browser.wait_for("document.querySelector('.banner.notice')?.textContent.includes('Loaded lr.fmw')", Duration::from_secs(30)).await?;
+    browser.wait_for("!document.querySelector('.banner.error') && !document.querySelector('.card .working')", Duration::from_secs(120)).await?;
 
     // A panic that slips through is shown, and the app keeps working.
     let panicked = browser.eval_promise("wasmBindings.fashionPanicForTest()", vec![]).await;
