@@ -3,12 +3,32 @@
 use std::{
     net::TcpListener,
     process::{Child, Command, Stdio},
+    sync::Mutex,
     time::{Duration, Instant},
 };
 
 use anyhow::{Context, Result, bail};
 use fantoccini::{Client, ClientBuilder, Locator, wd::TimeoutConfiguration};
 use serde_json::{Value, json};
+
+use crate::{dist, server::StaticServer};
+
+/// Two Chromiums at once on two cores would only slow both down.
+static ONE_BROWSER_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// Serves `dist/`, opens Chromium (`gpu`), runs `scenario`, closes the browser, and panics with
+/// the scenario's error, if any. One browser at a time per test binary.
+pub fn session(gpu: Gpu, scenario: impl AsyncFnOnce(&Browser, &StaticServer) -> Result<()>) {
+    let _one = ONE_BROWSER_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let server = StaticServer::start(dist());
+        let browser = Browser::launch(gpu).await.expect("launching headless Chromium");
+        let result = scenario(&browser, &server).await;
+        let _ = browser.close().await;
+        result.unwrap();
+    });
+}
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -35,9 +55,8 @@ impl Browser {
     pub async fn launch(gpu: Gpu) -> Result<Self> {
         for (path, package) in [(CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")] {
             if !std::path::Path::new(path).exists() {
-                bail!("{path} is missing: `apt-get install chromium chromium-driver` (cargo xtask test does it)");
+                bail!("{path} is missing: `apt-get install {package}` (cargo xtask test does it)");
             }
-            let _ = package;
         }
         let port = free_port();
         let driver = Command::new(CHROMEDRIVER)
@@ -71,8 +90,7 @@ impl Browser {
             let connector = hyper_util::client::legacy::connect::HttpConnector::new();
             match ClientBuilder::new(connector).capabilities(caps.clone()).connect(&url).await {
                 Ok(client) => break client,
-                Err(e) if started.elapsed() < Duration::from_secs(30) => {
-                    let _ = e;
+                Err(_) if started.elapsed() < Duration::from_secs(30) => {
                     tokio::time::sleep(Duration::from_millis(200)).await;
                 }
                 Err(e) => bail!("chromedriver did not start a browser: {e}"),

@@ -4,42 +4,28 @@
 //! survives a reload, the downloaded weights score the same under `trainer evaluate`, and
 //! nothing but the page's own sample sets was fetched.
 
-use std::{path::PathBuf, sync::Mutex, time::Duration};
+use std::{path::PathBuf, time::Duration};
 
 use anyhow::{Context, Result, ensure};
 use fantoccini::Locator;
 use page_tests::{
-    browser::{Browser, Gpu},
-    dist, fixtures,
+    browser::{Browser, Gpu, session},
+    fixtures,
     server::StaticServer,
 };
 use serde_json::Value;
-
-static ONE_BROWSER_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 /// Photos to teach: enough to be a real correction, few enough to label by hand.
 const WRONG: usize = 4;
 
 #[test]
 fn fine_tune_on_webgpu() {
-    session(Gpu::WebGpu, None);
+    session(Gpu::WebGpu, scenario);
 }
 
 #[test]
 fn fine_tune_on_cpu() {
-    session(Gpu::Unavailable, None);
-}
-
-fn session(gpu: Gpu, steps: Option<usize>) {
-    let _one = ONE_BROWSER_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    runtime.block_on(async {
-        let server = StaticServer::start(dist());
-        let browser = Browser::launch(gpu).await.expect("launching headless Chromium");
-        let result = scenario(&browser, &server, steps).await;
-        let _ = browser.close().await;
-        result.unwrap();
-    });
+    session(Gpu::Unavailable, scenario);
 }
 
 /// Test items (past the held-out slice) whose photos the shipped model gets wrong.
@@ -73,7 +59,7 @@ async fn upload_and_wait(browser: &Browser, paths: &[PathBuf]) -> Result<()> {
         .await
 }
 
-async fn scenario(browser: &Browser, server: &StaticServer, steps: Option<usize>) -> Result<()> {
+async fn scenario(browser: &Browser, server: &StaticServer) -> Result<()> {
     let dir = tempfile::tempdir()?;
     let wrong = wrongly_classified(dir.path())?;
     let paths: Vec<PathBuf> = wrong.iter().map(|p| p.path.clone()).collect();
@@ -91,13 +77,6 @@ async fn scenario(browser: &Browser, server: &StaticServer, steps: Option<usize>
     for (file, label) in files.iter().zip(&truth) {
         let select = browser.client.find(Locator::Css(&format!(".card[data-file=\"{file}\"] [data-testid=teach]"))).await?;
         select.select_by_value(&label.to_string()).await?;
-    }
-    if let Some(steps) = steps {
-        browser.client.find(Locator::Css(".advanced summary")).await?.click().await?;
-        let input = browser.client.find(Locator::Css(".advanced input[type=number]")).await?;
-        input.clear().await?;
-        input.send_keys(&format!("{steps}\n")).await?;
-        browser.eval("document.querySelector('.advanced input[type=number]').dispatchEvent(new Event('change'))", vec![]).await?;
     }
     let started = std::time::Instant::now();
     browser.client.find(Locator::Css("[data-testid=finetune]")).await?.click().await?;

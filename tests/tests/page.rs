@@ -5,41 +5,26 @@
 //! and good weights files, a panic, 500 classifications in a row (bounded memory), (on WebGPU) a lost device, and that
 //! nothing was fetched once the page was ready.
 
-use std::{collections::HashMap, path::PathBuf, sync::Mutex, time::Duration};
+use std::{collections::HashMap, path::PathBuf, time::Duration};
 
 use anyhow::{Result, ensure};
 use page_tests::{
-    browser::{Browser, Gpu},
-    dist, fixtures,
+    browser::{Browser, Gpu, session},
+    fixtures,
     server::StaticServer,
 };
 use serde_json::{Value, json};
-
-/// Two Chromiums at once on two cores would only slow both down.
-static ONE_BROWSER_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 const PHOTOS: usize = 36;
 
 #[test]
 fn page_on_webgpu() {
-    session(Gpu::WebGpu);
+    session(Gpu::WebGpu, async |browser, server| scenario(browser, server, Gpu::WebGpu).await);
 }
 
 #[test]
 fn page_without_webgpu_falls_back_to_cpu() {
-    session(Gpu::Unavailable);
-}
-
-fn session(gpu: Gpu) {
-    let _one = ONE_BROWSER_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    runtime.block_on(async {
-        let server = StaticServer::start(dist());
-        let browser = Browser::launch(gpu).await.expect("launching headless Chromium");
-        let result = scenario(&browser, &server, gpu).await;
-        let _ = browser.close().await;
-        result.unwrap();
-    });
+    session(Gpu::Unavailable, async |browser, server| scenario(browser, server, Gpu::Unavailable).await);
 }
 
 #[derive(Debug)]

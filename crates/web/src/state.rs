@@ -299,9 +299,7 @@ impl AppState {
         spawn_local(async move {
             let name = file.name();
             let result = async {
-                let bytes = gloo_file::futures::read_as_bytes(&gloo_file::File::from(file))
-                    .await
-                    .map_err(|e| format!("cannot read {name}: {e}"))?;
+                let bytes = read_file(file).await.map_err(|e| format!("{name}: {e}"))?;
                 let engine = self.engine().await?;
                 engine.with_weights(bytes).map_err(|e| format!("{name} was not loaded: {e}. The previous model is still in use."))
             }
@@ -418,10 +416,13 @@ impl AppState {
     }
 }
 
+/// The bytes of a file the user picked, dropped or pasted.
+async fn read_file(file: web_sys::File) -> Result<Vec<u8>, String> {
+    gloo_file::futures::read_as_bytes(&gloo_file::File::from(file)).await.map_err(|e| format!("cannot read the file: {e}"))
+}
+
 async fn read_and_preprocess(file: web_sys::File) -> Result<Vec<f32>, String> {
-    let bytes = gloo_file::futures::read_as_bytes(&gloo_file::File::from(file))
-        .await
-        .map_err(|e| format!("cannot read the file: {e}"))?;
+    let bytes = read_file(file).await?;
     let input = preprocess_bytes(&bytes, DecodeLimits::default()).map_err(|e| e.to_string())?;
     debug_assert_eq!(input.pixels.len(), IMAGE_PIXELS);
     Ok(input.pixels.to_vec())
