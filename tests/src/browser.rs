@@ -96,14 +96,20 @@ impl Browser {
                 Err(e) => bail!("chromedriver did not start a browser: {e}"),
             }
         };
-        client
-            .update_timeouts(TimeoutConfiguration::new(
-                Some(Duration::from_secs(600)),
-                Some(Duration::from_secs(120)),
-                None,
-            ))
-            .await?;
+        client.update_timeouts(TimeoutConfiguration::new(Some(Duration::from_secs(600)), Some(Duration::from_secs(120)), None)).await?;
         Ok(Self { client, driver, _profile: profile })
+    }
+
+    /// From the next page load on, counts the WebGPU buffers the page creates and frees, in
+    /// `window.fashionGpuBuffers` (`created`, `liveBytes`, `peakLiveBytes`). Installed through
+    /// the DevTools protocol, before any page script runs, so the page's own buffers (weights
+    /// included) are all seen; the page itself is unchanged.
+    pub async fn count_gpu_buffers(&self) -> Result<()> {
+        self.client
+            .issue_cmd(Cdp { cmd: "Page.addScriptToEvaluateOnNewDocument", params: json!({ "source": GPU_BUFFER_COUNTER }) })
+            .await
+            .context("installing the GPU buffer counter through chromedriver's DevTools endpoint")?;
+        Ok(())
     }
 
     /// Runs `body` (JavaScript) and returns its value.
@@ -133,7 +139,8 @@ impl Browser {
                 return Ok(());
             }
             if started.elapsed() > timeout {
-                let errors = self.eval("return [...document.querySelectorAll('[data-testid=error]')].map(e => e.textContent)", vec![]).await?;
+                let errors =
+                    self.eval("return [...document.querySelectorAll('[data-testid=error]')].map(e => e.textContent)", vec![]).await?;
                 let badge = self.eval("return document.querySelector('[data-testid=backend]')?.textContent", vec![]).await?;
                 bail!("timed out after {timeout:?} waiting for {condition}; badge {badge}, errors on the page: {errors}");
             }
@@ -143,8 +150,13 @@ impl Browser {
 
     /// Gives files to the page's upload input, as a user picking them would.
     pub async fn upload(&self, paths: &[std::path::PathBuf]) -> Result<()> {
+        self.choose_files("upload", paths).await
+    }
+
+    /// Gives files to the file input with `data-testid=testid`.
+    pub async fn choose_files(&self, testid: &str, paths: &[std::path::PathBuf]) -> Result<()> {
         let joined = paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join("\n");
-        self.client.find(Locator::Css("[data-testid=upload]")).await?.send_keys(&joined).await?;
+        self.client.find(Locator::Css(&format!("[data-testid={testid}]"))).await?.send_keys(&joined).await?;
         Ok(())
     }
 
@@ -153,6 +165,53 @@ impl Browser {
         let _ = self.driver.kill();
         let _ = self.driver.wait();
         result.map_err(Into::into)
+    }
+}
+
+/// Wraps `GPUDevice.createBuffer` and `GPUBuffer.destroy`. A buffer the page drops without
+/// destroying is subtracted when the garbage collector frees it, so `liveBytes` is what the
+/// tab holds in GPU buffers (an over-estimate until the collector runs, never an under-one).
+const GPU_BUFFER_COUNTER: &str = r#"
+(() => {
+  if (!self.GPUDevice) return;
+  const stats = self.fashionGpuBuffers = { created: 0, destroyed: 0, liveBytes: 0, peakLiveBytes: 0 };
+  const sizes = new WeakMap();
+  const release = (size) => { stats.destroyed += 1; stats.liveBytes -= size; };
+  const collected = new FinalizationRegistry((cell) => { if (!cell.done) { cell.done = true; release(cell.size); } });
+  const create = GPUDevice.prototype.createBuffer;
+  GPUDevice.prototype.createBuffer = function (descriptor) {
+    const buffer = create.call(this, descriptor);
+    const cell = { size: Number(descriptor.size), done: false };
+    sizes.set(buffer, cell);
+    collected.register(buffer, cell);
+    stats.created += 1;
+    stats.liveBytes += cell.size;
+    stats.peakLiveBytes = Math.max(stats.peakLiveBytes, stats.liveBytes);
+    return buffer;
+  };
+  const destroy = GPUBuffer.prototype.destroy;
+  GPUBuffer.prototype.destroy = function () {
+    const cell = sizes.get(this);
+    if (cell && !cell.done) { cell.done = true; release(cell.size); }
+    return destroy.call(this);
+  };
+})();
+"#;
+
+/// A chromedriver extension command: one DevTools-protocol call.
+#[derive(Debug)]
+struct Cdp {
+    cmd: &'static str,
+    params: Value,
+}
+
+impl fantoccini::wd::WebDriverCompatibleCommand for Cdp {
+    fn endpoint(&self, base_url: &url::Url, session_id: Option<&str>) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!("session/{}/goog/cdp/execute", session_id.unwrap_or_default()))
+    }
+
+    fn method_and_body(&self, _request_url: &url::Url) -> (http::Method, Option<String>) {
+        (http::Method::POST, Some(json!({ "cmd": self.cmd, "params": self.params }).to_string()))
     }
 }
 

@@ -43,9 +43,8 @@ impl StaticServer {
                     let path = dir.join(relative);
                     let inside = !relative.split('/').any(|part| part == "..");
                     let response = match std::fs::read(&path) {
-                        Ok(bytes) if inside => tiny_http::Response::from_data(bytes).with_header(
-                            tiny_http::Header::from_bytes("Content-Type", content_type(&path)).unwrap(),
-                        ),
+                        Ok(bytes) if inside => tiny_http::Response::from_data(bytes)
+                            .with_header(tiny_http::Header::from_bytes("Content-Type", content_type(&path)).unwrap()),
                         _ => tiny_http::Response::from_data(b"not found".to_vec()).with_status_code(404),
                     };
                     let _ = request.respond(response);

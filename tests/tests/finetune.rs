@@ -1,8 +1,9 @@
 //! Fine-tuning in the tab, end to end, on the WebGPU path and on the CPU fallback: photos the
 //! shipped model gets wrong are labelled by "the user", the model is fine-tuned, and then
 //! those photos get the user's labels, held-out accuracy drops by at most 2 points, the model
-//! survives a reload, the downloaded weights score the same under `trainer evaluate`, and
-//! nothing but the page's own sample sets was fetched.
+//! survives a reload, the downloaded weights score the same under `trainer evaluate`,
+//! nothing but the page's own sample sets was fetched, and after Reset the tab's storage
+//! holds nothing of the user's.
 
 use std::{path::PathBuf, time::Duration};
 
@@ -13,7 +14,7 @@ use page_tests::{
     fixtures,
     server::StaticServer,
 };
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// Photos to teach: enough to be a real correction, few enough to label by hand.
 const WRONG: usize = 4;
@@ -42,7 +43,7 @@ async fn labels_on_page(browser: &Browser, files: &[String]) -> Result<Vec<Optio
     let value = browser
         .eval(
             "return arguments[0].map(f => { const p = document.querySelector(`.card[data-file=\"${f}\"] [data-testid=prediction]`); return p ? Number(p.dataset.label) : null; })",
-            vec![serde_json::json!(files)],
+            vec![json!(files)],
         )
         .await?;
     Ok(value.as_array().unwrap().iter().map(Value::as_u64).collect())
@@ -53,7 +54,9 @@ async fn upload_and_wait(browser: &Browser, paths: &[PathBuf]) -> Result<()> {
     let n = paths.len();
     browser
         .wait_for(
-            &format!("document.querySelectorAll('.card [data-testid=prediction]').length >= {n} && !document.querySelector('.card .working')"),
+            &format!(
+                "document.querySelectorAll('.card [data-testid=prediction]').length >= {n} && !document.querySelector('.card .working')"
+            ),
             Duration::from_secs(300),
         )
         .await
@@ -98,14 +101,14 @@ async fn scenario(browser: &Browser, server: &StaticServer) -> Result<()> {
     // Every card was classified again with the new model: the photos now get the user's labels.
     browser.wait_for("!document.querySelector('.card .working')", Duration::from_secs(120)).await?;
     let after = labels_on_page(browser, &files).await?;
-    ensure!(after == truth.iter().map(|&t| Some(t)).collect::<Vec<_>>(), "after fine-tuning the page says {after:?}, the user said {truth:?}");
+    ensure!(
+        after == truth.iter().map(|&t| Some(t)).collect::<Vec<_>>(),
+        "after fine-tuning the page says {after:?}, the user said {truth:?}"
+    );
 
     // Fine-tuning fetched only the page's own sample sets, nothing else.
     let fetched = server.requests()[assets_loaded..].to_vec();
-    ensure!(
-        fetched.iter().all(|r| r == "/replay.fms" || r == "/heldout.fms"),
-        "requests during upload and fine-tuning: {fetched:?}"
-    );
+    ensure!(fetched.iter().all(|r| r == "/replay.fms" || r == "/heldout.fms"), "requests during upload and fine-tuning: {fetched:?}");
 
     // The downloaded file is the trainer's format and scores the same held-out slice the same.
     let weights = browser.eval_promise("Array.from(wasmBindings.fashionCurrentWeights())", vec![]).await?;
@@ -127,9 +130,34 @@ async fn scenario(browser: &Browser, server: &StaticServer) -> Result<()> {
 
     // Reset returns to the shipped model.
     browser.client.find(Locator::Css("[data-testid=reset-model]")).await?.click().await?;
-    browser.wait_for("document.querySelector('.banner.notice')?.textContent.includes('Back to the shipped model')", Duration::from_secs(60)).await?;
+    browser
+        .wait_for("document.querySelector('.banner.notice')?.textContent.includes('Back to the shipped model')", Duration::from_secs(60))
+        .await?;
     let current = browser.eval_promise("Array.from(wasmBindings.fashionCurrentWeights())", vec![]).await?;
     let shipped = std::fs::read(page_tests::root().join("web/cnn.fmw"))?;
-    ensure!(current.as_array().map(|a| a.len()) == Some(shipped.len()), "reset did not restore the shipped weights");
+    let current: Vec<u8> = current.as_array().context("weights bytes")?.iter().map(|v| v.as_u64().unwrap() as u8).collect();
+    ensure!(current == shipped, "reset did not restore the shipped weights");
+
+    // Where the tab keeps anything: the fine-tuned model in IndexedDB, until Reset; the
+    // user's photos nowhere.
+    let kept = browser
+        .eval_promise(
+            "(async () => {
+                const names = (await indexedDB.databases()).map(d => d.name);
+                const db = await new Promise((ok, no) => { const r = indexedDB.open('fashion-mnist'); r.onsuccess = () => ok(r.result); r.onerror = () => no(r.error); });
+                const keys = db.objectStoreNames.contains('models')
+                    ? await new Promise((ok, no) => { const r = db.transaction('models').objectStore('models').getAllKeys(); r.onsuccess = () => ok(r.result); r.onerror = () => no(r.error); })
+                    : [];
+                db.close();
+                return { databases: names, stored: keys, localStorage: localStorage.length, sessionStorage: sessionStorage.length,
+                         caches: (await caches.keys()).length };
+            })()",
+            vec![],
+        )
+        .await?;
+    eprintln!("browser storage after Reset: {kept}");
+    ensure!(kept["stored"].as_array().is_some_and(Vec::is_empty), "Reset left a model in IndexedDB: {kept}");
+    ensure!(kept["databases"] == json!(["fashion-mnist"]), "unexpected IndexedDB databases: {kept}");
+    ensure!(kept["localStorage"] == 0 && kept["sessionStorage"] == 0 && kept["caches"] == 0, "the page stored something else: {kept}");
     Ok(())
 }

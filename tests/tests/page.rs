@@ -2,7 +2,8 @@
 //! here, so the burn-wgpu path really runs) and once with WebGPU unavailable (the CPU
 //! fallback). Each session uploads photo-style images of Fashion-MNIST test items and checks
 //! the answers against the true labels and against `trainer predict`, then bad files, bad
-//! and good weights files, a panic, 500 classifications in a row (bounded memory), (on WebGPU) a lost device, and that
+//! and good weights files, a panic, 500 classifications in a row (bounded wasm heap and, on
+//! WebGPU, GPU buffers), (on WebGPU) a lost device, and that
 //! nothing was fetched once the page was ready.
 
 use std::{collections::HashMap, path::PathBuf, time::Duration};
@@ -85,12 +86,17 @@ fn file_name(path: &std::path::Path) -> String {
 }
 
 async fn scenario(browser: &Browser, server: &StaticServer, gpu: Gpu) -> Result<()> {
+    if gpu == Gpu::WebGpu {
+        browser.count_gpu_buffers().await?;
+    }
     browser.client.goto(&server.url).await?;
     browser.wait_for("document.querySelector('[data-testid=ready]')", Duration::from_secs(300)).await?;
     let assets_loaded = server.requests();
 
     // The badge names the backend in use.
-    let badge = browser.eval("const b = document.querySelector('[data-testid=backend]'); return [b.dataset.backend, b.textContent]", vec![]).await?;
+    let badge = browser
+        .eval("const b = document.querySelector('[data-testid=backend]'); return [b.dataset.backend, b.textContent]", vec![])
+        .await?;
     let (kind, text) = (badge[0].as_str().unwrap(), badge[1].as_str().unwrap());
     match gpu {
         Gpu::WebGpu => ensure!(kind == "webgpu" && text.starts_with("WebGPU"), "expected WebGPU, badge says {text:?}"),
@@ -124,24 +130,61 @@ async fn scenario(browser: &Browser, server: &StaticServer, gpu: Gpu) -> Result<
     let truncated = dir.path().join("cut-short.jpg");
     let jpeg = std::fs::read(&paths[0])?;
     std::fs::write(&truncated, &jpeg[..jpeg.len() / 2])?;
-    let seen = upload_and_wait(browser, &[not_image.clone(), truncated.clone()]).await?;
-    for bad in [&not_image, &truncated] {
+    let empty = dir.path().join("empty.jpg");
+    std::fs::write(&empty, b"")?;
+    let bomb = dir.path().join("bomb.png");
+    std::fs::write(&bomb, testkit::png_bomb(30_000))?;
+    let svg = dir.path().join("drawing.svg");
+    std::fs::write(&svg, testkit::SVG)?;
+    let bad_files = [
+        (&not_image, "not an image"),
+        (&truncated, "damaged"),
+        (&empty, "empty"),
+        (&bomb, "scale it down"),
+        (&svg, "supported formats: PNG, JPEG"),
+    ];
+    let started = std::time::Instant::now();
+    let seen = upload_and_wait(browser, &bad_files.iter().map(|(p, _)| p.to_path_buf()).collect::<Vec<_>>()).await?;
+    eprintln!("{} bad files answered in {:.1} s", bad_files.len(), started.elapsed().as_secs_f64());
+    for (bad, expected) in bad_files {
         let card = &seen[&file_name(bad)];
         ensure!(card.label.is_none(), "{} was classified", bad.display());
         let error = card.error.as_deref().unwrap_or_default();
-        ensure!(error.contains("not an image") || error.contains("damaged"), "{}: unclear error {error:?}", bad.display());
+        ensure!(error.contains(expected), "{}: expected an error saying {expected:?}, got {error:?}", bad.display());
     }
+
+    // A huge but valid photo is classified, in bounded time and memory.
+    let huge = dir.path().join("huge-6000x4000.jpg");
+    std::fs::write(&huge, testkit::encode(&image::DynamicImage::ImageRgb8(testkit::blob_photo(6000, 4000)), image::ImageFormat::Jpeg))?;
+    let heap = async || browser.eval("return wasmBindings.fashionWasmMemoryBytes()", vec![]).await.map(|v| v.as_f64().unwrap_or(f64::NAN));
+    let heap_before = heap().await?;
+    let started = std::time::Instant::now();
+    let seen = upload_and_wait(browser, &[huge.clone()]).await?;
+    let heap_after = heap().await?;
+    eprintln!(
+        "6000×4000 JPEG classified in {:.1} s; wasm heap {:.1} → {:.1} MiB",
+        started.elapsed().as_secs_f64(),
+        heap_before / 1048576.0,
+        heap_after / 1048576.0
+    );
+    let card = &seen[&file_name(&huge)];
+    ensure!(card.label.is_some(), "the 6000×4000 photo was not classified: {:?}", card.error);
+    ensure!(heap_after <= 512.0 * 1048576.0, "the wasm heap reached {heap_after} bytes for one photo");
 
     // "Load weights…": a bad file is refused with a message and the model stays; the
     // trainer's baseline file loads.
     let bad_weights = dir.path().join("broken.fmw");
     std::fs::write(&bad_weights, b"FMNISTW\0 but nothing after")?;
-    browser.client.find(fantoccini::Locator::Css("[data-testid=load-weights]")).await?.send_keys(&bad_weights.display().to_string()).await?;
-    browser.wait_for("document.querySelector('.banner.error')?.textContent.includes('broken.fmw was not loaded')", Duration::from_secs(30)).await?;
+    browser.choose_files("load-weights", &[bad_weights.clone()]).await?;
+    browser
+        .wait_for("document.querySelector('.banner.error')?.textContent.includes('broken.fmw was not loaded')", Duration::from_secs(30))
+        .await?;
     let good_weights = page_tests::root().join("web/lr.fmw");
-    browser.client.find(fantoccini::Locator::Css("[data-testid=load-weights]")).await?.send_keys(&good_weights.display().to_string()).await?;
+    browser.choose_files("load-weights", &[good_weights.clone()]).await?;
     browser.wait_for("document.querySelector('.banner.notice')?.textContent.includes('Loaded lr.fmw')", Duration::from_secs(30)).await?;
-    browser.wait_for("!document.querySelector('.banner.error') && !document.querySelector('.card .working')", Duration::from_secs(120)).await?;
+    browser
+        .wait_for("!document.querySelector('.banner.error') && !document.querySelector('.card .working')", Duration::from_secs(120))
+        .await?;
 
     // A panic that slips through is shown, and the app keeps working.
     let panicked = browser.eval_promise("wasmBindings.fashionPanicForTest()", vec![]).await;
@@ -151,29 +194,59 @@ async fn scenario(browser: &Browser, server: &StaticServer, gpu: Gpu) -> Result<
     let seen = upload_and_wait(browser, &[more[0].path.clone()]).await?;
     ensure!(seen[&file_name(&more[0].path)].label.is_some(), "nothing classified after the panic");
 
-    // Classifications in a row: the wasm heap stays bounded (it never shrinks, so any leak
-    // would show as growth). 500 on the CPU; 150 on SwiftShader's WebGPU, where each takes
-    // about 0.35 s.
-    let repeats = if gpu == Gpu::WebGpu { 150 } else { 500 };
+    // 500 classifications in a row: the wasm heap (it never shrinks, so any leak would show as
+    // growth) and, on WebGPU, the GPU buffers the tab holds stay bounded.
+    let repeats = 500;
     let one = fixtures::test_pixels(7, 1)?;
     browser.eval_promise("wasmBindings.fashionClassifyRepeatedly(new Float32Array(arguments[0]), 20)", vec![json!(one)]).await?;
-    let heap_before = browser.eval("return wasmBindings.fashionWasmMemoryBytes()", vec![]).await?.as_f64().unwrap();
+    let memory = async || -> Result<(f64, Option<Value>)> {
+        let heap = browser.eval("return wasmBindings.fashionWasmMemoryBytes()", vec![]).await?.as_f64().unwrap();
+        let gpu = browser.eval("return self.fashionGpuBuffers ? {...self.fashionGpuBuffers} : null", vec![]).await?;
+        Ok((heap, (!gpu.is_null()).then_some(gpu)))
+    };
+    let (heap_before, gpu_before) = memory().await?;
     let started = std::time::Instant::now();
-    browser.eval_promise("wasmBindings.fashionClassifyRepeatedly(new Float32Array(arguments[0]), arguments[1])", vec![json!(one), json!(repeats)]).await?;
-    let heap_after = browser.eval("return wasmBindings.fashionWasmMemoryBytes()", vec![]).await?.as_f64().unwrap();
-    eprintln!(
-        "{repeats} classifications in {:.1} s; wasm heap {:.1} → {:.1} MiB",
-        started.elapsed().as_secs_f64(),
-        heap_before / 1048576.0,
-        heap_after / 1048576.0
-    );
-    ensure!(heap_after - heap_before <= 8.0 * 1048576.0, "the wasm heap grew from {heap_before} to {heap_after} bytes");
+    browser
+        .eval_promise(
+            "wasmBindings.fashionClassifyRepeatedly(new Float32Array(arguments[0]), arguments[1])",
+            vec![json!(one), json!(repeats)],
+        )
+        .await?;
+    let seconds = started.elapsed().as_secs_f64();
+    let (heap_after, gpu_after) = memory().await?;
+    const MIB: f64 = 1048576.0;
+    eprintln!("{repeats} classifications in {seconds:.1} s; wasm heap {:.1} → {:.1} MiB", heap_before / MIB, heap_after / MIB);
+    ensure!(heap_after - heap_before <= 8.0 * MIB, "the wasm heap grew from {heap_before} to {heap_after} bytes");
+    match (gpu, gpu_before, gpu_after) {
+        (Gpu::WebGpu, Some(before), Some(after)) => {
+            let live = |v: &Value, key: &str| v[key].as_f64().unwrap_or(f64::NAN);
+            eprintln!(
+                "GPU buffers: {:.1} → {:.1} MiB live (peak {:.1} MiB), {} buffers created during the {repeats} runs",
+                live(&before, "liveBytes") / MIB,
+                live(&after, "liveBytes") / MIB,
+                live(&after, "peakLiveBytes") / MIB,
+                live(&after, "created") - live(&before, "created"),
+            );
+            // The counter really saw the page's buffers: at least the CNN's weights.
+            ensure!(live(&before, "liveBytes") > 3.0 * MIB, "the GPU buffer counter saw too little: {before}");
+            ensure!(
+                live(&after, "liveBytes") - live(&before, "liveBytes") <= 8.0 * MIB,
+                "GPU buffers grew over {repeats} classifications: {before} → {after}"
+            );
+        }
+        (Gpu::WebGpu, ..) => anyhow::bail!("the GPU buffer counter is missing on the WebGPU page"),
+        (Gpu::Unavailable, ..) => {}
+    }
 
     if gpu == Gpu::WebGpu {
         // WebGPU and the CPU give the same logits for the same input.
         let pixels = fixtures::test_pixels(100, 8)?;
-        let gpu_logits = browser.eval_promise("wasmBindings.fashionLogits(new Float32Array(arguments[0]), 'current').then(Array.from)", vec![json!(pixels)]).await?;
-        let cpu_logits = browser.eval_promise("wasmBindings.fashionLogits(new Float32Array(arguments[0]), 'cpu').then(Array.from)", vec![json!(pixels)]).await?;
+        let gpu_logits = browser
+            .eval_promise("wasmBindings.fashionLogits(new Float32Array(arguments[0]), 'current').then(Array.from)", vec![json!(pixels)])
+            .await?;
+        let cpu_logits = browser
+            .eval_promise("wasmBindings.fashionLogits(new Float32Array(arguments[0]), 'cpu').then(Array.from)", vec![json!(pixels)])
+            .await?;
         let (g, c) = (as_f32s(&gpu_logits), as_f32s(&cpu_logits));
         ensure!(g.len() == 80 && c.len() == 80);
         let worst = g.iter().zip(&c).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);

@@ -36,10 +36,7 @@ impl Augment {
         let angle = rng.random_range(-self.rotation_deg..=self.rotation_deg).to_radians();
         let zoom = 1.0 + rng.random_range(-self.zoom..=self.zoom);
         let side = IMAGE_SIDE as f32;
-        let (tx, ty) = (
-            rng.random_range(-self.shift..=self.shift) * side,
-            rng.random_range(-self.shift..=self.shift) * side,
-        );
+        let (tx, ty) = (rng.random_range(-self.shift..=self.shift) * side, rng.random_range(-self.shift..=self.shift) * side);
         // Inverse map: for each output pixel, where it comes from in the source.
         let (sin, cos) = angle.sin_cos();
         let c = (side - 1.0) / 2.0;

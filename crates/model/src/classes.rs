@@ -2,15 +2,5 @@
 
 pub const NUM_CLASSES: usize = 10;
 
-pub const CLASS_NAMES: [&str; NUM_CLASSES] = [
-    "T-shirt/top",
-    "Trouser",
-    "Pullover",
-    "Dress",
-    "Coat",
-    "Sandal",
-    "Shirt",
-    "Sneaker",
-    "Bag",
-    "Ankle boot",
-];
+pub const CLASS_NAMES: [&str; NUM_CLASSES] =
+    ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"];

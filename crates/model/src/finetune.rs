@@ -16,9 +16,7 @@ use burn::{
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use serde::{Deserialize, Serialize};
 
-use crate::{
-    IMAGE_PIXELS, Network, augment::Augment, network::images_tensor, samples::LabelledImages,
-};
+use crate::{IMAGE_PIXELS, Network, augment::Augment, network::images_tensor, samples::LabelledImages};
 
 /// One Adam step on a batch. Returns the updated network and the batch's loss and logits,
 /// still on the device.
@@ -172,9 +170,8 @@ mod tests {
         // Ten distinct bars, one per class.
         let mut set = LabelledImages::default();
         for class in 0..10u8 {
-            let image: Vec<u8> = (0..IMAGE_PIXELS)
-                .map(|i| if (i % 28) / 3 == class as usize || (i / 28) / 3 == class as usize { 220 } else { 0 })
-                .collect();
+            let image: Vec<u8> =
+                (0..IMAGE_PIXELS).map(|i| if (i % 28) / 3 == class as usize || (i / 28) / 3 == class as usize { 220 } else { 0 }).collect();
             set.push(&image, class);
         }
         set
@@ -203,7 +200,13 @@ mod tests {
         let device = Device::flex();
         let network = Network::Cnn(CnnConfig { channels: [4, 8, 8], hidden: 16, dropout: 0.0, batch_norm: true }.init(&device));
         let before = network.clone().into_record().into_bytes().unwrap().to_vec();
-        let mut tuner = FineTuner::new(&network, &device, FineTuneConfig { batch_size: 10, user_per_batch: 10, ..FineTuneConfig::default() }, fixed_images(), LabelledImages::default());
+        let mut tuner = FineTuner::new(
+            &network,
+            &device,
+            FineTuneConfig { batch_size: 10, user_per_batch: 10, ..FineTuneConfig::default() },
+            fixed_images(),
+            LabelledImages::default(),
+        );
         for _ in 0..3 {
             tuner.step();
         }

@@ -15,8 +15,8 @@ pub mod weights;
 
 pub use classes::{CLASS_NAMES, NUM_CLASSES};
 pub use network::{Architecture, CnnConfig, Network};
-pub use samples::{LabelledImages, SamplesError};
 pub use preprocess::{DecodeLimits, PreprocessError, Preprocessed, preprocess_bytes, preprocess_image};
+pub use samples::{LabelledImages, SamplesError};
 pub use weights::{TrainingSummary, WeightsError, WeightsFile};
 
 /// Side length of a Fashion-MNIST image.

@@ -78,11 +78,7 @@ impl CnnConfig {
     }
 
     pub fn init(&self, device: &Device) -> Cnn {
-        let conv = |cin: usize, cout: usize| {
-            Conv2dConfig::new([cin, cout], [3, 3])
-                .with_padding(PaddingConfig2d::Same)
-                .init(device)
-        };
+        let conv = |cin: usize, cout: usize| Conv2dConfig::new([cin, cout], [3, 3]).with_padding(PaddingConfig2d::Same).init(device);
         let [c1, c2, c3] = self.channels;
         let norm = |c: usize| self.batch_norm.then(|| BatchNormConfig::new(c).init(device));
         Cnn {
@@ -254,11 +250,7 @@ pub fn softmax_rows(logits: &[f32]) -> Vec<[f32; NUM_CLASSES]> {
 
 /// Index of the largest value (first one on ties).
 pub fn argmax(values: &[f32]) -> usize {
-    values
-        .iter()
-        .enumerate()
-        .fold((0, f32::NEG_INFINITY), |best, (i, &v)| if v > best.1 { (i, v) } else { best })
-        .0
+    values.iter().enumerate().fold((0, f32::NEG_INFINITY), |best, (i, &v)| if v > best.1 { (i, v) } else { best }).0
 }
 
 #[cfg(test)]

@@ -111,10 +111,7 @@ pub fn decode(bytes: &[u8], limits: DecodeLimits) -> Result<DynamicImage, Prepro
     }
     let format = image::guess_format(bytes).map_err(|_| sniff_unsupported(bytes))?;
     let name = format_name(format);
-    if !matches!(
-        format,
-        ImageFormat::Png | ImageFormat::Jpeg | ImageFormat::WebP | ImageFormat::Gif | ImageFormat::Bmp
-    ) {
+    if !matches!(format, ImageFormat::Png | ImageFormat::Jpeg | ImageFormat::WebP | ImageFormat::Gif | ImageFormat::Bmp) {
         return Err(PreprocessError::Unsupported(name));
     }
     if format == ImageFormat::Jpeg && !jpeg_is_complete(bytes) {
@@ -191,9 +188,7 @@ fn decode_error(error: image::ImageError, format: &'static str, limits: DecodeLi
     use image::error::{ImageError, LimitErrorKind};
     match error {
         ImageError::Limits(e) => match e.kind() {
-            LimitErrorKind::DimensionError => {
-                PreprocessError::TooLarge { width: 0, height: 0, max: limits.max_side }
-            }
+            LimitErrorKind::DimensionError => PreprocessError::TooLarge { width: 0, height: 0, max: limits.max_side },
             _ => PreprocessError::TooMuchMemory(limits.max_bytes >> 20),
         },
         ImageError::Unsupported(e) => PreprocessError::Corrupt { format, detail: e.to_string() },
@@ -207,11 +202,7 @@ pub fn preprocess_image(image: &DynamicImage) -> Result<Preprocessed, Preprocess
     if width < MIN_SIDE || height < MIN_SIDE {
         return Err(PreprocessError::TooSmall { width, height });
     }
-    let work = if width.max(height) > WORK_SIDE {
-        image.thumbnail(WORK_SIDE, WORK_SIDE)
-    } else {
-        image.clone()
-    };
+    let work = if width.max(height) > WORK_SIDE { image.thumbnail(WORK_SIDE, WORK_SIDE) } else { image.clone() };
     let (w, h) = (work.width() as usize, work.height() as usize);
     let gray = flatten_to_gray(&work.to_rgba32f());
 
@@ -220,11 +211,8 @@ pub fn preprocess_image(image: &DynamicImage) -> Result<Preprocessed, Preprocess
     let mut ink: Vec<f32> = gray
         .iter()
         .map(|&g| {
-            let v = if light_background {
-                (background - g) / background.max(1e-3)
-            } else {
-                (g - background) / (1.0 - background).max(1e-3)
-            };
+            let v =
+                if light_background { (background - g) / background.max(1e-3) } else { (g - background) / (1.0 - background).max(1e-3) };
             v.clamp(0.0, 1.0)
         })
         .collect();
@@ -238,9 +226,8 @@ pub fn preprocess_image(image: &DynamicImage) -> Result<Preprocessed, Preprocess
         *v = (above_noise(*v) * gain).min(1.0);
     }
     let (cw, ch) = (x1 - x0 + 1, y1 - y0 + 1);
-    let crop = ImageBuffer::<Luma<f32>, Vec<f32>>::from_fn(cw as u32, ch as u32, |x, y| {
-        Luma([ink[(y0 + y as usize) * w + x0 + x as usize]])
-    });
+    let crop =
+        ImageBuffer::<Luma<f32>, Vec<f32>>::from_fn(cw as u32, ch as u32, |x, y| Luma([ink[(y0 + y as usize) * w + x0 + x as usize]]));
     let scale = IMAGE_SIDE as f32 / cw.max(ch) as f32;
     let nw = ((cw as f32 * scale).round() as u32).clamp(1, IMAGE_SIDE as u32);
     let nh = ((ch as f32 * scale).round() as u32).clamp(1, IMAGE_SIDE as u32);
@@ -329,11 +316,8 @@ fn above_noise(v: f32) -> f32 {
 /// The `q` quantile of the ink values above the item threshold inside the box, after the noise
 /// floor is removed.
 fn ink_percentile(ink: &[f32], w: usize, (x0, y0, x1, y1): (usize, usize, usize, usize), q: f32) -> f32 {
-    let mut values: Vec<f32> = (y0..=y1)
-        .flat_map(|y| ink[y * w + x0..=y * w + x1].iter().copied())
-        .filter(|&v| v > INK_THRESHOLD)
-        .map(above_noise)
-        .collect();
+    let mut values: Vec<f32> =
+        (y0..=y1).flat_map(|y| ink[y * w + x0..=y * w + x1].iter().copied()).filter(|&v| v > INK_THRESHOLD).map(above_noise).collect();
     if values.is_empty() {
         return 1.0;
     }

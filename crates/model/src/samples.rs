@@ -48,6 +48,23 @@ impl LabelledImages {
         &self.pixels[i * IMAGE_PIXELS..(i + 1) * IMAGE_PIXELS]
     }
 
+    /// The first `n` items (all of them if `n` is larger).
+    pub fn truncate(mut self, n: usize) -> Self {
+        let n = n.min(self.len());
+        self.labels.truncate(n);
+        self.pixels.truncate(n * IMAGE_PIXELS);
+        self
+    }
+
+    /// The items at `indices`, in that order.
+    pub fn select(&self, indices: &[usize]) -> Self {
+        let mut out = Self::default();
+        for &i in indices {
+            out.push(self.image(i), self.labels[i]);
+        }
+        out
+    }
+
     pub fn push(&mut self, image: &[u8], label: u8) {
         assert_eq!(image.len(), IMAGE_PIXELS, "an image is 28×28");
         self.pixels.extend_from_slice(image);

@@ -38,9 +38,13 @@ pub const EXTENSION: &str = "fmw";
 /// What went wrong reading a weights file. Every variant says what to do about it.
 #[derive(Debug, thiserror::Error)]
 pub enum WeightsError {
-    #[error("not a weights file (it does not start with the FMNISTW signature); expected a .fmw file written by `trainer` or downloaded from the page")]
+    #[error(
+        "not a weights file (it does not start with the FMNISTW signature); expected a .fmw file written by `trainer` or downloaded from the page"
+    )]
     NotAWeightsFile,
-    #[error("weights file format version {found} is not supported (this build reads version {supported}); re-export it with a matching trainer")]
+    #[error(
+        "weights file format version {found} is not supported (this build reads version {supported}); re-export it with a matching trainer"
+    )]
     UnsupportedVersion { found: u32, supported: u32 },
     #[error("weights file is truncated ({0}); the download or copy was cut short, fetch it again")]
     Truncated(&'static str),
@@ -101,21 +105,14 @@ pub struct WeightsFile {
 impl WeightsFile {
     /// Serialises a network. The network is consumed (burn records take ownership); clone it
     /// first to keep using it.
-    pub fn encode(
-        architecture: &Architecture,
-        summary: &TrainingSummary,
-        network: Network,
-    ) -> Result<Vec<u8>, WeightsError> {
+    pub fn encode(architecture: &Architecture, summary: &TrainingSummary, network: Network) -> Result<Vec<u8>, WeightsError> {
         let header = Header {
             architecture: architecture.clone(),
             classes: CLASS_NAMES.iter().map(|s| s.to_string()).collect(),
             summary: summary.clone(),
         };
         let header = serde_json::to_vec(&header).map_err(|e| WeightsError::Encode(e.to_string()))?;
-        let params = network
-            .into_record()
-            .into_bytes()
-            .map_err(|e| WeightsError::Encode(e.to_string()))?;
+        let params = network.into_record().into_bytes().map_err(|e| WeightsError::Encode(e.to_string()))?;
         let mut out = Vec::with_capacity(8 + 4 + 4 + header.len() + 8 + params.len() + 4);
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
@@ -135,27 +132,19 @@ impl WeightsFile {
             return Err(WeightsError::WrongClasses(header.classes.len()));
         }
         check_finite(params)?;
-        let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(params.to_vec())).map_err(|e| {
-            WeightsError::Mismatch { architecture: header.architecture.name().into(), detail: e.to_string() }
-        })?;
+        let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(params.to_vec()))
+            .map_err(|e| WeightsError::Mismatch { architecture: header.architecture.name().into(), detail: e.to_string() })?;
         let network = header
             .architecture
             .init(device)
             .try_load_record(record)
-            .map_err(|e| WeightsError::Mismatch {
-                architecture: header.architecture.name().into(),
-                detail: e.to_string(),
-            })?;
+            .map_err(|e| WeightsError::Mismatch { architecture: header.architecture.name().into(), detail: e.to_string() })?;
         Ok(Self { architecture: header.architecture, classes: header.classes, summary: header.summary, network })
     }
 
     /// Like [`decode`](Self::decode), but refuses a file whose architecture is not of the
     /// expected kind (a CNN slot given a logistic-regression file, say).
-    pub fn decode_expecting(
-        bytes: &[u8],
-        device: &Device,
-        expect_cnn: bool,
-    ) -> Result<Self, WeightsError> {
+    pub fn decode_expecting(bytes: &[u8], device: &Device, expect_cnn: bool) -> Result<Self, WeightsError> {
         let file = Self::decode(bytes, device)?;
         let is_cnn = matches!(file.architecture, Architecture::Cnn(_));
         if is_cnn != expect_cnn {
@@ -213,17 +202,12 @@ fn split(bytes: &[u8]) -> Result<(Header, &[u8]), WeightsError> {
 fn check_finite(params: &[u8]) -> Result<(), WeightsError> {
     let reader = burn_pack::Reader::from_bytes(Bytes::from_bytes_vec(params.to_vec()))
         .map_err(|e| WeightsError::Mismatch { architecture: "network".into(), detail: e.to_string() })?;
-    let tensors = reader
-        .into_tensors()
-        .map_err(|e| WeightsError::Mismatch { architecture: "network".into(), detail: e.to_string() })?;
+    let tensors = reader.into_tensors().map_err(|e| WeightsError::Mismatch { architecture: "network".into(), detail: e.to_string() })?;
     for tensor in tensors {
-        let (path, dtype, _shape, _id, bytes) = tensor
-            .into_parts()
-            .map_err(|e| WeightsError::Mismatch { architecture: "network".into(), detail: e.to_string() })?;
+        let (path, dtype, _shape, _id, bytes) =
+            tensor.into_parts().map_err(|e| WeightsError::Mismatch { architecture: "network".into(), detail: e.to_string() })?;
         if dtype == DType::F32 {
-            let finite = bytes
-                .chunks_exact(4)
-                .all(|b| f32::from_le_bytes(b.try_into().unwrap()).is_finite());
+            let finite = bytes.chunks_exact(4).all(|b| f32::from_le_bytes(b.try_into().unwrap()).is_finite());
             if !finite {
                 return Err(WeightsError::NonFinite(path));
             }

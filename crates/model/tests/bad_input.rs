@@ -1,27 +1,11 @@
 //! The bad-input corpus: every odd file a user may drop on the page or pass to
 //! `trainer predict`, with its expected outcome. Nothing may panic; errors must be specific.
 
-use std::{io::Cursor, time::Instant};
+use std::time::Instant;
 
 use fashion_model::{DecodeLimits, PreprocessError, preprocess_bytes};
-use image::{
-    DynamicImage, ImageBuffer, ImageFormat, Luma, LumaA, Rgb, RgbImage, Rgba, RgbaImage,
-    codecs::gif::GifEncoder,
-};
-
-fn encode(img: &DynamicImage, format: ImageFormat) -> Vec<u8> {
-    let mut out = Cursor::new(Vec::new());
-    img.write_to(&mut out, format).unwrap();
-    out.into_inner()
-}
-
-/// A dark coat-like blob on a light background.
-fn photo(w: u32, h: u32) -> RgbImage {
-    RgbImage::from_fn(w, h, |x, y| {
-        let (cx, cy) = (x as f32 / w as f32 - 0.5, y as f32 / h as f32 - 0.5);
-        if cx.abs() < 0.25 && cy.abs() < 0.35 { Rgb([60, 50, 40]) } else { Rgb([235, 235, 230]) }
-    })
-}
+use image::{DynamicImage, ImageBuffer, ImageFormat, Luma, LumaA, Rgb, RgbImage, Rgba, RgbaImage, codecs::gif::GifEncoder};
+use testkit::{blob_photo as photo, encode};
 
 fn run(bytes: &[u8]) -> Result<fashion_model::Preprocessed, PreprocessError> {
     preprocess_bytes(bytes, DecodeLimits::default())
@@ -63,17 +47,7 @@ fn one_pixel_image_is_too_small() {
 /// need 2.7 GB. It must be refused from the header, before any large allocation.
 #[test]
 fn decompression_bomb_is_refused_by_limits() {
-    let mut png = Vec::new();
-    png.extend_from_slice(b"\x89PNG\r\n\x1a\n");
-    let mut ihdr = Vec::new();
-    ihdr.extend_from_slice(b"IHDR");
-    ihdr.extend_from_slice(&30_000u32.to_be_bytes());
-    ihdr.extend_from_slice(&30_000u32.to_be_bytes());
-    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
-    png.extend_from_slice(&13u32.to_be_bytes());
-    png.extend_from_slice(&ihdr);
-    png.extend_from_slice(&crc32fast::hash(&ihdr).to_be_bytes());
-    png.extend_from_slice(&[0u8; 64]);
+    let png = testkit::png_bomb(30_000);
     let started = Instant::now();
     let e = run(&png).unwrap_err();
     assert!(matches!(e, PreprocessError::TooLarge { .. } | PreprocessError::TooMuchMemory(_)), "{e:?}");
@@ -94,7 +68,8 @@ fn animated_gif_uses_the_first_frame() {
     let mut gif = Vec::new();
     {
         let mut enc = GifEncoder::new(&mut gif);
-        let first = RgbaImage::from_fn(80, 80, |x, _| if (20..60).contains(&x) { Rgba([0, 0, 0, 255]) } else { Rgba([255, 255, 255, 255]) });
+        let first =
+            RgbaImage::from_fn(80, 80, |x, _| if (20..60).contains(&x) { Rgba([0, 0, 0, 255]) } else { Rgba([255, 255, 255, 255]) });
         let second = RgbaImage::from_pixel(80, 80, Rgba([255, 255, 255, 255]));
         enc.encode_frames(vec![image::Frame::new(first), image::Frame::new(second)]).unwrap();
     }
@@ -109,9 +84,8 @@ fn unusual_pixel_formats_are_classified() {
     });
     assert_classifiable("16-bit PNG", &encode(&DynamicImage::ImageRgb16(sixteen), ImageFormat::Png));
 
-    let gray_alpha = ImageBuffer::<LumaA<u8>, Vec<u8>>::from_fn(64, 64, |x, _| {
-        if (16..48).contains(&x) { LumaA([30, 255]) } else { LumaA([0, 0]) }
-    });
+    let gray_alpha =
+        ImageBuffer::<LumaA<u8>, Vec<u8>>::from_fn(64, 64, |x, _| if (16..48).contains(&x) { LumaA([30, 255]) } else { LumaA([0, 0]) });
     assert_classifiable("gray+alpha PNG", &encode(&DynamicImage::ImageLumaA8(gray_alpha), ImageFormat::Png));
 
     let gray = ImageBuffer::<Luma<u8>, Vec<u8>>::from_fn(50, 70, |x, y| Luma([if (10..40).contains(&x) && y > 5 { 20 } else { 240 }]));
@@ -145,8 +119,7 @@ fn blank_images_have_no_item() {
 
 #[test]
 fn svg_and_heic_name_the_supported_formats() {
-    let svg = br#"<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect width="5" height="5"/></svg>"#;
-    let e = run(svg).unwrap_err();
+    let e = run(testkit::SVG).unwrap_err();
     assert_eq!(e, PreprocessError::Unsupported("SVG"));
     assert!(e.to_string().starts_with("SVG images are not supported; supported formats: PNG, JPEG"));
 

@@ -60,7 +60,8 @@ fn off_centre_item_is_trimmed_scaled_to_28_and_centred() {
 fn light_and_dark_backgrounds_and_colours_agree() {
     let on_white = preprocess_image(&DynamicImage::ImageRgb8(photo(300, 300, 50, 20, 100, 200, [255, 255, 255], [20, 20, 20]))).unwrap();
     let on_black = preprocess_image(&DynamicImage::ImageRgb8(photo(300, 300, 150, 80, 100, 200, [0, 0, 0], [235, 235, 235]))).unwrap();
-    let red_on_cream = preprocess_image(&DynamicImage::ImageRgb8(photo(500, 400, 300, 100, 75, 150, [245, 240, 225], [200, 20, 20]))).unwrap();
+    let red_on_cream =
+        preprocess_image(&DynamicImage::ImageRgb8(photo(500, 400, 300, 100, 75, 150, [245, 240, 225], [200, 20, 20]))).unwrap();
     assert!(!on_black.light_background);
     assert!(mean_abs_diff(&on_white.pixels, &on_black.pixels) < 0.05);
     // A red item is mid-gray after grayscale: same shape, less ink.

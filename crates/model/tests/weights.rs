@@ -1,11 +1,7 @@
 //! The weights format: round trip, and a clear error (never a panic) for every kind of bad file.
 
 use burn::prelude::*;
-use fashion_model::{
-    Architecture, CnnConfig, TrainingSummary, WeightsError, WeightsFile,
-    network::images_tensor,
-    weights::FORMAT_VERSION,
-};
+use fashion_model::{Architecture, CnnConfig, TrainingSummary, WeightsError, WeightsFile, network::images_tensor, weights::FORMAT_VERSION};
 
 fn small_cnn() -> Architecture {
     Architecture::Cnn(CnnConfig { channels: [4, 8, 8], hidden: 16, dropout: 0.5, batch_norm: true })

@@ -42,3 +42,31 @@ pub fn varied_photo(pixels: &[u8], i: usize) -> (Vec<u8>, &'static str) {
     let photo = fmnist_to_photo(pixels, scale, offset, canvas, tints[i % tints.len()]);
     if i % 2 == 0 { (encode(&photo, ImageFormat::Jpeg), "jpg") } else { (encode(&photo, ImageFormat::Png), "png") }
 }
+
+/// A dark coat-like blob on a light background, `w`×`h`: a stand-in for any clothing photo
+/// when only size or format matters (6000×4000 for "a huge but valid photo").
+pub fn blob_photo(w: u32, h: u32) -> RgbImage {
+    RgbImage::from_fn(w, h, |x, y| {
+        let (cx, cy) = (x as f32 / w as f32 - 0.5, y as f32 / h as f32 - 0.5);
+        if cx.abs() < 0.25 && cy.abs() < 0.35 { Rgb([60, 50, 40]) } else { Rgb([235, 235, 230]) }
+    })
+}
+
+/// A decompression bomb: a valid PNG header claiming `side`×`side` RGB pixels, then a little
+/// data. Decoding 30,000×30,000 would need 2.7 GB; it must be refused from the header.
+pub fn png_bomb(side: u32) -> Vec<u8> {
+    let mut ihdr = b"IHDR".to_vec();
+    ihdr.extend_from_slice(&side.to_be_bytes());
+    ihdr.extend_from_slice(&side.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    png.extend_from_slice(&13u32.to_be_bytes());
+    png.extend_from_slice(&ihdr);
+    png.extend_from_slice(&crc32fast::hash(&ihdr).to_be_bytes());
+    png.extend_from_slice(&[0u8; 64]);
+    png
+}
+
+/// A small SVG drawing: a format the app must name as unsupported.
+pub const SVG: &[u8] =
+    br#"<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect width="5" height="5"/></svg>"#;

@@ -31,7 +31,11 @@ fn main() -> anyhow::Result<()> {
     for i in 1000..3000 {
         let (bytes, _) = testkit::varied_photo(data.test.image(i), i);
         let input = preprocess_bytes(&bytes, DecodeLimits::default())?;
-        let set = { let mut s = LabelledImages::default(); s.push(&input.to_u8(), data.test.labels[i]); s };
+        let set = {
+            let mut s = LabelledImages::default();
+            s.push(&input.to_u8(), data.test.labels[i]);
+            s
+        };
         if accuracy(&model.network, &set, &device) == 0.0 {
             wrong.push(&input.to_u8(), data.test.labels[i]);
         }

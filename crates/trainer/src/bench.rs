@@ -4,11 +4,7 @@
 use std::{process::ExitCode, time::Instant};
 
 use anyhow::Result;
-use burn::{
-    nn::loss::CrossEntropyLossConfig,
-    optim::AdamConfig,
-    prelude::*,
-};
+use burn::{nn::loss::CrossEntropyLossConfig, optim::AdamConfig, prelude::*};
 use clap::Args;
 use fashion_model::{Architecture, CnnConfig, IMAGE_PIXELS, finetune::train_step, network::images_tensor};
 
@@ -64,10 +60,8 @@ fn train_throughput(arch: &Architecture, device: &Device, batch_size: usize, ste
     let mut optim = AdamConfig::new().init();
     let loss_fn = CrossEntropyLossConfig::new().init(&device);
     let images = batch(batch_size, &device);
-    let targets = Tensor::<1, Int>::from_data(
-        TensorData::new((0..batch_size as i64).map(|i| i % 10).collect::<Vec<_>>(), [batch_size]),
-        &device,
-    );
+    let targets =
+        Tensor::<1, Int>::from_data(TensorData::new((0..batch_size as i64).map(|i| i % 10).collect::<Vec<_>>(), [batch_size]), &device);
     let mut started = Instant::now();
     for step in 0..steps + 2 {
         if step == 2 {

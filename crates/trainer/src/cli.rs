@@ -15,4 +15,3 @@ pub struct CommonArgs {
     #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
     pub backend: BackendChoice,
 }
-

@@ -9,7 +9,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use fashion_model::{IMAGE_PIXELS, IMAGE_SIDE, NUM_CLASSES};
+use fashion_model::{IMAGE_PIXELS, IMAGE_SIDE, LabelledImages, NUM_CLASSES};
 use rand::{SeedableRng, rngs::StdRng, seq::SliceRandom};
 
 /// Where to get the data, appended to every "missing data" error.
@@ -31,58 +31,20 @@ fn invalid(path: &Path, problem: impl Into<String>) -> DataError {
     DataError::Invalid { path: path.to_path_buf(), problem: problem.into() }
 }
 
-/// Images as 8-bit pixels (row-major, 784 per image) and their labels.
-#[derive(Debug, Clone, Default)]
-pub struct Split {
-    pub pixels: Vec<u8>,
-    pub labels: Vec<u8>,
-}
-
-impl Split {
-    pub fn len(&self) -> usize {
-        self.labels.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.labels.is_empty()
-    }
-
-    pub fn image(&self, i: usize) -> &[u8] {
-        &self.pixels[i * IMAGE_PIXELS..(i + 1) * IMAGE_PIXELS]
-    }
-
-    /// The first `n` items (all of them if `n` is larger).
-    pub fn truncate(mut self, n: usize) -> Self {
-        let n = n.min(self.len());
-        self.labels.truncate(n);
-        self.pixels.truncate(n * IMAGE_PIXELS);
-        self
-    }
-
-    pub fn select(&self, indices: &[usize]) -> Self {
-        let mut out = Split::default();
-        for &i in indices {
-            out.pixels.extend_from_slice(self.image(i));
-            out.labels.push(self.labels[i]);
-        }
-        out
-    }
-
-    /// The report's split: shuffle with `seed`, hold out a tenth for validation
-    /// (60,000 → 54,000 / 6,000).
-    pub fn train_val_split(&self, seed: u64) -> (Split, Split) {
-        let mut order: Vec<usize> = (0..self.len()).collect();
-        order.shuffle(&mut StdRng::seed_from_u64(seed));
-        let val = (self.len() / 10).max(1).min(self.len().saturating_sub(1));
-        let (v, t) = order.split_at(val);
-        (self.select(t), self.select(v))
-    }
+/// The report's split: shuffle with `seed`, hold out a tenth for validation
+/// (60,000 → 54,000 / 6,000).
+pub fn train_val_split(images: &LabelledImages, seed: u64) -> (LabelledImages, LabelledImages) {
+    let mut order: Vec<usize> = (0..images.len()).collect();
+    order.shuffle(&mut StdRng::seed_from_u64(seed));
+    let val = (images.len() / 10).max(1).min(images.len().saturating_sub(1));
+    let (v, t) = order.split_at(val);
+    (images.select(t), images.select(v))
 }
 
 #[derive(Debug, Clone)]
 pub struct Dataset {
-    pub train: Split,
-    pub test: Split,
+    pub train: LabelledImages,
+    pub test: LabelledImages,
     /// Folder the data came from, for the log and the report.
     pub source: PathBuf,
 }
@@ -110,20 +72,14 @@ pub fn load(flag: Option<&Path>) -> Result<Dataset, DataError> {
             return Ok(found);
         }
     }
-    Err(DataError::NotFound {
-        searched: dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", "),
-    })
+    Err(DataError::NotFound { searched: dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ") })
 }
 
 /// `Ok(None)` when the folder holds no dataset at all; an error when it holds a broken one.
 fn load_dir(dir: &Path) -> Result<Option<Dataset>, DataError> {
     let idx = |stem: &str| find_file(dir, &[format!("{stem}.gz"), stem.to_string()]);
-    let (tri, trl, tei, tel) = (
-        idx("train-images-idx3-ubyte"),
-        idx("train-labels-idx1-ubyte"),
-        idx("t10k-images-idx3-ubyte"),
-        idx("t10k-labels-idx1-ubyte"),
-    );
+    let (tri, trl, tei, tel) =
+        (idx("train-images-idx3-ubyte"), idx("train-labels-idx1-ubyte"), idx("t10k-images-idx3-ubyte"), idx("t10k-labels-idx1-ubyte"));
     if tri.is_some() || trl.is_some() || tei.is_some() || tel.is_some() {
         let need = |p: Option<PathBuf>, name: &str| {
             p.ok_or_else(|| invalid(&dir.join(format!("{name}.gz")), "missing (the other IDX files are there)"))
@@ -201,7 +157,7 @@ pub fn parse_idx_labels(bytes: &[u8], path: &Path) -> Result<Vec<u8>, DataError>
     Ok(labels)
 }
 
-fn read_idx_pair(images: &Path, labels: &Path) -> Result<Split, DataError> {
+fn read_idx_pair(images: &Path, labels: &Path) -> Result<LabelledImages, DataError> {
     let pixels = parse_idx_images(&read_maybe_gz(images)?, images)?;
     let labels_v = parse_idx_labels(&read_maybe_gz(labels)?, labels)?;
     if pixels.len() / IMAGE_PIXELS != labels_v.len() {
@@ -210,11 +166,11 @@ fn read_idx_pair(images: &Path, labels: &Path) -> Result<Split, DataError> {
             format!("{} labels for {} images in {}", labels_v.len(), pixels.len() / IMAGE_PIXELS, images.display()),
         ));
     }
-    Ok(Split { pixels, labels: labels_v })
+    Ok(LabelledImages { pixels, labels: labels_v })
 }
 
 /// Parses the CSV form: a header line, then `label,pixel1,…,pixel784` per line.
-pub fn parse_csv(text: &str, path: &Path) -> Result<Split, DataError> {
+pub fn parse_csv(text: &str, path: &Path) -> Result<LabelledImages, DataError> {
     let mut lines = text.lines().enumerate();
     let Some((_, header)) = lines.next() else {
         return Err(invalid(path, "the file is empty"));
@@ -222,7 +178,7 @@ pub fn parse_csv(text: &str, path: &Path) -> Result<Split, DataError> {
     if !header.trim_start().starts_with("label") {
         return Err(invalid(path, "first line should be the header `label,pixel1,...,pixel784`"));
     }
-    let mut split = Split::default();
+    let mut split = LabelledImages::default();
     for (i, line) in lines {
         if line.trim().is_empty() {
             continue;
@@ -236,10 +192,8 @@ pub fn parse_csv(text: &str, path: &Path) -> Result<Split, DataError> {
             .ok_or_else(|| invalid(path, format!("line {line_no}: the label is not a class number 0-9")))?;
         let before = split.pixels.len();
         for field in fields {
-            let v: u8 = field
-                .trim()
-                .parse()
-                .map_err(|_| invalid(path, format!("line {line_no}: pixel `{field}` is not a number 0-255")))?;
+            let v: u8 =
+                field.trim().parse().map_err(|_| invalid(path, format!("line {line_no}: pixel `{field}` is not a number 0-255")))?;
             split.pixels.push(v);
         }
         let count = split.pixels.len() - before;
@@ -254,7 +208,7 @@ pub fn parse_csv(text: &str, path: &Path) -> Result<Split, DataError> {
     Ok(split)
 }
 
-fn read_csv(path: &Path) -> Result<Split, DataError> {
+fn read_csv(path: &Path) -> Result<LabelledImages, DataError> {
     let bytes = read_maybe_gz(path)?;
     let text = String::from_utf8(bytes).map_err(|_| invalid(path, "not a text file"))?;
     parse_csv(&text, path)
@@ -373,9 +327,12 @@ mod tests {
 
     #[test]
     fn split_is_deterministic_and_disjoint() {
-        let split = Split { pixels: (0..100 * 784).map(|i| (i / 784) as u8).collect(), labels: (0..100).map(|i| (i % 10) as u8).collect() };
-        let (t1, v1) = split.train_val_split(42);
-        let (t2, v2) = split.train_val_split(42);
+        let split = LabelledImages {
+            pixels: (0..100 * 784).map(|i| (i / 784) as u8).collect(),
+            labels: (0..100).map(|i| (i % 10) as u8).collect(),
+        };
+        let (t1, v1) = train_val_split(&split, 42);
+        let (t2, v2) = train_val_split(&split, 42);
         assert_eq!((t1.len(), v1.len()), (90, 10));
         assert_eq!(v1.pixels, v2.pixels);
         assert_eq!(t1.pixels, t2.pixels);

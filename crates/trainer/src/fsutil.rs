@@ -1,6 +1,9 @@
 //! Atomic file writes: a reader (or a crash) never sees a half-written model or report.
 
-use std::{io::Write, path::Path};
+use std::{
+    io::{ErrorKind, Write},
+    path::Path,
+};
 
 use anyhow::{Context, Result};
 
@@ -9,11 +12,17 @@ use anyhow::{Context, Result};
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create folder {}", dir.display()))?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)
-        .with_context(|| format!("cannot write in {} (is it writable?)", dir.display()))?;
-    tmp.write_all(bytes)
-        .and_then(|_| tmp.as_file().sync_all())
-        .with_context(|| format!("cannot write {} (disk full?); the previous file is unchanged", path.display()))?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).with_context(|| format!("cannot write in {} (is it writable?)", dir.display()))?;
+    if let Err(e) = tmp.write_all(bytes).and_then(|_| tmp.as_file().sync_all()) {
+        // Dropping `tmp` deletes the partial file, which also gives back the space it took.
+        let why = match e.kind() {
+            ErrorKind::StorageFull | ErrorKind::QuotaExceeded => {
+                format!("the disk holding {} is full: free some space", dir.display())
+            }
+            _ => "write error".to_string(),
+        };
+        return Err(anyhow::Error::new(e).context(format!("cannot write {} ({why}); the previous file is unchanged", path.display())));
+    }
     // Temporary files are created 0600; outputs are shared files (served by a web server,
     // copied around), so give them the usual 0644.
     #[cfg(unix)]
@@ -21,9 +30,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         use std::os::unix::fs::PermissionsExt;
         let _ = tmp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644));
     }
-    tmp.persist(path)
-        .map_err(|e| e.error)
-        .with_context(|| format!("cannot replace {}; the previous file is unchanged", path.display()))?;
+    tmp.persist(path).map_err(|e| e.error).with_context(|| format!("cannot replace {}; the previous file is unchanged", path.display()))?;
     Ok(())
 }
 

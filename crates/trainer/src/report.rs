@@ -125,8 +125,7 @@ fn curves_svg(run: &RunReport) -> Result<String> {
                 .build_cartesian_2d(0.5..epochs + 0.5, (lo - pad)..(hi + pad))?;
             chart.configure_mesh().x_desc("epoch").draw()?;
             for (series, colour, label) in [(0usize, BLUE, "train"), (1, RED, "validation")] {
-                let points: Vec<(f64, f64)> =
-                    model.history.iter().map(|h| (h.epoch as f64, values[(h.epoch - 1) * 2 + series])).collect();
+                let points: Vec<(f64, f64)> = model.history.iter().map(|h| (h.epoch as f64, values[(h.epoch - 1) * 2 + series])).collect();
                 chart
                     .draw_series(LineSeries::new(points.clone(), colour.stroke_width(2)))?
                     .label(label)

@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use fashion_model::{LabelledImages, NUM_CLASSES};
 
-use crate::{data::Split, fsutil::write_atomic};
+use crate::fsutil::write_atomic;
 
 /// Replayed training images per class: enough variety to keep every class in mind during
 /// a few hundred fine-tuning steps, small enough to ship (784 KB for 100 per class).
@@ -31,7 +31,7 @@ pub struct SamplesArgs {
 }
 
 /// The first `per_class` images of each class in `train` (already shuffled by the split).
-pub fn replay_set(train: &Split, per_class: usize) -> LabelledImages {
+pub fn replay_set(train: &LabelledImages, per_class: usize) -> LabelledImages {
     let mut taken = [0usize; NUM_CLASSES];
     let mut set = LabelledImages::default();
     for i in 0..train.len() {
@@ -44,16 +44,12 @@ pub fn replay_set(train: &Split, per_class: usize) -> LabelledImages {
     set
 }
 
-pub fn heldout(test: &Split, n: usize) -> LabelledImages {
-    let mut set = LabelledImages::default();
-    for i in 0..n.min(test.len()) {
-        set.push(test.image(i), test.labels[i]);
-    }
-    set
+pub fn heldout(test: &LabelledImages, n: usize) -> LabelledImages {
+    test.select(&(0..n.min(test.len())).collect::<Vec<_>>())
 }
 
 /// Writes both sets into `out`.
-pub fn write(out: &std::path::Path, train: &Split, test: &Split) -> Result<()> {
+pub fn write(out: &std::path::Path, train: &LabelledImages, test: &LabelledImages) -> Result<()> {
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     write_atomic(&out.join(REPLAY_FILE), &replay_set(train, REPLAY_PER_CLASS).encode())?;
     write_atomic(&out.join(HELDOUT_FILE), &heldout(test, HELDOUT).encode())?;
@@ -62,7 +58,7 @@ pub fn write(out: &std::path::Path, train: &Split, test: &Split) -> Result<()> {
 
 pub fn run(args: SamplesArgs) -> Result<ExitCode> {
     let data = crate::data::load(args.common.data_dir.as_deref())?;
-    let (train, _) = data.train.train_val_split(args.seed);
+    let (train, _) = crate::data::train_val_split(&data.train, args.seed);
     write(&args.out, &train, &data.test)?;
     println!(
         "wrote {} ({} per class) and {} (first {HELDOUT} test images)",
@@ -80,7 +76,7 @@ mod tests {
 
     #[test]
     fn replay_takes_the_same_number_of_each_class() {
-        let mut split = Split::default();
+        let mut split = LabelledImages::default();
         for i in 0..300u32 {
             split.labels.push((i % 10) as u8);
             split.pixels.extend(std::iter::repeat_n(i as u8, IMAGE_PIXELS));

@@ -72,8 +72,7 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
     let phases = [Checkpoints::new(&checkpoint_dir, "lr"), Checkpoints::new(&checkpoint_dir, "cnn")];
     if !args.resume && phases.iter().any(|p| p.exists()) {
         if args.fresh {
-            std::fs::remove_dir_all(&checkpoint_dir)
-                .with_context(|| format!("removing {}", checkpoint_dir.display()))?;
+            std::fs::remove_dir_all(&checkpoint_dir).with_context(|| format!("removing {}", checkpoint_dir.display()))?;
         } else {
             let what: Vec<String> = phases.iter().filter_map(|p| p.describe()).collect();
             bail!(
@@ -87,8 +86,7 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
         progress.note(&format!("no checkpoint in {}; starting a new run", checkpoint_dir.display()));
     }
     // Fail on an unwritable output folder now, not after an hour of training.
-    std::fs::create_dir_all(&checkpoint_dir)
-        .with_context(|| format!("cannot create the output folder {}", checkpoint_dir.display()))?;
+    std::fs::create_dir_all(&checkpoint_dir).with_context(|| format!("cannot create the output folder {}", checkpoint_dir.display()))?;
     write_atomic(&checkpoint_dir.join(".write-test"), b"ok")
         .with_context(|| format!("the output folder {} is not writable", args.out.display()))?;
     let _ = std::fs::remove_file(checkpoint_dir.join(".write-test"));
@@ -105,7 +103,7 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
     if full_train.len() < 20 {
         bail!("--limit {} leaves too few images to split into train and validation (need 20)", full_train.len());
     }
-    let (train, val) = full_train.train_val_split(args.seed);
+    let (train, val) = data::train_val_split(&full_train, args.seed);
     progress.note(&format!(
         "data: {} — {} train / {} validation / {} test",
         data.source.display(),

@@ -12,24 +12,12 @@ use std::{
 };
 
 use anyhow::{Context, Result, bail};
-use burn::{
-    nn::loss::CrossEntropyLossConfig,
-    optim::AdamConfig,
-    prelude::*,
-    store::ModuleRecord,
-    tensor::Bytes,
-};
-use fashion_model::{Architecture, IMAGE_PIXELS, NUM_CLASSES, Network, finetune::train_step, network::images_tensor};
+use burn::{nn::loss::CrossEntropyLossConfig, optim::AdamConfig, prelude::*, store::ModuleRecord, tensor::Bytes};
+use fashion_model::{Architecture, IMAGE_PIXELS, LabelledImages, NUM_CLASSES, Network, finetune::train_step, network::images_tensor};
 use rand::{SeedableRng, rngs::StdRng, seq::SliceRandom};
 use serde::{Deserialize, Serialize};
 
-use crate::{
-    augment::Augment,
-    data::Split,
-    fsutil::write_atomic,
-    metrics::Evaluation,
-    progress::Progress,
-};
+use crate::{augment::Augment, fsutil::write_atomic, metrics::Evaluation, progress::Progress};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainConfig {
@@ -93,6 +81,11 @@ impl Checkpoints {
     fn path(&self, what: &str) -> PathBuf {
         self.dir.join(format!("{}-{what}", self.name))
     }
+    /// Each best model gets its own file, named by epoch in the state file, so the state and
+    /// the best weights it names are always replaced together.
+    fn best_path(&self, epoch: usize) -> PathBuf {
+        self.path(&format!("best-e{epoch}.bpk"))
+    }
     fn state_path(&self) -> PathBuf {
         self.path("state.json")
     }
@@ -110,7 +103,7 @@ impl Checkpoints {
     }
 }
 
-fn fingerprint(arch: &Architecture, config: &TrainConfig, train: &Split) -> String {
+fn fingerprint(arch: &Architecture, config: &TrainConfig, train: &LabelledImages) -> String {
     format!("{}|{}|{}", serde_json::to_string(arch).unwrap(), serde_json::to_string(config).unwrap(), train.len())
 }
 
@@ -127,8 +120,8 @@ fn load_network(arch: &Architecture, device: &Device, bytes: Vec<u8>) -> Result<
 #[allow(clippy::too_many_arguments)]
 pub fn train_phase(
     arch: &Architecture,
-    train: &Split,
-    val: &Split,
+    train: &LabelledImages,
+    val: &LabelledImages,
     config: &TrainConfig,
     device: &Device,
     checkpoints: &Checkpoints,
@@ -149,8 +142,7 @@ pub fn train_phase(
     };
 
     if resume && checkpoints.exists() {
-        let raw = std::fs::read(checkpoints.state_path())
-            .with_context(|| format!("reading {}", checkpoints.state_path().display()))?;
+        let raw = std::fs::read(checkpoints.state_path()).with_context(|| format!("reading {}", checkpoints.state_path().display()))?;
         let saved: PhaseState = serde_json::from_slice(&raw)
             .with_context(|| format!("{} is damaged; delete the checkpoint folder to start over", checkpoints.state_path().display()))?;
         if saved.fingerprint != fp {
@@ -162,7 +154,7 @@ pub fn train_phase(
         }
         let epoch = saved.history.len();
         if saved.finished {
-            let best = std::fs::read(checkpoints.path("best.bpk"))?;
+            let best = std::fs::read(checkpoints.best_path(saved.best_epoch))?;
             let network = load_network(arch, device, best)?;
             progress.note(&format!("{}: already finished in the checkpoint, best epoch {}", checkpoints.name, saved.best_epoch));
             return Ok(PhaseResult {
@@ -253,26 +245,35 @@ pub fn train_phase(
             record.images_per_second,
             record.seconds
         ));
+        let best_before = state.best_epoch;
         if record.val_loss < state.best_val_loss {
             state.best_val_loss = record.val_loss;
             state.best_epoch = epoch;
             epochs_since_best = 0;
-            write_atomic(&checkpoints.path("best.bpk"), &record_bytes(model.valid())?)?;
         } else {
             epochs_since_best += 1;
             if config.lr_halve_after > 0 && epochs_since_best % config.lr_halve_after == 0 {
                 state.learning_rate /= 2.0;
-                progress.note(&format!("{}: no improvement for {epochs_since_best} epochs, learning rate now {:.2e}", checkpoints.name, state.learning_rate));
+                progress.note(&format!(
+                    "{}: no improvement for {epochs_since_best} epochs, learning rate now {:.2e}",
+                    checkpoints.name, state.learning_rate
+                ));
             }
         }
         state.history.push(record);
-        save_epoch(checkpoints, &state, epoch, &model, &optim)?;
+        save_epoch(checkpoints, &state, epoch, best_before, &model, &optim).with_context(|| {
+            format!(
+                "saving the {} checkpoint after epoch {epoch}; everything saved before this epoch is intact, \
+                 and once this is fixed the same command with `--resume` continues from there",
+                checkpoints.name
+            )
+        })?;
         epoch_bar.inc(1);
     }
     epoch_bar.finish_and_clear();
     state.finished = true;
     write_atomic(&checkpoints.state_path(), &serde_json::to_vec_pretty(&state)?)?;
-    let network = load_network(arch, device, std::fs::read(checkpoints.path("best.bpk"))?)?;
+    let network = load_network(arch, device, std::fs::read(checkpoints.best_path(state.best_epoch))?)?;
     Ok(PhaseResult {
         network,
         train_seconds: state.history.iter().map(|h| h.seconds).sum(),
@@ -282,36 +283,54 @@ pub fn train_phase(
     })
 }
 
-/// Model and optimizer go to epoch-numbered files first; the state file that names the epoch is
-/// replaced last, so a kill at any moment leaves a consistent checkpoint.
+/// Model, optimizer and (when this epoch is the best so far) best weights go to
+/// epoch-numbered files first; the state file that names them is replaced last, and only then
+/// are the files it no longer names removed. A kill or a full disk at any moment leaves the
+/// previous consistent checkpoint.
 fn save_epoch(
     checkpoints: &Checkpoints,
     state: &PhaseState,
     epoch: usize,
+    best_before: usize,
     model: &Network,
     optim: &burn::optim::ModuleOptimizer,
 ) -> Result<()> {
-    write_atomic(&checkpoints.path(&format!("e{epoch}.model")), &record_bytes(model.clone())?)?;
-    let optim_bytes = optim.into_bytes().map_err(|e| anyhow::anyhow!("{e}"))?;
-    write_atomic(&checkpoints.path(&format!("e{epoch}.optim")), &optim_bytes)?;
-    write_atomic(&checkpoints.state_path(), &serde_json::to_vec_pretty(state)?)?;
+    let new_files =
+        [checkpoints.best_path(epoch), checkpoints.path(&format!("e{epoch}.model")), checkpoints.path(&format!("e{epoch}.optim"))];
+    let written = (|| -> Result<()> {
+        if state.best_epoch == epoch {
+            write_atomic(&new_files[0], &record_bytes(model.valid())?)?;
+        }
+        write_atomic(&new_files[1], &record_bytes(model.clone())?)?;
+        let optim_bytes = optim.into_bytes().map_err(|e| anyhow::anyhow!("{e}"))?;
+        write_atomic(&new_files[2], &optim_bytes)?;
+        write_atomic(&checkpoints.state_path(), &serde_json::to_vec_pretty(state)?)
+    })();
+    if written.is_err() {
+        // The state file still names the epoch before, so this epoch's files are unused: give
+        // their space back (the usual failure is a full disk).
+        for file in &new_files {
+            let _ = std::fs::remove_file(file);
+        }
+        return written;
+    }
     if epoch > 1 {
         for what in ["model", "optim"] {
             let _ = std::fs::remove_file(checkpoints.path(&format!("e{}.{what}", epoch - 1)));
         }
     }
+    if best_before != state.best_epoch && best_before > 0 {
+        let _ = std::fs::remove_file(checkpoints.best_path(best_before));
+    }
     Ok(())
 }
 
 /// Logits for every image of `split`, in batches, as one flat `n × 10` vector.
-pub fn logits(network: &Network, split: &Split, device: &Device, batch: usize) -> Result<Vec<f32>> {
+pub fn logits(network: &Network, split: &LabelledImages, device: &Device, batch: usize) -> Result<Vec<f32>> {
     let mut out = Vec::with_capacity(split.len() * NUM_CLASSES);
     for start in (0..split.len()).step_by(batch.max(1)) {
         let end = (start + batch).min(split.len());
-        let pixels: Vec<f32> = split.pixels[start * IMAGE_PIXELS..end * IMAGE_PIXELS]
-            .iter()
-            .map(|&p| p as f32 / 255.0)
-            .collect();
+        let pixels: Vec<f32> = split.pixels[start * IMAGE_PIXELS..end * IMAGE_PIXELS].iter().map(|&p| p as f32 / 255.0).collect();
         let batch_logits = network.forward(images_tensor(pixels, device));
         out.extend(batch_logits.into_data().convert::<f32>().try_to_vec::<f32>().map_err(|e| anyhow::anyhow!("{e:?}"))?);
     }
@@ -319,7 +338,7 @@ pub fn logits(network: &Network, split: &Split, device: &Device, batch: usize) -
 }
 
 /// Accuracy, loss and per-class metrics of `network` on `split`.
-pub fn evaluate(network: &Network, split: &Split, device: &Device, batch: usize) -> Result<Evaluation> {
+pub fn evaluate(network: &Network, split: &LabelledImages, device: &Device, batch: usize) -> Result<Evaluation> {
     let logits = logits(network, split, device, batch)?;
     let mut loss = 0.0f64;
     let mut predicted = Vec::with_capacity(split.len());

@@ -164,3 +164,86 @@ fn unwritable_output_is_reported_before_training() {
     assert!(msg.contains("output folder") && !msg.contains("panicked"), "{msg}");
     assert_eq!(std::fs::read(&file).unwrap(), b"x");
 }
+
+/// A real full disk: a 40 MiB tmpfs mounted in a private mount namespace (`unshare`, so nothing
+/// outside this test sees it and it vanishes with the process), holding earlier weights and
+/// filled up. Full before the start: refused at once. Full during training: a clear error, the
+/// earlier weights untouched, no stray files; after space is freed, `--resume` finishes the run
+/// from the saved checkpoint.
+#[test]
+fn full_disk_keeps_the_previous_weights_and_resume_finishes() {
+    let keep = tempfile::tempdir().unwrap();
+    let k = keep.path();
+    let disk = k.join("disk");
+    std::fs::create_dir(&disk).unwrap();
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../web");
+    let script = r#"
+        set -u
+        mount -t tmpfs -o size=40m fashion-full-disk "$DISK" || exit 97
+        cp "$SHIPPED/cnn.fmw" "$SHIPPED/lr.fmw" "$DISK"/
+        fill() { avail=$(df -k --output=avail "$DISK" | tail -n1); head -c $(( (avail - $1) * 1024 )) /dev/zero > "$DISK/filler$1"; }
+        run() { "$TRAINER" --limit 300 --epochs 1 --backend cpu --out "$DISK" "$@"; }
+        fill 0
+        run > /dev/null 2> "$KEEP/at-start.stderr"; echo $? > "$KEEP/at-start.rc"
+        rm "$DISK/filler0"; fill 1024
+        run > /dev/null 2> "$KEEP/during.stderr"; echo $? > "$KEEP/during.rc"
+        ls -A "$DISK" "$DISK/checkpoint" > "$KEEP/during.listing"
+        mkdir "$KEEP/after-failure" && cp "$DISK"/*.fmw "$KEEP/after-failure"/
+        rm "$DISK/filler1024"
+        run --resume > /dev/null 2> "$KEEP/resume.stderr"; echo $? > "$KEEP/resume.rc"
+        cp "$DISK/cnn.fmw" "$KEEP/resumed-cnn.fmw"
+    "#;
+    let out = Command::new("unshare")
+        .args(["--map-root-user", "--mount", "sh", "-c", script])
+        .env("DISK", &disk)
+        .env("KEEP", k)
+        .env("SHIPPED", &shipped)
+        .env("TRAINER", env!("CARGO_BIN_EXE_trainer"))
+        .env_remove("FASHION_MNIST_DIR")
+        .output()
+        .expect("unshare (util-linux) runs");
+    assert!(
+        out.status.success(),
+        "could not mount a small tmpfs in a private mount namespace (needs root or unprivileged user namespaces): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let read = |name: &str| std::fs::read_to_string(k.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let rc = |name: &str| read(name).trim().parse::<i32>().unwrap();
+
+    let at_start = read("at-start.stderr");
+    assert_ne!(rc("at-start.rc"), 0);
+    assert!(at_start.contains("is full: free some space") && at_start.contains("not writable"), "{at_start}");
+    assert!(!at_start.contains("data:"), "the full disk is found before the data is loaded: {at_start}");
+
+    let during = read("during.stderr");
+    assert_ne!(rc("during.rc"), 0);
+    assert!(during.contains("lr epoch  1"), "the logistic regression ran and was saved: {during}");
+    assert!(
+        during.contains("saving the cnn checkpoint after epoch 1") && during.contains("is full") && during.contains("--resume"),
+        "{during}"
+    );
+    assert!(!during.contains("panicked"), "{during}");
+    for name in ["cnn.fmw", "lr.fmw"] {
+        assert_eq!(
+            std::fs::read(k.join("after-failure").join(name)).unwrap(),
+            std::fs::read(shipped.join(name)).unwrap(),
+            "{name} changed"
+        );
+    }
+    // No partial file left behind; the logistic regression's finished epoch is kept.
+    let listing = read("during.listing");
+    let mut names: Vec<&str> = listing.lines().filter(|l| !l.is_empty() && !l.ends_with(':')).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["checkpoint", "cnn.fmw", "filler1024", "lr-best-e1.bpk", "lr-e1.model", "lr-e1.optim", "lr-state.json", "lr.fmw"],
+        "{listing}"
+    );
+
+    let resumed = read("resume.stderr");
+    assert_eq!(rc("resume.rc"), 0, "{resumed}");
+    assert!(resumed.contains("lr: already finished"), "the saved logistic regression was reused: {resumed}");
+    let new_cnn = std::fs::read(k.join("resumed-cnn.fmw")).unwrap();
+    assert_ne!(new_cnn, std::fs::read(shipped.join("cnn.fmw")).unwrap(), "the resumed run wrote its own weights");
+    assert!(new_cnn.len() > 100_000);
+}

@@ -1,9 +1,7 @@
 use leptos::prelude::*;
 
 use crate::{
-    components::{
-        about::About, badge::BackendBadge, card::ResultCard, finetune::FineTune, upload::Upload, weights::LoadWeights,
-    },
+    components::{about::About, badge::BackendBadge, card::ResultCard, finetune::FineTune, upload::Upload, weights::LoadWeights},
     state::AppState,
 };
 

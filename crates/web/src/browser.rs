@@ -19,9 +19,8 @@ pub fn js_error(value: JsValue) -> String {
 
 /// GETs a file served beside the page.
 pub async fn fetch_bytes(url: &str) -> Result<Vec<u8>, String> {
-    let response = JsFuture::from(window().fetch_with_str(url))
-        .await
-        .map_err(|e| format!("{url}: the request failed ({})", js_error(e)))?;
+    let response =
+        JsFuture::from(window().fetch_with_str(url)).await.map_err(|e| format!("{url}: the request failed ({})", js_error(e)))?;
     let response: web_sys::Response = response.dyn_into().map_err(js_error)?;
     if !response.ok() {
         return Err(format!("{url}: the server answered HTTP {}", response.status()));
@@ -92,8 +91,7 @@ pub fn download(bytes: &[u8], file_name: &str) -> Result<(), String> {
     let blob = web_sys::Blob::new_with_u8_array_sequence_and_options(&parts, &options).map_err(js_error)?;
     let url = web_sys::Url::create_object_url_with_blob(&blob).map_err(js_error)?;
     let document = window().document().ok_or("no document")?;
-    let anchor: web_sys::HtmlAnchorElement =
-        document.create_element("a").map_err(js_error)?.unchecked_into();
+    let anchor: web_sys::HtmlAnchorElement = document.create_element("a").map_err(js_error)?.unchecked_into();
     anchor.set_href(&url);
     anchor.set_download(file_name);
     anchor.click();

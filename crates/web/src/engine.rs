@@ -5,7 +5,7 @@
 
 use std::{cell::RefCell, rc::Rc};
 
-use burn::{module::Module, prelude::*};
+use burn::{module::Module, prelude::*, tensor::Transaction};
 use fashion_model::{
     Architecture, IMAGE_PIXELS, NUM_CLASSES, TrainingSummary, WeightsError, WeightsFile,
     network::{Network, images_tensor, softmax_rows},
@@ -52,10 +52,8 @@ impl Backend {
     /// burn-wgpu on the browser's WebGPU; `Err` explains why it cannot be used.
     pub async fn webgpu() -> Result<Self, String> {
         browser::probe_webgpu().await?;
-        let (device, setup) = Device::wgpu_options()
-            .init_with_setup_async()
-            .await
-            .map_err(|e| format!("WebGPU could not be initialised: {e}"))?;
+        let (device, setup) =
+            Device::wgpu_options().init_with_setup_async().await.map_err(|e| format!("WebGPU could not be initialised: {e}"))?;
         let info = setup.adapter.get_info();
         let name = if info.name.is_empty() { "GPU adapter".to_string() } else { info.name.clone() };
         Ok(Self { kind: BackendKind::WebGpu, device, detail: name, gpu: Some(setup.device) })
@@ -144,12 +142,12 @@ impl Engine {
     /// Probabilities for `pixels` (n × 784, in 0..=1), in batches of [`BATCH`].
     pub async fn classify(&self, pixels: &[f32]) -> Result<Vec<Scores>, String> {
         let mut out = Vec::with_capacity(pixels.len() / IMAGE_PIXELS);
+        let mut networks = vec![&self.cnn.network];
+        networks.extend(self.baseline.as_ref().map(|m| &m.network));
         for chunk in pixels.chunks(BATCH * IMAGE_PIXELS) {
-            let cnn = softmax_rows(&logits(&self.cnn.network, chunk, &self.backend.device).await?);
-            let baseline = match &self.baseline {
-                Some(m) => Some(softmax_rows(&logits(&m.network, chunk, &self.backend.device).await?)),
-                None => None,
-            };
+            let mut per_network = logits_of(&networks, chunk, &self.backend.device).await?.into_iter();
+            let cnn = softmax_rows(&per_network.next().unwrap_or_default());
+            let baseline = per_network.next().map(|l| softmax_rows(&l));
             for (i, cnn) in cnn.into_iter().enumerate() {
                 out.push(Scores { cnn, baseline: baseline.as_ref().map(|b| b[i]) });
             }
@@ -161,9 +159,17 @@ impl Engine {
 
 /// Raw logits `[n × 10]` of `network` on `pixels`.
 pub async fn logits(network: &Network, pixels: &[f32], device: &Device) -> Result<Vec<f32>, String> {
-    let output = network.forward(images_tensor(pixels.to_vec(), device));
-    let data = output.into_data_async().await.map_err(|e| format!("the device failed: {e:?}"))?;
-    data.convert::<f32>().try_to_vec::<f32>().map_err(|e| format!("unexpected model output: {e:?}"))
+    Ok(logits_of(&[network], pixels, device).await?.pop().unwrap_or_default())
+}
+
+/// Raw logits of each of `networks` on the same `pixels`, read back in one transaction: on
+/// WebGPU each read is a round trip to the device that costs more than the forward pass of
+/// a small batch, so the CNN and the baseline share one.
+pub async fn logits_of(networks: &[&Network], pixels: &[f32], device: &Device) -> Result<Vec<Vec<f32>>, String> {
+    let input = images_tensor(pixels.to_vec(), device);
+    let read = networks.iter().fold(Transaction::default(), |tx, network| tx.register(network.forward(input.clone())));
+    let data = read.execute_async().await.map_err(|e| format!("the device failed: {e:?}"))?;
+    data.into_iter().map(|d| d.convert::<f32>().try_to_vec::<f32>().map_err(|e| format!("unexpected model output: {e:?}"))).collect()
 }
 
 thread_local! {

@@ -10,16 +10,22 @@ pub fn install() {
     std::panic::set_hook(Box::new(|info| {
         console_error_panic_hook::hook(info);
         let message = info.payload_as_str().unwrap_or("unknown error").to_string();
-        show(&format!("Something went wrong inside the app ({message}). Your photos and models are unaffected; try again, or reload the page."));
+        show(&format!(
+            "Something went wrong inside the app ({message}). Your photos and models are unaffected; try again, or reload the page."
+        ));
     }));
 }
 
 fn show(message: &str) {
-    let Some(document) = web_sys::window().and_then(|w| w.document()) else { return };
+    let Some(document) = web_sys::window().and_then(|w| w.document()) else {
+        return;
+    };
     let element = match document.get_element_by_id("panic") {
         Some(e) => e,
         None => {
-            let Ok(e) = document.create_element("p") else { return };
+            let Ok(e) = document.create_element("p") else {
+                return;
+            };
             e.set_id("panic");
             e.set_class_name("banner error");
             let _ = e.set_attribute("data-testid", "error");

@@ -4,8 +4,7 @@
 use std::rc::Rc;
 
 use fashion_model::{
-    CLASS_NAMES, DecodeLimits, IMAGE_PIXELS, LabelledImages, NUM_CLASSES, TrainingSummary, finetune::FineTuneConfig,
-    preprocess_bytes,
+    CLASS_NAMES, DecodeLimits, IMAGE_PIXELS, LabelledImages, NUM_CLASSES, TrainingSummary, finetune::FineTuneConfig, preprocess_bytes,
 };
 use leptos::{prelude::*, task::spawn_local};
 
@@ -114,11 +113,7 @@ impl AppState {
 
     fn show_engine(&self, engine: &Engine) {
         self.backend.set(BackendStatus { kind: Some(engine.backend.kind), detail: engine.backend.detail.clone() });
-        let info = |m: &engine::Model| ModelInfo {
-            name: m.architecture.name().to_string(),
-            params: m.params,
-            summary: m.summary.clone(),
-        };
+        let info = |m: &engine::Model| ModelInfo { name: m.architecture.name().to_string(), params: m.params, summary: m.summary.clone() };
         self.models.set(ModelsInfo { cnn: Some(info(&engine.cnn)), baseline: engine.baseline.as_ref().map(info) });
     }
 
@@ -204,9 +199,7 @@ impl AppState {
         match engine.classify(pixels).await {
             Ok(scores) => Ok(scores),
             Err(e) if engine.backend.kind == BackendKind::WebGpu => {
-                let cpu = engine
-                    .on_cpu(format!("WebGPU stopped working ({e}); switched to the CPU"))
-                    .map_err(|e| e.to_string())?;
+                let cpu = engine.on_cpu(format!("WebGPU stopped working ({e}); switched to the CPU")).map_err(|e| e.to_string())?;
                 self.show_engine(&cpu);
                 self.notice.set(Some("The GPU stopped responding; the page now runs on the CPU.".into()));
                 engine::install(cpu).classify(pixels).await
@@ -355,7 +348,9 @@ impl AppState {
                     self.tuning.set(Tuning::Running { step, steps });
                 };
                 let outcome = tuning::run(&engine, user, config, on_step, || self.cancel.get_untracked()).await?;
-                let tuning::Outcome::Done { weights, report } = outcome else { return Ok(None) };
+                let tuning::Outcome::Done { weights, report } = outcome else {
+                    return Ok(None);
+                };
                 let next = engine.with_weights(weights.clone()).map_err(|e| e.to_string())?;
                 Ok::<_, String>(Some((next, weights, report)))
             }
@@ -365,7 +360,9 @@ impl AppState {
                     self.show_engine(&next);
                     engine::install(next);
                     if let Err(e) = storage::put(storage::FINE_TUNED, &weights).await {
-                        self.notice.set(Some(format!("The fine-tuned model is in use but could not be saved in this browser ({e}); download it to keep it.")));
+                        self.notice.set(Some(format!(
+                            "The fine-tuned model is in use but could not be saved in this browser ({e}); download it to keep it."
+                        )));
                     }
                     // The report appears once every card shows the new model's answer.
                     self.reclassify_all().await;

@@ -152,17 +152,13 @@ fn ensure_web_tools() -> Result<()> {
     let tools = tools_dir();
     if !tool_version_is("trunk", TRUNK_VERSION) {
         eprintln!("xtask: building Trunk {TRUNK_VERSION} into {} (once; about 12 minutes on 2 cores)", tools.display());
-        run(Command::new(env!("CARGO"))
-            .args(["install", "trunk", "--version", TRUNK_VERSION, "--locked", "--root"])
-            .arg(&tools))?;
+        run(Command::new(env!("CARGO")).args(["install", "trunk", "--version", TRUNK_VERSION, "--locked", "--root"]).arg(&tools))?;
     }
     let bindgen = locked_wasm_bindgen_version()?;
     if !tool_version_is("wasm-bindgen", &bindgen) {
         eprintln!("xtask: building wasm-bindgen-cli {bindgen} into {} (once; about 3 minutes)", tools.display());
         // Not --locked: its lock file names a webpki-roots version the registry no longer serves.
-        run(Command::new(env!("CARGO"))
-            .args(["install", "wasm-bindgen-cli", "--version", &bindgen, "--force", "--root"])
-            .arg(&tools))?;
+        run(Command::new(env!("CARGO")).args(["install", "wasm-bindgen-cli", "--version", &bindgen, "--force", "--root"]).arg(&tools))?;
     }
     Ok(())
 }

@@ -95,6 +95,12 @@ async fn main() -> Result<()> {
         }
         total = (total.0 + sizes.0, total.1 + sizes.1);
     }
-    println!("wasm: {} raw, {} gzipped; everything loaded at start: {} raw, {} gzipped", mib(wasm.0), mib(wasm.1), mib(total.0), mib(total.1));
+    println!(
+        "wasm: {} raw, {} gzipped; everything loaded at start: {} raw, {} gzipped",
+        mib(wasm.0),
+        mib(wasm.1),
+        mib(total.0),
+        mib(total.1)
+    );
     Ok(())
 }

@@ -107,7 +107,9 @@ fn Seen(pixels: Vec<f32>) -> impl IntoView {
             })
             .collect();
         let side = IMAGE_SIDE as u32;
-        let Ok(image) = web_sys::ImageData::new_with_u8_clamped_array_and_sh(Clamped(&rgba), side, side) else { return };
+        let Ok(image) = web_sys::ImageData::new_with_u8_clamped_array_and_sh(Clamped(&rgba), side, side) else {
+            return;
+        };
         if let Ok(Some(ctx)) = canvas.get_context("2d") {
             use wasm_bindgen::JsCast;
             let ctx: web_sys::CanvasRenderingContext2d = ctx.unchecked_into();
