@@ -144,14 +144,18 @@ impl Engine {
         let mut out = Vec::with_capacity(pixels.len() / IMAGE_PIXELS);
         let mut networks = vec![&self.cnn.network];
         networks.extend(self.baseline.as_ref().map(|m| &m.network));
-        for chunk in pixels.chunks(BATCH * IMAGE_PIXELS) {
+        for (n, chunk) in pixels.chunks(BATCH * IMAGE_PIXELS).enumerate() {
+            if n > 0 {
+                // Let the page paint and take input between batches (not after the last one:
+                // a timer costs several milliseconds, more than a CPU forward pass of one photo).
+                browser::yield_now().await;
+            }
             let mut per_network = logits_of(&networks, chunk, &self.backend.device).await?.into_iter();
             let cnn = softmax_rows(&per_network.next().unwrap_or_default());
             let baseline = per_network.next().map(|l| softmax_rows(&l));
             for (i, cnn) in cnn.into_iter().enumerate() {
                 out.push(Scores { cnn, baseline: baseline.as_ref().map(|b| b[i]) });
             }
-            browser::yield_now().await;
         }
         Ok(out)
     }

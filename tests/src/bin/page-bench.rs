@@ -1,9 +1,10 @@
 //! `cargo xtask bench-page`: the page's speed and size in headless Chromium, per backend.
 //!
 //! Prints, for WebGPU (SwiftShader here) and the CPU path: time from navigation to `ready`,
-//! decode + preprocess of a photo and CNN inference at batch 1 (medians), throughput at
-//! batch 64, fine-tuning throughput at batch 32 (forward + backward + Adam step); then the
-//! size of what the page downloads, raw and gzipped.
+//! decode + preprocess of a photo, CNN inference at batch 1 and the page's whole answer for a
+//! photo (CNN and baseline; medians), throughput at batch 64, fine-tuning throughput at batch
+//! 32 (forward + backward + Adam step); then the size of what the page downloads, raw and
+//! gzipped.
 
 use std::{io::Write, time::Duration};
 
@@ -59,15 +60,18 @@ async fn main() -> Result<()> {
     let (photo, _) = testkit::varied_photo(data.test.image(0), 0);
     let server = StaticServer::start(dist.clone());
 
-    println!("backend  | ready after | decode+preprocess | inference batch 1 | batch 64     | fine-tune (dense layers / all)");
+    println!(
+        "backend  | ready after | decode+preprocess | inference batch 1 | answer (CNN+LR) | batch 64     | fine-tune (dense layers / all)"
+    );
     for gpu in [Gpu::Unavailable, Gpu::WebGpu] {
         match measure(&server, gpu, &photo).await {
             Ok(b) => println!(
-                "{:<8} | {:>8.0} ms | {:>14.2} ms | {:>14.2} ms | {:>6.0} img/s | {:>5.1} / {:.1} img/s   ({}, median of {RUNS})",
+                "{:<8} | {:>8.0} ms | {:>14.2} ms | {:>14.2} ms | {:>12.2} ms | {:>6.0} img/s | {:>5.1} / {:.1} img/s   ({}, median of {RUNS})",
                 b["backend"].as_str().unwrap_or("?"),
                 b["ready_ms"].as_f64().unwrap_or(f64::NAN),
                 b["preprocess_ms_median"].as_f64().unwrap_or(f64::NAN),
                 b["infer_batch1_ms_median"].as_f64().unwrap_or(f64::NAN),
+                b["classify_batch1_ms_median"].as_f64().unwrap_or(f64::NAN),
                 b["batch64_images_per_s"].as_f64().unwrap_or(f64::NAN),
                 b["training"]["head"].as_f64().unwrap_or(f64::NAN),
                 b["training"]["all"].as_f64().unwrap_or(f64::NAN),
