@@ -167,8 +167,9 @@ pub async fn logits(network: &Network, pixels: &[f32], device: &Device) -> Resul
 }
 
 /// Raw logits of each of `networks` on the same `pixels`, read back in one transaction: on
-/// WebGPU each read is a round trip to the device that costs more than the forward pass of
-/// a small batch, so the CNN and the baseline share one.
+/// WebGPU every read waits for the device, so the CNN and the baseline share one wait (on
+/// SwiftShader the gain was within noise, 213 → 203 ms; not yet measured on a hardware
+/// GPU).
 pub async fn logits_of(networks: &[&Network], pixels: &[f32], device: &Device) -> Result<Vec<Vec<f32>>, String> {
     let input = images_tensor(pixels.to_vec(), device);
     let read = networks.iter().fold(Transaction::default(), |tx, network| tx.register(network.forward(input.clone())));
