@@ -179,9 +179,9 @@ async fn scenario(browser: &Browser, server: &StaticServer, gpu: Gpu) -> Result<
     browser
         .wait_for("document.querySelector('.banner.error')?.textContent.includes('broken.fmw was not loaded')", Duration::from_secs(30))
         .await?;
-    let good_weights = page_tests::root().join("web/lr.fmw");
+    let good_weights = page_tests::root().join("web/baseline.fmw");
     browser.choose_files("load-weights", &[good_weights.clone()]).await?;
-    browser.wait_for("document.querySelector('.banner.notice')?.textContent.includes('Loaded lr.fmw')", Duration::from_secs(30)).await?;
+    browser.wait_for("document.querySelector('.banner.notice')?.textContent.includes('Loaded baseline.fmw')", Duration::from_secs(30)).await?;
     browser
         .wait_for("!document.querySelector('.banner.error') && !document.querySelector('.card .working')", Duration::from_secs(120))
         .await?;

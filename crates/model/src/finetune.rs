@@ -73,7 +73,7 @@ impl Default for FineTuneConfig {
             user_per_batch: 4,
             learning_rate: 3e-4,
             layers: TrainableLayers::Head,
-            augment: Augment { rotation_deg: 6.0, zoom: 0.06, shift: 0.06, probability: 0.75 },
+            augment: Augment { rotation_deg: 6.0, zoom: 0.06, shift: 0.06, probability: 0.75, ..Augment::report() },
             seed: 42,
         }
     }
@@ -198,21 +198,26 @@ mod tests {
     #[test]
     fn head_only_leaves_the_convolutions_untouched() {
         let device = Device::flex();
-        let network = Network::Cnn(CnnConfig { channels: [4, 8, 8], hidden: 16, dropout: 0.0, batch_norm: true }.init(&device));
-        let before = network.clone().into_record().into_bytes().unwrap().to_vec();
-        let mut tuner = FineTuner::new(
-            &network,
-            &device,
-            FineTuneConfig { batch_size: 10, user_per_batch: 10, ..FineTuneConfig::default() },
-            fixed_images(),
-            LabelledImages::default(),
+        let report_layout = Network::Cnn(CnnConfig { channels: [4, 8, 8], hidden: 16, dropout: 0.0, batch_norm: true }.init(&device));
+        let compact = Network::Compact(
+            crate::CompactConfig { stages: vec![vec![4], vec![8], vec![8, 8]], pooled_side: 1, hidden: 16, dropout: 0.3 }.init(&device),
         );
-        for _ in 0..3 {
-            tuner.step();
+        for network in [report_layout, compact] {
+            let before = network.clone().into_record().into_bytes().unwrap().to_vec();
+            let mut tuner = FineTuner::new(
+                &network,
+                &device,
+                FineTuneConfig { batch_size: 10, user_per_batch: 10, ..FineTuneConfig::default() },
+                fixed_images(),
+                LabelledImages::default(),
+            );
+            for _ in 0..3 {
+                tuner.step();
+            }
+            let after = tuner.network();
+            assert!(after.conv_weights_equal(&network), "a frozen convolution changed");
+            let after = after.into_record().into_bytes().unwrap().to_vec();
+            assert_ne!(before, after, "nothing was trained");
         }
-        let after = tuner.network();
-        assert!(after.conv_weights_equal(&network), "a frozen convolution changed");
-        let after = after.into_record().into_bytes().unwrap().to_vec();
-        assert_ne!(before, after, "nothing was trained");
     }
 }

@@ -6,7 +6,9 @@
 //! the file system, so the page can feed it bytes from an upload or a fetch.
 
 pub mod augment;
+pub mod calibration;
 pub mod classes;
+pub mod compact;
 pub mod finetune;
 pub mod network;
 pub mod preprocess;
@@ -14,6 +16,7 @@ pub mod samples;
 pub mod weights;
 
 pub use classes::{CLASS_NAMES, NUM_CLASSES};
+pub use compact::CompactConfig;
 pub use network::{Architecture, CnnConfig, Network};
 pub use preprocess::{DecodeLimits, PreprocessError, Preprocessed, preprocess_bytes, preprocess_image};
 pub use samples::{LabelledImages, SamplesError};

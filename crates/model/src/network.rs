@@ -1,4 +1,6 @@
-//! The two networks of the study, as burn modules: the logistic-regression baseline and the CNN.
+//! The networks, as burn modules: the logistic-regression baseline, the report's CNN (and the
+//! batch-norm variant shipped before the pose-robust model), and the compact CNN the page
+//! ships now ([`crate::compact`]).
 //!
 //! Both take a batch of images `[batch, 28, 28]` with pixels in `0..=1` (Fashion-MNIST's
 //! `pixels / 255`, or the output of [`crate::preprocess`]) and return logits `[batch, 10]`.
@@ -15,7 +17,10 @@ use burn::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::{IMAGE_PIXELS, IMAGE_SIDE, NUM_CLASSES};
+use crate::{
+    IMAGE_PIXELS, IMAGE_SIDE, NUM_CLASSES,
+    compact::{CompactCnn, CompactConfig},
+};
 
 /// Which network a weights file holds, with everything needed to rebuild it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -23,8 +28,10 @@ use crate::{IMAGE_PIXELS, IMAGE_SIDE, NUM_CLASSES};
 pub enum Architecture {
     /// 784 → 10 softmax regression, the report's baseline.
     Logistic,
-    /// The convolutional network.
+    /// The report's convolutional network (Flatten → Dense head), with or without batch norm.
     Cnn(CnnConfig),
+    /// The compact CNN with a pooled head, shipped since weights format 2.
+    Compact(CompactConfig),
 }
 
 impl Architecture {
@@ -33,7 +40,33 @@ impl Architecture {
         match self {
             Architecture::Logistic => "logistic regression",
             Architecture::Cnn(c) if *c == CnnConfig::report() => "CNN (report)",
-            Architecture::Cnn(_) => "CNN",
+            Architecture::Cnn(_) => "CNN (report layout + batch norm)",
+            Architecture::Compact(_) => "compact CNN",
+        }
+    }
+
+    /// Whether this is one of the convolutional networks (the page's main model) rather
+    /// than the baseline.
+    pub fn is_cnn(&self) -> bool {
+        !matches!(self, Architecture::Logistic)
+    }
+
+    /// Multiply-adds of one forward pass on one image.
+    pub fn multiply_adds(&self) -> u64 {
+        match self {
+            Architecture::Logistic => (IMAGE_PIXELS * NUM_CLASSES) as u64,
+            Architecture::Cnn(c) => c.multiply_adds(),
+            Architecture::Compact(c) => c.multiply_adds(),
+        }
+    }
+
+    /// Refuses shapes that cannot be built (a weights file's header is untrusted input).
+    pub fn validate(&self) -> Result<(), String> {
+        match self {
+            Architecture::Logistic => Ok(()),
+            Architecture::Cnn(c) if c.channels.contains(&0) || c.hidden == 0 => Err("a layer with no channels".into()),
+            Architecture::Cnn(_) => Ok(()),
+            Architecture::Compact(c) => c.validate(),
         }
     }
 
@@ -42,6 +75,7 @@ impl Architecture {
         match self {
             Architecture::Logistic => Network::Logistic(Logistic::new(device)),
             Architecture::Cnn(config) => Network::Cnn(config.init(device)),
+            Architecture::Compact(config) => Network::Compact(config.init(device)),
         }
     }
 }
@@ -70,6 +104,13 @@ impl CnnConfig {
     /// accuracy for the same parameter count and inference cost (see README).
     pub fn shipped() -> Self {
         Self { batch_norm: true, ..Self::report() }
+    }
+
+    /// Multiply-adds of one forward pass on one image (convolutions and dense layers).
+    pub fn multiply_adds(&self) -> u64 {
+        let [c1, c2, c3] = self.channels;
+        let (s28, s14, s7) = (IMAGE_PIXELS, IMAGE_PIXELS / 4, (IMAGE_SIDE / 4) * (IMAGE_SIDE / 4));
+        (s28 * 9 * c1 + s14 * 9 * c1 * c2 + s7 * 9 * c2 * c3 + self.flat_features() * self.hidden + self.hidden * NUM_CLASSES) as u64
     }
 
     fn flat_features(&self) -> usize {
@@ -153,6 +194,7 @@ impl Logistic {
 pub enum Network {
     Logistic(Logistic),
     Cnn(Cnn),
+    Compact(CompactCnn),
 }
 
 impl Network {
@@ -173,6 +215,7 @@ impl Network {
                 dropout: m.dropout.freeze(),
                 ..m
             }),
+            Network::Compact(m) => Network::Compact(m.freeze_features()),
         }
     }
 
@@ -182,6 +225,7 @@ impl Network {
             (Network::Cnn(a), Network::Cnn(b)) => [(&a.conv1, &b.conv1), (&a.conv2, &b.conv2), (&a.conv3, &b.conv3)]
                 .iter()
                 .all(|(x, y)| x.weight.val().into_data() == y.weight.val().into_data()),
+            (Network::Compact(a), Network::Compact(b)) => a.conv_weights() == b.conv_weights(),
             _ => false,
         }
     }
@@ -191,6 +235,7 @@ impl Network {
         match self {
             Network::Logistic(m) => m.forward(images),
             Network::Cnn(m) => m.forward(images),
+            Network::Compact(m) => m.forward(images),
         }
     }
 }
@@ -263,6 +308,8 @@ mod tests {
         let report = CnnConfig::report().init(&device);
         // conv 320 + 18,496 + 73,856; dense 6272·128+128 = 802,944; out 1,290.
         assert_eq!(report.num_params(), 896_906);
+        // The figure the issues quote: 8.3M multiply-adds per image.
+        assert_eq!(CnnConfig::report().multiply_adds(), 8_255_232);
         let shipped = CnnConfig::shipped().init(&device);
         assert!(shipped.num_params() < 1_000_000);
         let x = images_tensor(vec![0.5; 2 * IMAGE_PIXELS], &device);

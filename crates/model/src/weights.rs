@@ -29,9 +29,16 @@ use crate::{
 };
 
 const MAGIC: &[u8; 8] = b"FMNISTW\0";
-/// Bump when the layout or the meaning of a field changes; older files are then refused
-/// with [`WeightsError::UnsupportedVersion`] rather than misread.
-pub const FORMAT_VERSION: u32 = 1;
+/// Bump when the layout or the meaning of a field changes; files of versions this build does
+/// not know are refused with [`WeightsError::UnsupportedVersion`] rather than misread.
+///
+/// - 1: the report's CNN layout (with or without batch norm) and logistic regression;
+/// - 2: adds the compact CNN (`"kind": "compact"`) and the calibration temperature. Version 1
+///   files are a subset and still load; builds that know only version 1 refuse version 2
+///   files by their version number instead of failing on an unknown architecture.
+pub const FORMAT_VERSION: u32 = 2;
+/// The oldest version this build still reads.
+pub const OLDEST_READABLE_VERSION: u32 = 1;
 /// Conventional file extension.
 pub const EXTENSION: &str = "fmw";
 
@@ -43,7 +50,7 @@ pub enum WeightsError {
     )]
     NotAWeightsFile,
     #[error(
-        "weights file format version {found} is not supported (this build reads version {supported}); re-export it with a matching trainer"
+        "weights file format version {found} is not supported (this build reads versions 1 to {supported}); re-export it with a matching trainer or update this app"
     )]
     UnsupportedVersion { found: u32, supported: u32 },
     #[error("weights file is truncated ({0}); the download or copy was cut short, fetch it again")]
@@ -83,6 +90,18 @@ pub struct TrainingSummary {
     /// Set by the page when the user fine-tuned these weights on their own photos.
     pub fine_tuned: Option<bool>,
     pub note: Option<String>,
+    /// Softmax temperature fitted on the validation split ([`crate::calibration`]); absent
+    /// means 1 (uncalibrated, as in version 1 files).
+    pub temperature: Option<f32>,
+    /// Expected calibration error on the test set before and after temperature scaling.
+    pub test_ece: Option<(f64, f64)>,
+}
+
+impl TrainingSummary {
+    /// The calibration temperature to divide logits by: 1 when absent or not a positive number.
+    pub fn softmax_temperature(&self) -> f32 {
+        self.temperature.filter(|t| t.is_finite() && *t > 0.0).unwrap_or(1.0)
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -131,6 +150,10 @@ impl WeightsFile {
         if header.classes.len() != CLASS_NAMES.len() {
             return Err(WeightsError::WrongClasses(header.classes.len()));
         }
+        header
+            .architecture
+            .validate()
+            .map_err(|detail| WeightsError::Mismatch { architecture: header.architecture.name().into(), detail })?;
         check_finite(params)?;
         let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(params.to_vec()))
             .map_err(|e| WeightsError::Mismatch { architecture: header.architecture.name().into(), detail: e.to_string() })?;
@@ -146,14 +169,18 @@ impl WeightsFile {
     /// expected kind (a CNN slot given a logistic-regression file, say).
     pub fn decode_expecting(bytes: &[u8], device: &Device, expect_cnn: bool) -> Result<Self, WeightsError> {
         let file = Self::decode(bytes, device)?;
-        let is_cnn = matches!(file.architecture, Architecture::Cnn(_));
-        if is_cnn != expect_cnn {
+        if file.architecture.is_cnn() != expect_cnn {
             return Err(WeightsError::WrongArchitecture {
                 expected: if expect_cnn { "CNN" } else { "logistic regression" }.into(),
                 found: file.architecture.name().into(),
             });
         }
         Ok(file)
+    }
+
+    /// The calibration temperature to divide logits by (1 when the file has none).
+    pub fn temperature(&self) -> f32 {
+        self.summary.softmax_temperature()
     }
 
     /// Reads only the header (architecture and summary), without building the network.
@@ -180,7 +207,7 @@ fn split(bytes: &[u8]) -> Result<(Header, &[u8]), WeightsError> {
         return Err(WeightsError::NotAWeightsFile);
     }
     let version = u32::from_le_bytes(take(&mut rest, 4, "no version")?.try_into().unwrap());
-    if version != FORMAT_VERSION {
+    if !(OLDEST_READABLE_VERSION..=FORMAT_VERSION).contains(&version) {
         return Err(WeightsError::UnsupportedVersion { found: version, supported: FORMAT_VERSION });
     }
     let header_len = u32::from_le_bytes(take(&mut rest, 4, "no header length")?.try_into().unwrap()) as usize;

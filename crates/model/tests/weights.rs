@@ -1,10 +1,16 @@
 //! The weights format: round trip, and a clear error (never a panic) for every kind of bad file.
 
 use burn::prelude::*;
-use fashion_model::{Architecture, CnnConfig, TrainingSummary, WeightsError, WeightsFile, network::images_tensor, weights::FORMAT_VERSION};
+use fashion_model::{
+    Architecture, CnnConfig, CompactConfig, TrainingSummary, WeightsError, WeightsFile, network::images_tensor, weights::FORMAT_VERSION,
+};
 
 fn small_cnn() -> Architecture {
     Architecture::Cnn(CnnConfig { channels: [4, 8, 8], hidden: 16, dropout: 0.5, batch_norm: true })
+}
+
+fn small_compact() -> Architecture {
+    Architecture::Compact(CompactConfig { stages: vec![vec![4], vec![8], vec![8, 8]], pooled_side: 1, hidden: 16, dropout: 0.3 })
 }
 
 fn encoded(arch: &Architecture) -> (Vec<u8>, Vec<f32>) {
@@ -12,18 +18,19 @@ fn encoded(arch: &Architecture) -> (Vec<u8>, Vec<f32>) {
     let net = arch.init(&device);
     let input = images_tensor((0..2 * 784).map(|i| (i % 13) as f32 / 13.0).collect(), &device);
     let logits = net.forward(input).into_data().try_to_vec::<f32>().unwrap();
-    let summary = TrainingSummary { test_accuracy: Some(0.91), note: Some("test".into()), ..Default::default() };
+    let summary = TrainingSummary { test_accuracy: Some(0.91), note: Some("test".into()), temperature: Some(1.7), ..Default::default() };
     (WeightsFile::encode(arch, &summary, net).unwrap(), logits)
 }
 
 #[test]
 fn round_trip_keeps_architecture_summary_and_outputs() {
-    for arch in [small_cnn(), Architecture::Logistic] {
+    for arch in [small_cnn(), small_compact(), Architecture::Logistic] {
         let (bytes, logits) = encoded(&arch);
         let device = Device::flex();
         let file = WeightsFile::decode(&bytes, &device).unwrap();
         assert_eq!(file.architecture, arch);
         assert_eq!(file.summary.test_accuracy, Some(0.91));
+        assert_eq!(file.temperature(), 1.7);
         assert_eq!(file.classes[9], "Ankle boot");
         let input = images_tensor((0..2 * 784).map(|i| (i % 13) as f32 / 13.0).collect(), &device);
         let again = file.network.forward(input).into_data().try_to_vec::<f32>().unwrap();
@@ -112,4 +119,38 @@ fn another_architecture_or_nan_weights_are_refused() {
     });
     let e = WeightsFile::decode(&nan, &device).unwrap_err();
     assert!(matches!(e, WeightsError::NonFinite(_)), "{e}");
+}
+
+/// The CNN shipped before format version 2 (kept in tests/models for the accuracy table) still
+/// loads, with no temperature (1), and still classifies.
+#[test]
+fn version_1_files_still_load() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/models/2-shipped-v1-cnn-bn.fmw");
+    let bytes = std::fs::read(path).unwrap();
+    assert_eq!(u32::from_le_bytes(bytes[8..12].try_into().unwrap()), 1, "the file is a version 1 file");
+    let file = WeightsFile::decode(&bytes, &Device::flex()).unwrap();
+    assert_eq!(file.architecture, Architecture::Cnn(CnnConfig::shipped()));
+    assert_eq!(file.temperature(), 1.0);
+    assert!(file.summary.test_accuracy.unwrap() > 0.9);
+}
+
+/// A header whose architecture cannot be built is refused with a message, not a panic.
+#[test]
+fn an_impossible_compact_shape_is_refused() {
+    let (good, _) = encoded(&small_compact());
+    let text = String::from_utf8_lossy(&good).into_owned();
+    let header_start = text.find('{').unwrap();
+    let header_len = u32::from_le_bytes(good[12..16].try_into().unwrap()) as usize;
+    let header = std::str::from_utf8(&good[header_start..header_start + header_len]).unwrap();
+    let bad_header = header.replace("\"pooled_side\":1", "\"pooled_side\":9");
+    assert_ne!(bad_header, header);
+    let mut bad = good[..12].to_vec();
+    bad.extend_from_slice(&(bad_header.len() as u32).to_le_bytes());
+    bad.extend_from_slice(bad_header.as_bytes());
+    bad.extend_from_slice(&good[16 + header_len..good.len() - 4]);
+    let crc = crc32fast::hash(&bad);
+    bad.extend_from_slice(&crc.to_le_bytes());
+    let e = WeightsFile::decode(&bad, &Device::flex()).unwrap_err();
+    assert!(matches!(e, WeightsError::Mismatch { .. }), "{e}");
+    assert!(e.to_string().contains("pooled side 9"), "{e}");
 }

@@ -70,3 +70,100 @@ pub fn png_bomb(side: u32) -> Vec<u8> {
 /// A small SVG drawing: a format the app must name as unsupported.
 pub const SVG: &[u8] =
     br#"<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect width="5" height="5"/></svg>"#;
+
+/// How [`posed_photo`] changes the pose of a photo.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Pose {
+    /// Mirrored left-right (shoes then point right).
+    Mirror,
+    /// Rotated by this many degrees (positive: clockwise on screen).
+    Rotate(f32),
+    /// Mirrored, then rotated.
+    MirrorRotate(f32),
+    /// A three-quarter view: perspective (`strength` per pixel from the centre, x and y) plus a tilt.
+    Perspective { strength: f32, tilt: f32 },
+}
+
+impl Pose {
+    /// The pose test item `i` gets: the four kinds in turn, angles spread over ±45°.
+    pub fn for_item(i: usize) -> Self {
+        // A fixed, well-spread sequence of angles in -45..=45 (golden-ratio steps).
+        let angle = ((i as f32 * 0.618_034).fract() * 90.0 - 45.0).round();
+        match i % 4 {
+            0 => Pose::Mirror,
+            1 => Pose::Rotate(angle),
+            2 => Pose::MirrorRotate(angle),
+            _ => Pose::Perspective { strength: if i % 8 == 3 { 0.0012 } else { -0.0012 }, tilt: angle / 2.0 },
+        }
+    }
+}
+
+/// A photo of test item `i` ([`varied_photo`]'s framing and tint) in another pose: mirrored,
+/// rotated up to ±45° or seen in perspective, on a canvas large enough to keep the whole item,
+/// background filled with the photo's own background colour. Returns a PNG or a JPEG.
+pub fn posed_photo(pixels: &[u8], i: usize, pose: Pose) -> (Vec<u8>, &'static str) {
+    let scale = 4 + (i % 4) as u32;
+    let side = 28 * scale;
+    let margin = side / 2;
+    let canvas = (side + 2 * margin, side + 2 * margin);
+    let tints = [[1.0, 1.0, 1.0], [1.6, 0.4, 0.4], [0.4, 0.6, 1.6], [0.5, 1.2, 0.6]];
+    let photo = fmnist_to_photo(pixels, scale, (margin, margin), canvas, tints[i % tints.len()]).to_rgb8();
+    let (mirror, angle, persp) = match pose {
+        Pose::Mirror => (true, 0.0, 0.0),
+        Pose::Rotate(a) => (false, a, 0.0),
+        Pose::MirrorRotate(a) => (true, a, 0.0),
+        Pose::Perspective { strength, tilt } => (false, tilt, strength),
+    };
+    let bg = *photo.get_pixel(0, 0);
+    let (w, h) = (canvas.0 as f32, canvas.1 as f32);
+    let (cx, cy) = ((w - 1.0) / 2.0, (h - 1.0) / 2.0);
+    let (sin, cos) = angle.to_radians().sin_cos();
+    let posed = RgbImage::from_fn(canvas.0, canvas.1, |x, y| {
+        // Output → source: undo the perspective, then the rotation, then the mirror.
+        let (mut dx, mut dy) = (x as f32 - cx, y as f32 - cy);
+        let wgt = 1.0 + persp * dx + persp * 0.5 * dy;
+        dx /= wgt;
+        dy /= wgt;
+        let (mut sx, sy) = (cos * dx + sin * dy, -sin * dx + cos * dy);
+        if mirror {
+            sx = -sx;
+        }
+        sample(&photo, sx + cx, sy + cy).unwrap_or(bg)
+    });
+    let posed = DynamicImage::ImageRgb8(posed);
+    if i % 2 == 0 { (encode(&posed, ImageFormat::Jpeg), "jpg") } else { (encode(&posed, ImageFormat::Png), "png") }
+}
+
+/// Bilinear sample of `img` at (x, y); `None` outside.
+fn sample(img: &RgbImage, x: f32, y: f32) -> Option<Rgb<u8>> {
+    let (w, h) = (img.width() as f32, img.height() as f32);
+    if x < 0.0 || y < 0.0 || x > w - 1.0 || y > h - 1.0 {
+        return None;
+    }
+    let (x0, y0) = (x.floor() as u32, y.floor() as u32);
+    let (x1, y1) = ((x0 + 1).min(img.width() - 1), (y0 + 1).min(img.height() - 1));
+    let (fx, fy) = (x - x0 as f32, y - y0 as f32);
+    let p = |xx, yy, c: usize| img.get_pixel(xx, yy).0[c] as f32;
+    Some(Rgb(std::array::from_fn(|c| {
+        let top = p(x0, y0, c) * (1.0 - fx) + p(x1, y0, c) * fx;
+        let bottom = p(x0, y1, c) * (1.0 - fx) + p(x1, y1, c) * fx;
+        (top * (1.0 - fy) + bottom * fy).round() as u8
+    })))
+}
+
+/// Backgrounds the drawings are shown on: white, light grey, beige, and none (transparent).
+pub const DRAWING_BACKGROUNDS: [(&str, Option<[u8; 3]>); 4] =
+    [("white", Some([255, 255, 255])), ("grey", Some([200, 200, 200])), ("beige", Some([240, 228, 205])), ("transparent", None)];
+
+/// A transparent drawing (RGBA PNG bytes) composited on `background` (`None`: left
+/// transparent), encoded as PNG.
+pub fn drawing_on(png: &[u8], background: Option<[u8; 3]>) -> Vec<u8> {
+    let art = image::load_from_memory(png).expect("committed drawings are valid PNGs").to_rgba8();
+    let Some(bg) = background else { return encode(&DynamicImage::ImageRgba8(art), ImageFormat::Png) };
+    let flat = RgbImage::from_fn(art.width(), art.height(), |x, y| {
+        let p = art.get_pixel(x, y).0;
+        let a = p[3] as f32 / 255.0;
+        Rgb(std::array::from_fn(|c| (p[c] as f32 * a + bg[c] as f32 * (1.0 - a)).round() as u8))
+    });
+    encode(&DynamicImage::ImageRgb8(flat), ImageFormat::Png)
+}

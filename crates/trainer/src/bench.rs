@@ -3,10 +3,10 @@
 
 use std::{process::ExitCode, time::Instant};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use burn::{nn::loss::CrossEntropyLossConfig, optim::AdamConfig, prelude::*};
 use clap::Args;
-use fashion_model::{Architecture, CnnConfig, IMAGE_PIXELS, finetune::train_step, network::images_tensor};
+use fashion_model::{Architecture, CnnConfig, CompactConfig, IMAGE_PIXELS, finetune::train_step, network::images_tensor};
 
 use crate::backend::{self, BackendChoice};
 
@@ -18,17 +18,26 @@ pub struct BenchArgs {
     /// Training steps timed (after 2 warm-up steps).
     #[arg(long, default_value_t = 20)]
     steps: usize,
-    #[arg(long, default_value_t = 64)]
-    batch_size: usize,
+    /// Training batch sizes to measure (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "128,256,512")]
+    batch_size: Vec<usize>,
     /// Measure the report's CNN instead of the shipped one.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "cnn_config")]
     report_cnn: bool,
+    /// Measure another CNN, given as the JSON of its architecture (see `trainer --help`).
+    #[arg(long)]
+    cnn_config: Option<String>,
 }
 
 pub fn run(args: BenchArgs) -> Result<ExitCode> {
     let choices = if args.backend.is_empty() { vec![BackendChoice::Cpu, BackendChoice::Wgpu] } else { args.backend.clone() };
-    let arch = Architecture::Cnn(if args.report_cnn { CnnConfig::report() } else { CnnConfig::shipped() });
-    println!("machine: {} cores; model: {}", backend::cores(), arch.name());
+    let arch = match &args.cnn_config {
+        Some(json) => serde_json::from_str(json).context("--cnn-config is not an architecture")?,
+        None if args.report_cnn => Architecture::Cnn(CnnConfig::report()),
+        None => Architecture::Compact(CompactConfig::shipped()),
+    };
+    arch.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!("machine: {} cores; model: {} ({} multiply-adds per image)", backend::cores(), arch.name(), arch.multiply_adds());
     for choice in choices {
         let selected = match backend::select(choice) {
             Ok(s) => s,
@@ -38,12 +47,15 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
             }
         };
         let device = &selected.device;
-        let train = train_throughput(&arch, device, args.batch_size, args.steps)?;
+        for &batch_size in &args.batch_size {
+            let train = train_throughput(&arch, device, batch_size.max(1), args.steps)?;
+            println!("{}: train {:.0} img/s at batch {batch_size}", selected.description, train);
+        }
         let (median_ms, p90_ms) = latency_batch1(&arch, device, 50)?;
         let b256 = inference_throughput(&arch, device, 256, 5)?;
         println!(
-            "{}: train {:.0} img/s (batch {}), inference batch 1 median {:.2} ms (p90 {:.2}), batch 256 {:.0} img/s",
-            selected.description, train, args.batch_size, median_ms, p90_ms, b256
+            "{}: inference batch 1 median {:.2} ms (p90 {:.2}), batch 256 {:.0} img/s",
+            selected.description, median_ms, p90_ms, b256
         );
     }
     Ok(ExitCode::SUCCESS)

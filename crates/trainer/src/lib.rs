@@ -12,6 +12,7 @@ pub mod progress;
 pub mod report;
 pub mod samples;
 pub mod study;
+pub mod suite;
 pub mod training;
 
 pub use cli::CommonArgs;

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use trainer::{bench, predict, samples, study};
+use trainer::{bench, predict, samples, study, suite};
 
 #[derive(Parser)]
 #[command(version, about = "Train, evaluate and run the Fashion-MNIST classifiers", args_conflicts_with_subcommands = true)]
@@ -25,6 +25,8 @@ enum Command {
     Predict(predict::PredictArgs),
     /// Test-set metrics of any weights file, including one fine-tuned in the browser.
     Evaluate(predict::EvaluateArgs),
+    /// Accuracy of every model on Fashion-MNIST, photo-style, pose and drawings test sets.
+    Suite(suite::SuiteArgs),
     /// Training and inference throughput of the CNN on each backend.
     Bench(bench::BenchArgs),
     /// Write the page's replay set and held-out test slice (training runs do it too).
@@ -39,6 +41,7 @@ fn main() -> ExitCode {
         Some(Command::Predict(args)) => predict::predict(args),
         Some(Command::Evaluate(args)) => predict::evaluate(args),
         Some(Command::Bench(args)) => bench::run(args),
+        Some(Command::Suite(args)) => suite::run(args),
         Some(Command::Samples(args)) => samples::run(args),
     };
     match result {

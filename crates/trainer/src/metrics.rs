@@ -1,6 +1,9 @@
-//! Classification metrics: accuracy, per-class precision/recall/F1, confusion matrix.
+//! Classification metrics: accuracy, per-class precision/recall/F1, confusion matrix; and
+//! running a network over a labelled set to get them.
 
-use fashion_model::{CLASS_NAMES, NUM_CLASSES};
+use anyhow::Result;
+use burn::prelude::*;
+use fashion_model::{CLASS_NAMES, IMAGE_PIXELS, LabelledImages, NUM_CLASSES, Network, network::images_tensor};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -47,6 +50,32 @@ impl Evaluation {
             per_class,
             confusion,
         }
+    }
+}
+
+/// Logits for every image of `split`, in batches, as one flat `n × 10` vector.
+pub fn logits(network: &Network, split: &LabelledImages, device: &Device, batch: usize) -> Result<Vec<f32>> {
+    let mut out = Vec::with_capacity(split.len() * NUM_CLASSES);
+    for start in (0..split.len()).step_by(batch.max(1)) {
+        let end = (start + batch).min(split.len());
+        let pixels: Vec<f32> = split.pixels[start * IMAGE_PIXELS..end * IMAGE_PIXELS].iter().map(|&p| p as f32 / 255.0).collect();
+        let batch_logits = network.forward(images_tensor(pixels, device));
+        out.extend(batch_logits.into_data().convert::<f32>().try_to_vec::<f32>().map_err(|e| anyhow::anyhow!("{e:?}"))?);
+    }
+    Ok(out)
+}
+
+/// Accuracy, loss and per-class metrics of `network` on `split`.
+pub fn evaluate(network: &Network, split: &LabelledImages, device: &Device, batch: usize) -> Result<Evaluation> {
+    let logits = logits(network, split, device, batch)?;
+    Ok(Evaluation::from_logits(&logits, &split.labels))
+}
+
+impl Evaluation {
+    /// Metrics of `n × 10` logits against `labels`; the loss is the mean cross-entropy.
+    pub fn from_logits(logits: &[f32], labels: &[u8]) -> Self {
+        let predicted: Vec<u8> = logits.chunks_exact(NUM_CLASSES).map(|row| fashion_model::network::argmax(row) as u8).collect();
+        Self::from_predictions(labels, &predicted, fashion_model::calibration::nll(logits, labels, 1.0))
     }
 }
 

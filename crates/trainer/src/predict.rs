@@ -10,12 +10,13 @@ use anyhow::{Context, Result};
 use clap::Args;
 use fashion_model::{
     CLASS_NAMES, DecodeLimits, IMAGE_PIXELS, WeightsFile,
-    network::{argmax, images_tensor, softmax_rows},
+    calibration,
+    network::{argmax, images_tensor},
     preprocess_bytes,
 };
 use serde::Serialize;
 
-use crate::{CommonArgs, backend, data, training};
+use crate::{CommonArgs, backend, data, metrics};
 
 #[derive(Args)]
 pub struct PredictArgs {
@@ -89,7 +90,8 @@ pub fn predict(args: PredictArgs) -> Result<ExitCode> {
         Vec::new()
     } else {
         let logits = model.network.forward(images_tensor(pixels, &device));
-        softmax_rows(&logits.into_data().convert::<f32>().try_to_vec::<f32>().map_err(|e| anyhow::anyhow!("{e:?}"))?)
+        let logits = logits.into_data().convert::<f32>().try_to_vec::<f32>().map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        calibration::probabilities(&logits, model.temperature())
     };
 
     let mut out = std::io::stdout().lock();
@@ -127,7 +129,7 @@ pub fn evaluate(args: EvaluateArgs) -> Result<ExitCode> {
         Some(n) => data.test.truncate(n),
         None => data.test,
     };
-    let eval = training::evaluate(&model.network, &test, &device, 500)?;
+    let eval = metrics::evaluate(&model.network, &test, &device, 500)?;
     if args.json {
         let mut value = serde_json::to_value(&eval)?;
         value["images"] = test.len().into();

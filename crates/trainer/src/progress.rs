@@ -26,25 +26,20 @@ impl Progress {
         }
     }
 
-    pub fn epochs(&self, total: u64, done: u64, name: &str) -> ProgressBar {
-        let bar = self.multi.add(ProgressBar::new(total).with_position(done));
+    /// One bar for a whole training phase, counted in batches so that its ETA covers every
+    /// planned epoch (early stopping may end sooner). Epochs restored from a checkpoint are
+    /// shown as done but do not count towards the speed.
+    pub fn phase(&self, name: &str, epochs: usize, done_epochs: usize, steps_per_epoch: usize) -> ProgressBar {
+        let total = (epochs * steps_per_epoch) as u64;
+        let bar = self.multi.add(ProgressBar::new(total).with_position((done_epochs * steps_per_epoch) as u64));
         bar.set_style(
-            ProgressStyle::with_template("{prefix:>4} epochs [{bar:30}] {pos}/{len} elapsed {elapsed_precise} eta {eta_precise}")
+            ProgressStyle::with_template("{prefix:>8} [{bar:30}] {percent:>3}% {msg} elapsed {elapsed_precise} eta {eta_precise}")
                 .expect("valid template")
                 .progress_chars("=> "),
         );
         bar.set_prefix(name.to_string());
-        bar
-    }
-
-    pub fn batches(&self, total: u64, epoch: usize) -> ProgressBar {
-        let bar = self.multi.add(ProgressBar::new(total));
-        bar.set_style(
-            ProgressStyle::with_template("epoch {prefix:>2} [{bar:30}] {pos}/{len} batches {per_sec} eta {eta}")
-                .expect("valid template")
-                .progress_chars("=> "),
-        );
-        bar.set_prefix(epoch.to_string());
+        bar.set_message(format!("{epochs} epochs"));
+        bar.reset_eta();
         bar
     }
 }

@@ -20,6 +20,18 @@ pub struct ModelReport {
     pub train_seconds: f64,
     pub history: Vec<EpochRecord>,
     pub test: Evaluation,
+    /// Softmax temperature fitted on the validation split.
+    #[serde(default = "one")]
+    pub temperature: f32,
+    /// Test-set expected calibration error before and after temperature scaling.
+    #[serde(default)]
+    pub test_ece: (f64, f64),
+    #[serde(default)]
+    pub multiply_adds: u64,
+}
+
+fn one() -> f32 {
+    1.0
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -32,6 +44,8 @@ pub struct RunReport {
     pub test_images: usize,
     pub seed: u64,
     pub augment: Option<crate::augment::Augment>,
+    /// How the CNN was trained (schedule, batch, label smoothing, weight decay…).
+    pub cnn_recipe: crate::training::TrainConfig,
     pub logistic: ModelReport,
     pub cnn: ModelReport,
     /// CNN test accuracy minus LR test accuracy, in percentage points.
@@ -57,20 +71,25 @@ fn markdown(run: &RunReport) -> String {
         "Data: {} ({} train / {} validation / {} test images, split seed {}). Backend: {} on {} cores.\n\n",
         run.data_source, run.train_images, run.val_images, run.test_images, run.seed, run.backend, run.cores
     );
-    s += "| model | parameters | test accuracy | macro F1 | test loss | best epoch / run | training time |\n|---|---:|---:|---:|---:|---:|---:|\n";
+    s += "| model | parameters | multiply-adds | test accuracy | macro F1 | test loss | best epoch / run | training time | temperature | test ECE before → after |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
     for m in [&run.logistic, &run.cnn] {
         s += &format!(
-            "| {} | {} | {} | {:.4} | {:.4} | {} / {} | {:.0} s |\n",
+            "| {} | {} | {} | {} | {:.4} | {:.4} | {} / {} | {:.0} s | {:.3} | {:.2}% → {:.2}% |\n",
             m.name,
             m.parameters,
+            m.multiply_adds,
             pct(m.test.accuracy),
             m.test.macro_f1,
             m.test.loss,
             m.best_epoch,
             m.epochs_run,
-            m.train_seconds
+            m.train_seconds,
+            m.temperature,
+            100.0 * m.test_ece.0,
+            100.0 * m.test_ece.1
         );
     }
+    s += &format!("\nCNN recipe: `{}`\n", serde_json::to_string(&run.cnn_recipe).unwrap_or_default());
     s += &format!("\nThe CNN improves on the baseline by **{:+.2} points** of test accuracy.\n\n", run.cnn_gain_points);
     s += "## Per-class metrics on the test set\n\n| class | LR precision | LR recall | LR F1 | CNN precision | CNN recall | CNN F1 |\n|---|---:|---:|---:|---:|---:|---:|\n";
     for c in 0..NUM_CLASSES {

@@ -6,55 +6,78 @@ use std::{path::PathBuf, process::ExitCode};
 use anyhow::{Context, Result, bail};
 use burn::module::Module;
 use clap::Args;
-use fashion_model::{Architecture, CnnConfig, TrainingSummary, WeightsFile};
+use fashion_model::{Architecture, CnnConfig, CompactConfig, TrainingSummary, WeightsFile, augment::AugmentPart, calibration};
 
 use crate::{
     CommonArgs,
     augment::Augment,
     backend, data,
     fsutil::write_atomic,
+    metrics::{self, Evaluation},
     progress::Progress,
     report::{self, ModelReport, RunReport},
     samples,
-    training::{self, Checkpoints, PhaseResult, TrainConfig},
+    training::{self, Checkpoints, PhaseResult, Schedule, TrainConfig},
 };
 
 #[derive(Args, Clone)]
 pub struct TrainArgs {
     #[command(flatten)]
     pub common: CommonArgs,
-    /// Output folder: `cnn.fmw`, `lr.fmw`, `report/` and, while running, `checkpoint/`.
+    /// Output folder: `cnn.fmw`, `baseline.fmw`, `report/` and, while running, `checkpoint/`.
     #[arg(long, default_value = "web")]
     pub out: PathBuf,
-    /// Most epochs per model (early stopping usually ends sooner).
-    #[arg(long, default_value_t = 20)]
-    pub epochs: usize,
+    /// Most epochs per model [default: 20 with --report-cnn (early stopping usually ends
+    /// sooner), else the shipped recipe's 20]
+    #[arg(long)]
+    pub epochs: Option<usize>,
     /// Train on the first N training images only (quick runs, tests).
     #[arg(long)]
     pub limit: Option<usize>,
     /// Seed of the train/validation split, shuffling, augmentation and initialisation.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
-    #[arg(long, default_value_t = 128)]
-    pub batch_size: usize,
-    /// Adam learning rate.
-    #[arg(long, default_value_t = 1e-3)]
-    pub lr: f64,
+    /// Mini-batch size (128 trained fastest on 2 cores: README "Benchmarks")
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Peak learning rate (Adam / AdamW) [default: 1e-3 with --report-cnn, else 2e-3]
+    #[arg(long)]
+    pub lr: Option<f64>,
     /// Early-stopping patience, in epochs without a lower validation loss.
     #[arg(long, default_value_t = 5)]
     pub patience: usize,
     /// Halve the CNN's learning rate after this many epochs without improvement (0: never).
     #[arg(long, default_value_t = 0)]
     pub lr_halve_after: usize,
-    /// Keep the CNN's learning rate constant instead of the cosine decay to lr/20.
+    /// Keep the CNN's learning rate constant instead of warm-up and cosine decay.
     #[arg(long)]
     pub constant_lr: bool,
-    /// Share of training images the CNN sees warped (rotation ±8°, zoom ±8%, shift ±8%); 0 turns augmentation off.
-    #[arg(long, default_value_t = 0.5)]
-    pub augment: f32,
-    /// Train the report's CNN exactly (no batch norm) instead of the shipped variant.
+    /// Share of training images the CNN sees geometrically warped; 0 turns warping off
+    /// [default: 1 with --report-cnn, else 0.5]
     #[arg(long)]
+    pub augment: Option<f32>,
+    /// Parts of the pose-robust augmentation, comma-separated: flip, geometry, photometric,
+    /// drawing, erase; `all` or `none` [default: all; none with --report-cnn]
+    #[arg(long, value_delimiter = ',')]
+    pub aug_parts: Option<Vec<String>>,
+    /// Cross-entropy label smoothing [default: 0.1; 0 with --report-cnn]
+    #[arg(long)]
+    pub label_smoothing: Option<f32>,
+    /// AdamW weight decay [default: 0.05; 0 (plain Adam) with --report-cnn]
+    #[arg(long)]
+    pub weight_decay: Option<f32>,
+    /// Train the report's CNN with the report's protocol (no batch norm, Adam at a constant
+    /// 1e-3, the report's augmentation on every image, 20 epochs at most) instead of the
+    /// shipped network and recipe.
+    #[arg(long, conflicts_with = "cnn_config")]
     pub report_cnn: bool,
+    /// Another CNN, as the JSON of its architecture (as in a weights file's header), e.g.
+    /// '{"kind":"compact","stages":[[32],[64],[128]],"pooled_side":1,"hidden":128,"dropout":0.3}'.
+    #[arg(long)]
+    pub cnn_config: Option<String>,
+    /// A description stored in the CNN's weights file (shown by `trainer suite`).
+    #[arg(long)]
+    pub note: Option<String>,
     /// Continue the interrupted run whose checkpoint is in OUT/checkpoint.
     #[arg(long, conflicts_with = "fresh")]
     pub resume: bool,
@@ -63,13 +86,88 @@ pub struct TrainArgs {
     pub fresh: bool,
 }
 
+/// The shipped recipe's length, chosen on the validation split (README "Shipped models").
+pub const SHIPPED_EPOCHS: usize = 20;
+
+impl TrainArgs {
+    /// The CNN to train and how: the report's protocol with `--report-cnn`, else the shipped
+    /// recipe; each flag overrides its part.
+    pub fn cnn_recipe(&self) -> Result<(Architecture, TrainConfig)> {
+        let report = self.report_cnn;
+        let arch = match &self.cnn_config {
+            Some(json) => {
+                let arch: Architecture = serde_json::from_str(json).context("--cnn-config is not an architecture")?;
+                arch.validate().map_err(|e| anyhow::anyhow!("--cnn-config: {e}"))?;
+                arch
+            }
+            None if report => Architecture::Cnn(CnnConfig::report()),
+            None => Architecture::Compact(CompactConfig::shipped()),
+        };
+        let parts = match &self.aug_parts {
+            None if report => Vec::new(),
+            None => AugmentPart::ALL.to_vec(),
+            Some(names) => parse_parts(names)?,
+        };
+        let probability = self.augment.unwrap_or(if report { 1.0 } else { 0.5 }).clamp(0.0, 1.0);
+        let augment = Augment::with_parts(probability, &parts);
+        let any_augment = probability > 0.0 || !parts.is_empty();
+        let config = TrainConfig {
+            epochs: self.epochs.unwrap_or(if report { 20 } else { SHIPPED_EPOCHS }),
+            batch_size: self.batch_size.unwrap_or(128),
+            learning_rate: self.lr.unwrap_or(if report { 1e-3 } else { 2e-3 }),
+            schedule: if report || self.constant_lr { Schedule::Constant } else { Schedule::WarmupCosine { warmup_epochs: 1.0 } },
+            weight_decay: self.weight_decay.unwrap_or(if report { 0.0 } else { 0.05 }),
+            label_smoothing: self.label_smoothing.unwrap_or(if report { 0.0 } else { 0.1 }),
+            patience: self.patience,
+            lr_halve_after: self.lr_halve_after,
+            seed: self.seed,
+            augment: any_augment.then_some(augment),
+        };
+        if config.batch_size == 0 || config.epochs == 0 {
+            bail!("--batch-size and --epochs must be at least 1");
+        }
+        if !(0.0..1.0).contains(&config.label_smoothing) || config.weight_decay < 0.0 || config.learning_rate <= 0.0 {
+            bail!("--label-smoothing must be in 0..1, --weight-decay at least 0 and --lr above 0");
+        }
+        Ok((arch, config))
+    }
+
+    /// The logistic-regression baseline's recipe: the report's (Adam 1e-3, no augmentation).
+    fn baseline_recipe(&self, cnn: &TrainConfig) -> TrainConfig {
+        TrainConfig {
+            learning_rate: self.lr.filter(|_| self.report_cnn).unwrap_or(1e-3),
+            batch_size: 128,
+            schedule: Schedule::Constant,
+            weight_decay: 0.0,
+            label_smoothing: 0.0,
+            lr_halve_after: 0,
+            augment: None,
+            epochs: self.epochs.unwrap_or(20),
+            ..cnn.clone()
+        }
+    }
+}
+
+fn parse_parts(names: &[String]) -> Result<Vec<AugmentPart>> {
+    let mut parts = Vec::new();
+    for name in names.iter().map(|n| n.trim()) {
+        match name {
+            "all" => parts.extend(AugmentPart::ALL),
+            "none" | "" => {}
+            other => parts.push(AugmentPart::parse(other).with_context(|| {
+                format!("unknown --aug-parts entry `{other}`; use flip, geometry, photometric, drawing, erase, all or none")
+            })?),
+        }
+    }
+    Ok(parts)
+}
+
 pub fn run(args: TrainArgs) -> Result<ExitCode> {
     let progress = Progress::new();
-    if args.batch_size == 0 || args.epochs == 0 {
-        bail!("--batch-size and --epochs must be at least 1");
-    }
+    let (cnn_arch, cnn_config) = args.cnn_recipe()?;
+    let baseline_config = args.baseline_recipe(&cnn_config);
     let checkpoint_dir = args.out.join("checkpoint");
-    let phases = [Checkpoints::new(&checkpoint_dir, "lr"), Checkpoints::new(&checkpoint_dir, "cnn")];
+    let phases = [Checkpoints::new(&checkpoint_dir, "baseline"), Checkpoints::new(&checkpoint_dir, "cnn")];
     if !args.resume && phases.iter().any(|p| p.exists()) {
         if args.fresh {
             std::fs::remove_dir_all(&checkpoint_dir).with_context(|| format!("removing {}", checkpoint_dir.display()))?;
@@ -112,26 +210,22 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
         data.test.len()
     ));
 
-    let base = TrainConfig {
-        epochs: args.epochs,
-        batch_size: args.batch_size,
-        learning_rate: args.lr,
-        patience: args.patience,
-        lr_halve_after: 0,
-        cosine: false,
-        seed: args.seed,
-        augment: None,
-    };
-    let lr_arch = Architecture::Logistic;
-    let lr = training::train_phase(&lr_arch, &train, &val, &base, device, &phases[0], args.resume, &progress)?;
-
-    let augment = (args.augment > 0.0).then(|| Augment { probability: args.augment.min(1.0), ..Augment::report() });
-    let cnn_config = TrainConfig { lr_halve_after: args.lr_halve_after, cosine: !args.constant_lr, augment, ..base };
-    let cnn_arch = Architecture::Cnn(if args.report_cnn { CnnConfig::report() } else { CnnConfig::shipped() });
+    let baseline_arch = Architecture::Logistic;
+    let baseline = training::train_phase(&baseline_arch, &train, &val, &baseline_config, device, &phases[0], args.resume, &progress)?;
+    progress.note(&format!(
+        "cnn: {} ({} multiply-adds per image), {} epochs at most, batch {}, {:?}",
+        cnn_arch.name(),
+        cnn_arch.multiply_adds(),
+        cnn_config.epochs,
+        cnn_config.batch_size,
+        cnn_config.augment
+    ));
     let cnn = training::train_phase(&cnn_arch, &train, &val, &cnn_config, device, &phases[1], args.resume, &progress)?;
 
-    let lr_report = finish("lr.fmw", &lr_arch, lr, &args, &data, &selected.description, train.len(), device, &progress)?;
-    let cnn_report = finish("cnn.fmw", &cnn_arch, cnn, &args, &data, &selected.description, train.len(), device, &progress)?;
+    let finish = |file, arch, phase| finish(file, arch, phase, &args, &data, &val, &selected.description, train.len(), device, &progress);
+    let baseline_report = finish("baseline.fmw", &baseline_arch, baseline)?;
+    let cnn_report = finish("cnn.fmw", &cnn_arch, cnn)?;
+    let augment = cnn_config.augment;
     let run = RunReport {
         backend: selected.description.clone(),
         cores: backend::cores(),
@@ -141,8 +235,9 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
         test_images: data.test.len(),
         seed: args.seed,
         augment,
-        cnn_gain_points: 100.0 * (cnn_report.test.accuracy - lr_report.test.accuracy),
-        logistic: lr_report,
+        cnn_gain_points: 100.0 * (cnn_report.test.accuracy - baseline_report.test.accuracy),
+        cnn_recipe: cnn_config,
+        logistic: baseline_report,
         cnn: cnn_report,
     };
     report::write(&args.out.join("report"), &run)?;
@@ -160,6 +255,8 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Evaluates a trained network on the test set, fits its calibration temperature on the
+/// validation split, and writes its weights file.
 #[allow(clippy::too_many_arguments)]
 fn finish(
     file: &str,
@@ -167,12 +264,23 @@ fn finish(
     phase: PhaseResult,
     args: &TrainArgs,
     data: &data::Dataset,
+    val: &fashion_model::LabelledImages,
     backend: &str,
     train_images: usize,
     device: &burn::prelude::Device,
     progress: &Progress,
 ) -> Result<ModelReport> {
-    let test = training::evaluate(&phase.network, &data.test, device, 500)?;
+    let test_logits = metrics::logits(&phase.network, &data.test, device, 500)?;
+    let test = Evaluation::from_logits(&test_logits, &data.test.labels);
+    let temperature = calibration::fit_temperature(&metrics::logits(&phase.network, val, device, 500)?, &val.labels);
+    let ece = |t| calibration::expected_calibration_error(&calibration::probabilities(&test_logits, t), &data.test.labels, 15);
+    let test_ece = (ece(1.0), ece(temperature));
+    progress.note(&format!(
+        "{}: temperature {temperature:.3} (fitted on validation); test ECE {:.2}% → {:.2}%",
+        arch.name(),
+        100.0 * test_ece.0,
+        100.0 * test_ece.1
+    ));
     let best = &phase.history[phase.best_epoch.max(1) - 1];
     let summary = TrainingSummary {
         test_accuracy: Some(test.accuracy),
@@ -184,7 +292,9 @@ fn finish(
         train_seconds: Some(phase.train_seconds),
         backend: Some(backend.to_string()),
         fine_tuned: Some(false),
-        note: None,
+        note: if arch.is_cnn() { args.note.clone() } else { None },
+        temperature: Some(temperature),
+        test_ece: Some(test_ece),
     };
     let parameters = phase.network.num_params();
     let bytes = WeightsFile::encode(arch, &summary, phase.network)?;
@@ -194,7 +304,7 @@ fn finish(
     Ok(ModelReport {
         name: match arch {
             Architecture::Logistic => "Logistic regression".into(),
-            Architecture::Cnn(_) => arch.name().to_string(),
+            _ => arch.name().to_string(),
         },
         architecture: arch.clone(),
         parameters,
@@ -203,5 +313,8 @@ fn finish(
         train_seconds: phase.train_seconds,
         history: phase.history,
         test,
+        temperature,
+        test_ece,
+        multiply_adds: arch.multiply_adds(),
     })
 }

@@ -1,7 +1,7 @@
-//! The training loop shared by both networks: Adam, mini-batches, optional augmentation,
-//! validation every epoch, early stopping on validation loss with the best weights restored,
-//! and a checkpoint after every epoch so that a crash or Ctrl-C loses at most the epoch in
-//! progress.
+//! The training loop shared by every network: Adam or AdamW, a learning-rate [`Schedule`],
+//! mini-batches from a [`BatchBuilder`] (optionally augmented), validation every epoch,
+//! [`EarlyStopping`] on validation loss with the best weights restored, and a checkpoint after
+//! every epoch so that a crash or Ctrl-C loses at most the epoch in progress.
 //!
 //! burn's `Learner` would give most of this, but its checkpoints do not hold our early-stopping
 //! state and it cannot run in the browser, where the same loop runs for fine-tuning.
@@ -12,27 +12,139 @@ use std::{
 };
 
 use anyhow::{Context, Result, bail};
-use burn::{nn::loss::CrossEntropyLossConfig, optim::AdamConfig, prelude::*, store::ModuleRecord, tensor::Bytes};
-use fashion_model::{Architecture, IMAGE_PIXELS, LabelledImages, NUM_CLASSES, Network, finetune::train_step, network::images_tensor};
+use burn::{
+    nn::loss::CrossEntropyLossConfig,
+    optim::{AdamConfig, AdamWConfig, ModuleOptimizer},
+    prelude::*,
+    store::ModuleRecord,
+    tensor::Bytes,
+};
+use fashion_model::{Architecture, IMAGE_PIXELS, LabelledImages, Network, finetune::train_step, network::images_tensor};
 use rand::{SeedableRng, rngs::StdRng, seq::SliceRandom};
 use serde::{Deserialize, Serialize};
 
-use crate::{augment::Augment, fsutil::write_atomic, metrics::Evaluation, progress::Progress};
+use crate::{augment::Augment, fsutil::write_atomic, metrics::evaluate, progress::Progress};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainConfig {
     pub epochs: usize,
     pub batch_size: usize,
+    /// Peak learning rate (Adam, or AdamW when `weight_decay` > 0).
     pub learning_rate: f64,
+    pub schedule: Schedule,
+    /// Decoupled weight decay (AdamW); 0 is plain Adam, as in the report.
+    pub weight_decay: f32,
+    /// Cross-entropy label smoothing (0: none, as in the report).
+    pub label_smoothing: f32,
     /// Early stopping: epochs without a better validation loss before stopping.
     pub patience: usize,
     /// Halve the learning rate after this many epochs without improvement (0 = never).
     pub lr_halve_after: usize,
-    /// Cosine decay of the learning rate from `learning_rate` (first epoch) to a twentieth of
-    /// it (last planned epoch).
-    pub cosine: bool,
     pub seed: u64,
     pub augment: Option<Augment>,
+}
+
+/// How the learning rate moves over a run.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Schedule {
+    /// The same rate throughout (the report's Keras default).
+    Constant,
+    /// Linear warm-up from a tenth of the peak over `warmup_epochs`, then a cosine decay to
+    /// `peak / 20` at the last planned step; updated every step.
+    WarmupCosine { warmup_epochs: f64 },
+}
+
+/// The learning rate at `step` (0-based, counted over the whole run) of `total_steps`.
+pub fn learning_rate(config: &TrainConfig, step: usize, steps_per_epoch: usize) -> f64 {
+    let peak = config.learning_rate;
+    match config.schedule {
+        Schedule::Constant => peak,
+        Schedule::WarmupCosine { warmup_epochs } => {
+            let total = (config.epochs * steps_per_epoch).max(1) as f64;
+            let warmup = (warmup_epochs * steps_per_epoch as f64).min(total - 1.0).max(0.0);
+            let step = step as f64;
+            if step < warmup {
+                return peak * (0.1 + 0.9 * step / warmup);
+            }
+            let t = ((step - warmup) / (total - warmup).max(1.0)).min(1.0);
+            let floor = peak / 20.0;
+            floor + 0.5 * (peak - floor) * (1.0 + (std::f64::consts::PI * t).cos())
+        }
+    }
+}
+
+/// Early stopping on validation loss: remembers the best epoch and says when `patience`
+/// epochs have passed without a better one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EarlyStopping {
+    patience: usize,
+    pub best_epoch: usize,
+    pub best_val_loss: f64,
+    since_best: usize,
+}
+
+impl EarlyStopping {
+    pub fn new(patience: usize) -> Self {
+        Self { patience, best_epoch: 0, best_val_loss: f64::INFINITY, since_best: 0 }
+    }
+
+    /// Rebuilt from a checkpoint's history.
+    fn restore(patience: usize, history: &[EpochRecord]) -> Self {
+        let mut stopping = Self::new(patience);
+        for record in history {
+            stopping.observe(record.epoch, record.val_loss);
+        }
+        stopping
+    }
+
+    /// Records an epoch's validation loss; true when it is the best so far.
+    pub fn observe(&mut self, epoch: usize, val_loss: f64) -> bool {
+        if val_loss < self.best_val_loss {
+            (self.best_val_loss, self.best_epoch, self.since_best) = (val_loss, epoch, 0);
+            true
+        } else {
+            self.since_best += 1;
+            false
+        }
+    }
+
+    pub fn epochs_since_best(&self) -> usize {
+        self.since_best
+    }
+
+    pub fn should_stop(&self) -> bool {
+        self.since_best >= self.patience
+    }
+}
+
+/// Turns a list of training-set indices into a batch: images (augmented or not) and labels.
+struct BatchBuilder<'a> {
+    data: &'a LabelledImages,
+    augment: Option<Augment>,
+    pixels: Vec<f32>,
+}
+
+impl<'a> BatchBuilder<'a> {
+    fn new(data: &'a LabelledImages, augment: Option<Augment>, batch_size: usize) -> Self {
+        Self { data, augment, pixels: vec![0f32; batch_size * IMAGE_PIXELS] }
+    }
+
+    fn build(&mut self, indices: &[usize], rng: &mut StdRng, device: &Device) -> (Tensor<3>, Tensor<1, Int>, Vec<i64>) {
+        let n = indices.len();
+        let mut labels = Vec::with_capacity(n);
+        for (k, &i) in indices.iter().enumerate() {
+            let dst = &mut self.pixels[k * IMAGE_PIXELS..(k + 1) * IMAGE_PIXELS];
+            match &self.augment {
+                Some(aug) => aug.apply(self.data.image(i), dst, rng),
+                None => dst.iter_mut().zip(self.data.image(i)).for_each(|(d, &s)| *d = s as f32 / 255.0),
+            }
+            labels.push(self.data.labels[i] as i64);
+        }
+        let images = images_tensor(self.pixels[..n * IMAGE_PIXELS].to_vec(), device);
+        let targets = Tensor::<1, Int>::from_data(TensorData::new(labels.clone(), [n]), device);
+        (images, targets, labels)
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -68,7 +180,7 @@ pub struct PhaseResult {
     pub resumed_epochs: usize,
 }
 
-/// Where one phase ("lr" or "cnn") keeps its checkpoint files.
+/// Where one phase ("baseline" or "cnn") keeps its checkpoint files.
 pub struct Checkpoints {
     dir: PathBuf,
     name: String,
@@ -129,65 +241,31 @@ pub fn train_phase(
     progress: &Progress,
 ) -> Result<PhaseResult> {
     let ad_device = device.clone().autodiff();
-    let fp = fingerprint(arch, config, train);
-    let mut model = arch.init(&ad_device);
-    let mut optim = AdamConfig::new().init();
-    let mut state = PhaseState {
-        fingerprint: fp.clone(),
-        history: Vec::new(),
-        best_epoch: 0,
-        best_val_loss: f64::INFINITY,
-        learning_rate: config.learning_rate,
-        finished: false,
+    let mut run = match resume.then(|| checkpoints.load(arch, config, train, &ad_device)).transpose()?.flatten() {
+        Some(Resumed::Finished(result)) => {
+            progress.note(&format!("{}: already finished in the checkpoint, best epoch {}", checkpoints.name, result.state.best_epoch));
+            return Ok(result.into_phase(arch, device, checkpoints)?);
+        }
+        Some(Resumed::Running(run)) => {
+            progress.note(&format!("{}: resuming after epoch {}", checkpoints.name, run.state.history.len()));
+            run
+        }
+        None => RunInProgress::new(arch, config, train, &ad_device),
     };
+    let resumed_epochs = run.state.history.len();
+    let mut stopping = EarlyStopping::restore(config.patience, &run.state.history);
 
-    if resume && checkpoints.exists() {
-        let raw = std::fs::read(checkpoints.state_path()).with_context(|| format!("reading {}", checkpoints.state_path().display()))?;
-        let saved: PhaseState = serde_json::from_slice(&raw)
-            .with_context(|| format!("{} is damaged; delete the checkpoint folder to start over", checkpoints.state_path().display()))?;
-        if saved.fingerprint != fp {
-            bail!(
-                "the checkpoint in {} was made with other settings (architecture, epochs, seed, --limit…); \
-                 rerun with the same flags, or with --fresh to discard it",
-                checkpoints.dir.display()
-            );
-        }
-        let epoch = saved.history.len();
-        if saved.finished {
-            let best = std::fs::read(checkpoints.best_path(saved.best_epoch))?;
-            let network = load_network(arch, device, best)?;
-            progress.note(&format!("{}: already finished in the checkpoint, best epoch {}", checkpoints.name, saved.best_epoch));
-            return Ok(PhaseResult {
-                network,
-                train_seconds: saved.history.iter().map(|h| h.seconds).sum(),
-                resumed_epochs: epoch,
-                best_epoch: saved.best_epoch,
-                history: saved.history,
-            });
-        }
-        if epoch > 0 {
-            model = load_network(arch, &ad_device, std::fs::read(checkpoints.path(&format!("e{epoch}.model")))?)?;
-            optim = optim
-                .from_bytes(Bytes::from_bytes_vec(std::fs::read(checkpoints.path(&format!("e{epoch}.optim")))?))
-                .map_err(|e| anyhow::anyhow!("optimizer state: {e}"))?;
-            progress.note(&format!("{}: resuming after epoch {epoch}", checkpoints.name));
-        }
-        state = saved;
+    let mut loss_config = CrossEntropyLossConfig::new();
+    if config.label_smoothing > 0.0 {
+        loss_config = loss_config.with_smoothing(Some(config.label_smoothing));
     }
-    let resumed_epochs = state.history.len();
-
-    let loss_fn = CrossEntropyLossConfig::new().init(&ad_device);
-    let mut epochs_since_best = state.history.len().saturating_sub(state.best_epoch);
-    let epoch_bar = progress.epochs(config.epochs as u64, state.history.len() as u64, &checkpoints.name);
-    let mut input = vec![0f32; config.batch_size * IMAGE_PIXELS];
-    for epoch in state.history.len() + 1..=config.epochs {
-        if epochs_since_best >= config.patience {
+    let loss_fn = loss_config.init(&ad_device);
+    let steps_per_epoch = train.len().div_ceil(config.batch_size);
+    let phase_bar = progress.phase(&checkpoints.name, config.epochs, resumed_epochs, steps_per_epoch);
+    let mut batches = BatchBuilder::new(train, config.augment, config.batch_size);
+    for epoch in resumed_epochs + 1..=config.epochs {
+        if stopping.should_stop() {
             break;
-        }
-        if config.cosine {
-            let t = (epoch - 1) as f64 / config.epochs.max(2).saturating_sub(1) as f64;
-            let floor = config.learning_rate / 20.0;
-            state.learning_rate = floor + 0.5 * (config.learning_rate - floor) * (1.0 + (std::f64::consts::PI * t).cos());
         }
         let started = Instant::now();
         // Per-epoch seeds make a resumed run replay exactly what an uninterrupted one would.
@@ -195,92 +273,159 @@ pub fn train_phase(
         ad_device.seed(config.seed.wrapping_add(epoch as u64));
         let mut order: Vec<usize> = (0..train.len()).collect();
         order.shuffle(&mut rng);
-        let batches = order.len().div_ceil(config.batch_size);
-        let bar = progress.batches(batches as u64, epoch);
         let (mut loss_sum, mut correct) = (0.0f64, 0usize);
-        for chunk in order.chunks(config.batch_size) {
-            let n = chunk.len();
-            let mut labels = Vec::with_capacity(n);
-            for (k, &i) in chunk.iter().enumerate() {
-                let dst = &mut input[k * IMAGE_PIXELS..(k + 1) * IMAGE_PIXELS];
-                match &config.augment {
-                    Some(aug) => aug.apply(train.image(i), dst, &mut rng),
-                    None => dst.iter_mut().zip(train.image(i)).for_each(|(d, &s)| *d = s as f32 / 255.0),
-                }
-                labels.push(train.labels[i] as i64);
+        let mut rate = run.state.learning_rate;
+        for (step_in_epoch, chunk) in order.chunks(config.batch_size).enumerate() {
+            if config.schedule != Schedule::Constant {
+                rate = learning_rate(config, (epoch - 1) * steps_per_epoch + step_in_epoch, steps_per_epoch);
             }
-            let images = images_tensor(input[..n * IMAGE_PIXELS].to_vec(), &ad_device);
-            let targets = Tensor::<1, Int>::from_data(TensorData::new(labels.clone(), [n]), &ad_device);
-            let (next, loss, logits) = train_step(model, &mut optim, &loss_fn, images, targets, state.learning_rate);
-            model = next;
+            let (images, targets, labels) = batches.build(chunk, &mut rng, &ad_device);
+            let (next, loss, logits) = train_step(run.model, &mut run.optim, &loss_fn, images, targets, rate);
+            run.model = next;
             let predicted = logits.argmax(1).into_data().convert::<i64>().try_to_vec::<i64>().unwrap_or_default();
             correct += predicted.iter().zip(&labels).filter(|(p, l)| p == l).count();
-            let batch_loss = loss.clone().into_scalar::<f32>() as f64;
+            let batch_loss = loss.into_scalar::<f32>() as f64;
             if !batch_loss.is_finite() {
                 bail!("training diverged (loss is {batch_loss}) at epoch {epoch}; lower --lr");
             }
-            loss_sum += batch_loss * n as f64;
-            bar.inc(1);
+            loss_sum += batch_loss * chunk.len() as f64;
+            phase_bar.inc(1);
         }
-        bar.finish_and_clear();
         let train_seconds = started.elapsed().as_secs_f64();
-        let eval = evaluate(&model.valid(), val, device, 500)?;
+        let eval = evaluate(&run.model.valid(), val, device, 500)?;
         let record = EpochRecord {
             epoch,
             train_loss: loss_sum / train.len() as f64,
             train_accuracy: correct as f64 / train.len() as f64,
             val_loss: eval.loss,
             val_accuracy: eval.accuracy,
-            learning_rate: state.learning_rate,
+            learning_rate: rate,
             seconds: started.elapsed().as_secs_f64(),
             images_per_second: train.len() as f64 / train_seconds,
         };
         progress.note(&format!(
-            "{} epoch {epoch:>2}: train loss {:.4} acc {:.2}% | val loss {:.4} acc {:.2}% | {:.0} img/s, {:.0}s",
+            "{} epoch {epoch:>2}: train loss {:.4} acc {:.2}% | val loss {:.4} acc {:.2}% | lr {:.2e} | {:.0} img/s, {:.0}s",
             checkpoints.name,
             record.train_loss,
             100.0 * record.train_accuracy,
             record.val_loss,
             100.0 * record.val_accuracy,
+            record.learning_rate,
             record.images_per_second,
             record.seconds
         ));
-        let best_before = state.best_epoch;
-        if record.val_loss < state.best_val_loss {
-            state.best_val_loss = record.val_loss;
-            state.best_epoch = epoch;
-            epochs_since_best = 0;
-        } else {
-            epochs_since_best += 1;
-            if config.lr_halve_after > 0 && epochs_since_best % config.lr_halve_after == 0 {
-                state.learning_rate /= 2.0;
-                progress.note(&format!(
-                    "{}: no improvement for {epochs_since_best} epochs, learning rate now {:.2e}",
-                    checkpoints.name, state.learning_rate
-                ));
-            }
+        let best_before = stopping.best_epoch;
+        if !stopping.observe(epoch, record.val_loss) && config.lr_halve_after > 0 && stopping.epochs_since_best() % config.lr_halve_after == 0 {
+            run.state.learning_rate /= 2.0;
+            progress.note(&format!(
+                "{}: no improvement for {} epochs, learning rate now {:.2e}",
+                checkpoints.name,
+                stopping.epochs_since_best(),
+                run.state.learning_rate
+            ));
         }
-        state.history.push(record);
-        save_epoch(checkpoints, &state, epoch, best_before, &model, &optim).with_context(|| {
+        (run.state.best_epoch, run.state.best_val_loss) = (stopping.best_epoch, stopping.best_val_loss);
+        run.state.history.push(record);
+        save_epoch(checkpoints, &run.state, epoch, best_before, &run.model, &run.optim).with_context(|| {
             format!(
                 "saving the {} checkpoint after epoch {epoch}; everything saved before this epoch is intact, \
                  and once this is fixed the same command with `--resume` continues from there",
                 checkpoints.name
             )
         })?;
-        epoch_bar.inc(1);
     }
-    epoch_bar.finish_and_clear();
-    state.finished = true;
-    write_atomic(&checkpoints.state_path(), &serde_json::to_vec_pretty(&state)?)?;
-    let network = load_network(arch, device, std::fs::read(checkpoints.best_path(state.best_epoch))?)?;
-    Ok(PhaseResult {
-        network,
-        train_seconds: state.history.iter().map(|h| h.seconds).sum(),
-        best_epoch: state.best_epoch,
-        history: state.history,
-        resumed_epochs,
-    })
+    phase_bar.finish_and_clear();
+    run.state.finished = true;
+    write_atomic(&checkpoints.state_path(), &serde_json::to_vec_pretty(&run.state)?)?;
+    let result = FinishedPhase { state: run.state, resumed_epochs };
+    result.into_phase(arch, device, checkpoints)
+}
+
+/// A phase being trained: the model on the autodiff device, its optimizer and the state that
+/// the checkpoint keeps.
+struct RunInProgress {
+    model: Network,
+    optim: ModuleOptimizer,
+    state: PhaseState,
+}
+
+impl RunInProgress {
+    fn new(arch: &Architecture, config: &TrainConfig, train: &LabelledImages, ad_device: &Device) -> Self {
+        Self {
+            model: arch.init(ad_device),
+            optim: optimizer(config),
+            state: PhaseState {
+                fingerprint: fingerprint(arch, config, train),
+                history: Vec::new(),
+                best_epoch: 0,
+                best_val_loss: f64::INFINITY,
+                learning_rate: config.learning_rate,
+                finished: false,
+            },
+        }
+    }
+}
+
+fn optimizer(config: &TrainConfig) -> ModuleOptimizer {
+    if config.weight_decay > 0.0 { AdamWConfig::new().with_weight_decay(config.weight_decay).init() } else { AdamConfig::new().init() }
+}
+
+/// A phase whose checkpoint says it is done.
+struct FinishedPhase {
+    state: PhaseState,
+    resumed_epochs: usize,
+}
+
+impl FinishedPhase {
+    /// Loads the best epoch's weights (early stopping's "best weights restored").
+    fn into_phase(self, arch: &Architecture, device: &Device, checkpoints: &Checkpoints) -> Result<PhaseResult> {
+        let network = load_network(arch, device, std::fs::read(checkpoints.best_path(self.state.best_epoch))?)?;
+        Ok(PhaseResult {
+            network,
+            train_seconds: self.state.history.iter().map(|h| h.seconds).sum(),
+            best_epoch: self.state.best_epoch,
+            history: self.state.history,
+            resumed_epochs: self.resumed_epochs,
+        })
+    }
+}
+
+enum Resumed {
+    Finished(FinishedPhase),
+    Running(RunInProgress),
+}
+
+impl Checkpoints {
+    /// The saved run, if any; an error when it belongs to other settings or is damaged.
+    fn load(&self, arch: &Architecture, config: &TrainConfig, train: &LabelledImages, ad_device: &Device) -> Result<Option<Resumed>> {
+        if !self.exists() {
+            return Ok(None);
+        }
+        let raw = std::fs::read(self.state_path()).with_context(|| format!("reading {}", self.state_path().display()))?;
+        let saved: PhaseState = serde_json::from_slice(&raw)
+            .with_context(|| format!("{} is damaged; delete the checkpoint folder to start over", self.state_path().display()))?;
+        if saved.fingerprint != fingerprint(arch, config, train) {
+            bail!(
+                "the checkpoint in {} was made with other settings (architecture, epochs, seed, --limit…); \
+                 rerun with the same flags, or with --fresh to discard it",
+                self.dir.display()
+            );
+        }
+        let epoch = saved.history.len();
+        if saved.finished {
+            return Ok(Some(Resumed::Finished(FinishedPhase { state: saved, resumed_epochs: epoch })));
+        }
+        let mut run = RunInProgress::new(arch, config, train, ad_device);
+        if epoch > 0 {
+            run.model = load_network(arch, ad_device, std::fs::read(self.path(&format!("e{epoch}.model")))?)?;
+            run.optim = run
+                .optim
+                .from_bytes(Bytes::from_bytes_vec(std::fs::read(self.path(&format!("e{epoch}.optim")))?))
+                .map_err(|e| anyhow::anyhow!("optimizer state: {e}"))?;
+        }
+        run.state = saved;
+        Ok(Some(Resumed::Running(run)))
+    }
 }
 
 /// Model, optimizer and (when this epoch is the best so far) best weights go to
@@ -293,7 +438,7 @@ fn save_epoch(
     epoch: usize,
     best_before: usize,
     model: &Network,
-    optim: &burn::optim::ModuleOptimizer,
+    optim: &ModuleOptimizer,
 ) -> Result<()> {
     let new_files =
         [checkpoints.best_path(epoch), checkpoints.path(&format!("e{epoch}.model")), checkpoints.path(&format!("e{epoch}.optim"))];
@@ -325,28 +470,62 @@ fn save_epoch(
     Ok(())
 }
 
-/// Logits for every image of `split`, in batches, as one flat `n × 10` vector.
-pub fn logits(network: &Network, split: &LabelledImages, device: &Device, batch: usize) -> Result<Vec<f32>> {
-    let mut out = Vec::with_capacity(split.len() * NUM_CLASSES);
-    for start in (0..split.len()).step_by(batch.max(1)) {
-        let end = (start + batch).min(split.len());
-        let pixels: Vec<f32> = split.pixels[start * IMAGE_PIXELS..end * IMAGE_PIXELS].iter().map(|&p| p as f32 / 255.0).collect();
-        let batch_logits = network.forward(images_tensor(pixels, device));
-        out.extend(batch_logits.into_data().convert::<f32>().try_to_vec::<f32>().map_err(|e| anyhow::anyhow!("{e:?}"))?);
-    }
-    Ok(out)
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// Accuracy, loss and per-class metrics of `network` on `split`.
-pub fn evaluate(network: &Network, split: &LabelledImages, device: &Device, batch: usize) -> Result<Evaluation> {
-    let logits = logits(network, split, device, batch)?;
-    let mut loss = 0.0f64;
-    let mut predicted = Vec::with_capacity(split.len());
-    for (row, &label) in logits.chunks_exact(NUM_CLASSES).zip(&split.labels) {
-        let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
-        let log_sum = row.iter().map(|&v| (v as f64 - max).exp()).sum::<f64>().ln() + max;
-        loss += log_sum - row[label as usize] as f64;
-        predicted.push(fashion_model::network::argmax(row) as u8);
+    fn config(schedule: Schedule) -> TrainConfig {
+        TrainConfig {
+            epochs: 10,
+            batch_size: 100,
+            learning_rate: 1e-3,
+            schedule,
+            weight_decay: 0.0,
+            label_smoothing: 0.0,
+            patience: 5,
+            lr_halve_after: 0,
+            seed: 1,
+            augment: None,
+        }
     }
-    Ok(Evaluation::from_predictions(&split.labels, &predicted, loss / split.len().max(1) as f64))
+
+    #[test]
+    fn warmup_rises_to_the_peak_then_cosine_falls_to_a_twentieth() {
+        let c = config(Schedule::WarmupCosine { warmup_epochs: 1.0 });
+        let lr = |step| learning_rate(&c, step, 100);
+        assert!((lr(0) - 1e-4).abs() < 1e-12);
+        assert!(lr(50) > lr(0) && lr(50) < 1e-3);
+        assert!((lr(100) - 1e-3).abs() < 1e-9);
+        assert!(lr(500) < lr(200) && lr(900) < lr(500));
+        assert!((lr(999) - 5e-5).abs() < 1e-6, "{}", lr(999));
+        assert_eq!(learning_rate(&config(Schedule::Constant), 999, 100), 1e-3);
+    }
+
+    #[test]
+    fn early_stopping_counts_epochs_without_a_better_loss() {
+        let mut s = EarlyStopping::new(2);
+        assert!(s.observe(1, 0.5));
+        assert!(!s.observe(2, 0.6));
+        assert!(!s.should_stop());
+        assert!(s.observe(3, 0.4));
+        assert!(!s.observe(4, 0.4));
+        assert!(!s.observe(5, 0.45));
+        assert!(s.should_stop());
+        assert_eq!((s.best_epoch, s.best_val_loss), (3, 0.4));
+        let history: Vec<EpochRecord> = [0.5, 0.6, 0.4, 0.4, 0.45]
+            .iter()
+            .enumerate()
+            .map(|(i, &val_loss)| EpochRecord {
+                epoch: i + 1,
+                train_loss: 0.0,
+                train_accuracy: 0.0,
+                val_loss,
+                val_accuracy: 0.0,
+                learning_rate: 0.0,
+                seconds: 0.0,
+                images_per_second: 0.0,
+            })
+            .collect();
+        assert_eq!(EarlyStopping::restore(2, &history), s);
+    }
 }

@@ -37,8 +37,8 @@ fn metrics(dir: &Path) -> Value {
 fn trains_a_slice_then_predicts_and_evaluates_its_output() {
     let out = tempfile::tempdir().unwrap();
     let o = out.path();
-    run_ok(trainer().args(["--limit", "1500", "--epochs", "2", "--backend", "cpu", "--out"]).arg(o));
-    for f in ["cnn.fmw", "lr.fmw", "report/metrics.json", "report/report.md", "report/learning-curves.svg", "report/confusion-matrix.svg"] {
+    run_ok(trainer().args(["--limit", "1500", "--epochs", "2", "--batch-size", "64", "--backend", "cpu", "--out"]).arg(o));
+    for f in ["cnn.fmw", "baseline.fmw", "report/metrics.json", "report/report.md", "report/learning-curves.svg", "report/confusion-matrix.svg"] {
         let len = std::fs::metadata(o.join(f)).unwrap_or_else(|_| panic!("{f} written")).len();
         assert!(len > 100, "{f} is only {len} bytes");
     }
@@ -101,7 +101,7 @@ fn trains_a_slice_then_predicts_and_evaluates_its_output() {
 fn kill_9_then_resume_continues_from_the_last_epoch() {
     let out = tempfile::tempdir().unwrap();
     let o = out.path();
-    let args = ["--limit", "1200", "--epochs", "4", "--patience", "10", "--backend", "cpu", "--out"];
+    let args = ["--limit", "1200", "--epochs", "4", "--batch-size", "64", "--patience", "10", "--backend", "cpu", "--out"];
     let mut child = trainer().args(args).arg(o).stderr(Stdio::null()).stdout(Stdio::null()).spawn().unwrap();
     // Wait for the CNN's first epoch checkpoint, then kill the process without warning.
     let state = o.join("checkpoint/cnn-state.json");
@@ -126,7 +126,7 @@ fn kill_9_then_resume_continues_from_the_last_epoch() {
     let resumed = run_ok(trainer().args(args).arg(o).arg("--resume"));
     let log = String::from_utf8_lossy(&resumed.stderr);
     assert!(log.contains(&format!("cnn: resuming after epoch {done}")), "{log}");
-    assert!(log.contains("lr: already finished"), "{log}");
+    assert!(log.contains("baseline: already finished"), "{log}");
     let m = metrics(o);
     let history = m["cnn"]["history"].as_array().unwrap();
     assert_eq!(history.len(), 4, "the resumed run completes the planned epochs");
@@ -180,7 +180,7 @@ fn full_disk_keeps_the_previous_weights_and_resume_finishes() {
     let script = r#"
         set -u
         mount -t tmpfs -o size=40m fashion-full-disk "$DISK" || exit 97
-        cp "$SHIPPED/cnn.fmw" "$SHIPPED/lr.fmw" "$DISK"/
+        cp "$SHIPPED/cnn.fmw" "$SHIPPED/baseline.fmw" "$DISK"/
         fill() { avail=$(df -k --output=avail "$DISK" | tail -n1); head -c $(( (avail - $1) * 1024 )) /dev/zero > "$DISK/filler$1"; }
         run() { "$TRAINER" --limit 300 --epochs 1 --backend cpu --out "$DISK" "$@"; }
         fill 0
@@ -217,13 +217,13 @@ fn full_disk_keeps_the_previous_weights_and_resume_finishes() {
 
     let during = read("during.stderr");
     assert_ne!(rc("during.rc"), 0);
-    assert!(during.contains("lr epoch  1"), "the logistic regression ran and was saved: {during}");
+    assert!(during.contains("baseline epoch  1"), "the logistic regression ran and was saved: {during}");
     assert!(
         during.contains("saving the cnn checkpoint after epoch 1") && during.contains("is full") && during.contains("--resume"),
         "{during}"
     );
     assert!(!during.contains("panicked"), "{during}");
-    for name in ["cnn.fmw", "lr.fmw"] {
+    for name in ["cnn.fmw", "baseline.fmw"] {
         assert_eq!(
             std::fs::read(k.join("after-failure").join(name)).unwrap(),
             std::fs::read(shipped.join(name)).unwrap(),
@@ -236,13 +236,13 @@ fn full_disk_keeps_the_previous_weights_and_resume_finishes() {
     names.sort();
     assert_eq!(
         names,
-        ["checkpoint", "cnn.fmw", "filler1024", "lr-best-e1.bpk", "lr-e1.model", "lr-e1.optim", "lr-state.json", "lr.fmw"],
+        ["baseline-best-e1.bpk", "baseline-e1.model", "baseline-e1.optim", "baseline-state.json", "checkpoint", "cnn.fmw", "filler1024", "baseline.fmw"],
         "{listing}"
     );
 
     let resumed = read("resume.stderr");
     assert_eq!(rc("resume.rc"), 0, "{resumed}");
-    assert!(resumed.contains("lr: already finished"), "the saved logistic regression was reused: {resumed}");
+    assert!(resumed.contains("baseline: already finished"), "the saved logistic regression was reused: {resumed}");
     let new_cnn = std::fs::read(k.join("resumed-cnn.fmw")).unwrap();
     assert_ne!(new_cnn, std::fs::read(shipped.join("cnn.fmw")).unwrap(), "the resumed run wrote its own weights");
     assert!(new_cnn.len() > 100_000);

@@ -8,7 +8,8 @@ use std::{cell::RefCell, rc::Rc};
 use burn::{module::Module, prelude::*, tensor::Transaction};
 use fashion_model::{
     Architecture, IMAGE_PIXELS, NUM_CLASSES, TrainingSummary, WeightsError, WeightsFile,
-    network::{Network, images_tensor, softmax_rows},
+    calibration::probabilities,
+    network::{Network, images_tensor},
 };
 
 use crate::browser;
@@ -78,6 +79,11 @@ pub struct Model {
 }
 
 impl Model {
+    /// The softmax temperature the weights file carries (1 when it has none).
+    pub fn temperature(&self) -> f32 {
+        self.summary.softmax_temperature()
+    }
+
     fn load(bytes: Rc<Vec<u8>>, device: &Device, expect_cnn: bool) -> Result<Self, WeightsError> {
         let file = WeightsFile::decode_expecting(&bytes, device, expect_cnn)?;
         let params = file.network.num_params();
@@ -123,7 +129,7 @@ impl Engine {
     /// validated first; on error `self` is untouched.
     pub fn with_weights(&self, bytes: Vec<u8>) -> Result<Self, WeightsError> {
         let (architecture, _) = WeightsFile::peek(&bytes)?;
-        let is_cnn = matches!(architecture, Architecture::Cnn(_));
+        let is_cnn = architecture.is_cnn();
         let model = Model::load(Rc::new(bytes), &self.backend.device, is_cnn)?;
         let mut next = self.clone();
         if is_cnn {
@@ -151,8 +157,9 @@ impl Engine {
                 browser::yield_now().await;
             }
             let mut per_network = logits_of(&networks, chunk, &self.backend.device).await?.into_iter();
-            let cnn = softmax_rows(&per_network.next().unwrap_or_default());
-            let baseline = per_network.next().map(|l| softmax_rows(&l));
+            // Calibrated: each file's temperature (fitted on the validation split) divides its logits.
+            let cnn = probabilities(&per_network.next().unwrap_or_default(), self.cnn.temperature());
+            let baseline = per_network.next().map(|l| probabilities(&l, self.baseline.as_ref().map_or(1.0, Model::temperature)));
             for (i, cnn) in cnn.into_iter().enumerate() {
                 out.push(Scores { cnn, baseline: baseline.as_ref().map(|b| b[i]) });
             }

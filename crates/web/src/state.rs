@@ -140,7 +140,7 @@ impl AppState {
         let cnn = browser::fetch_bytes("cnn.fmw")
             .await
             .map_err(|e| format!("The model could not be downloaded: {e}. Reload the page to try again."))?;
-        let baseline = match browser::fetch_bytes("lr.fmw").await {
+        let baseline = match browser::fetch_bytes("baseline.fmw").await {
             Ok(bytes) => Some(bytes),
             Err(e) => {
                 self.notice.set(Some(format!("The logistic-regression baseline is unavailable ({e}).")));

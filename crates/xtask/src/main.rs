@@ -8,6 +8,8 @@
 //! - `cargo xtask train`      — train the shipped models (`cargo run --release -p trainer`)
 //! - `cargo xtask bench`      — native throughput figures (`trainer bench`)
 //! - `cargo xtask bench-page` — the page's speed and size in headless Chromium
+//! - `cargo xtask bench-accuracy` — every model on Fashion-MNIST, photo-style, pose and
+//!   drawings test sets (`trainer suite`)
 //!
 //! Tools that are not Debian packages (Trunk, wasm-bindgen-cli) are built from crates.io into
 //! `<cargo target dir>/tools`, so they are cached with the build and a clean target dir
@@ -38,8 +40,9 @@ fn main() -> ExitCode {
         "train" => train(rest),
         "bench" => bench(rest),
         "bench-page" => bench_page(rest),
+        "bench-accuracy" => bench_accuracy(rest),
         _ => {
-            eprintln!("usage: cargo xtask <serve|test|build-page|train|bench|bench-page> [args…]");
+            eprintln!("usage: cargo xtask <serve|test|build-page|train|bench|bench-page|bench-accuracy> [args…]");
             return ExitCode::from(2);
         }
     };
@@ -201,6 +204,11 @@ fn train(extra: &[String]) -> Result<()> {
 
 fn bench(extra: &[String]) -> Result<()> {
     run(Command::new(env!("CARGO")).args(["run", "--release", "--locked", "-p", "trainer", "--", "bench"]).args(extra))
+}
+
+fn bench_accuracy(extra: &[String]) -> Result<()> {
+    ensure_dataset()?;
+    run(Command::new(env!("CARGO")).args(["run", "--release", "--locked", "-p", "trainer", "--", "suite"]).args(extra))
 }
 
 fn bench_page(extra: &[String]) -> Result<()> {

@@ -29,7 +29,10 @@ pub fn About() -> impl IntoView {
             <summary>"About the model"</summary>
             <p>
                 "Trained on Fashion-MNIST (60,000 catalog images, 28×28 grey) by this project's trainer. "
-                "Your photo is reduced to the same 28×28 form (shown on each card) before the network sees it."
+                "Your photo is reduced to the same 28×28 form (shown on each card) before the network sees it. "
+                "The network was also shown those images mirrored, tilted, in perspective, recoloured, drawn as flat "
+                "icons and partly hidden, so that shoes pointing either way and drawings are recognised too; its "
+                "confidence is calibrated on held-out images."
             </p>
             <table>
                 <thead><tr><th></th><th>"Network"</th><th>"Test accuracy"</th><th>"Parameters"</th><th>"Weights"</th></tr></thead>

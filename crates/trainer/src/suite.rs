@@ -1,0 +1,272 @@
+//! `trainer suite` (`cargo xtask bench-accuracy`): every model against the pictures users
+//! actually upload, in one table. Four test sets:
+//!
+//! - **Fashion-MNIST test**: the 10,000 test images as they are;
+//! - **photo-style**: test items made into photos (dark on off-white, upscaled, off-centre,
+//!   tinted, JPEG or PNG), then through the app's preprocessing;
+//! - **pose**: the same photos mirrored, rotated up to ±45° or seen in perspective;
+//! - **drawings**: emoji artwork from four openly licensed sets (`tests/ood/drawings`, with
+//!   its licences and the symbol → class mapping), on white, grey, beige and transparent
+//!   backgrounds.
+//!
+//! Every picture goes through the same decode and preprocessing as the page and
+//! `trainer predict`. Prints accuracy per set, footwear accuracy on the pose set, mean
+//! confidence of wrong answers, and per-class accuracy.
+
+use std::{
+    path::{Path, PathBuf},
+    process::ExitCode,
+};
+
+use anyhow::{Context, Result, bail};
+use burn::prelude::*;
+use clap::Args;
+use fashion_model::{
+    CLASS_NAMES, DecodeLimits, IMAGE_PIXELS, NUM_CLASSES, WeightsFile,
+    calibration::probabilities,
+    network::{argmax, images_tensor},
+    preprocess_bytes,
+};
+use serde::Serialize;
+
+use crate::{CommonArgs, backend, data};
+
+#[derive(Args)]
+pub struct SuiteArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// Weights files to compare [default: every .fmw in tests/models, then web/cnn.fmw]
+    #[arg(long)]
+    weights: Vec<PathBuf>,
+    /// Test items made into photos for the photo-style and pose sets (the first N of the test set).
+    #[arg(long, default_value_t = 1000)]
+    photos: usize,
+    /// Print the results as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// One test set, preprocessed: `n × 784` pixels in 0..=1 and the true classes.
+pub struct TestSet {
+    pub name: &'static str,
+    pub pixels: Vec<f32>,
+    pub labels: Vec<u8>,
+}
+
+/// One model's results on one set.
+#[derive(Debug, Clone, Serialize)]
+pub struct SetScore {
+    pub set: String,
+    pub images: usize,
+    pub accuracy: f64,
+    /// Accuracy per class (`None` where the set has no image of the class).
+    pub per_class: Vec<Option<f64>>,
+    /// Mean calibrated confidence of the wrong answers.
+    pub wrong_confidence: f64,
+}
+
+impl SetScore {
+    /// Accuracy over the footwear classes (Sandal, Sneaker, Ankle boot).
+    pub fn footwear(&self, set: &TestSet) -> Option<f64> {
+        let footwear = |l: &u8| [5, 7, 9].contains(l);
+        let n = set.labels.iter().filter(|l| footwear(l)).count();
+        (n > 0).then(|| {
+            [5usize, 7, 9].iter().map(|&c| self.per_class[c].unwrap_or(0.0) * set.labels.iter().filter(|&&l| l as usize == c).count() as f64).sum::<f64>()
+                / n as f64
+        })
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelScores {
+    pub model: String,
+    pub description: String,
+    pub parameters: usize,
+    pub multiply_adds: u64,
+    pub sets: Vec<SetScore>,
+    pub pose_footwear: Option<f64>,
+}
+
+/// The committed test material under `tests/` (next to the source tree).
+pub fn tests_dir() -> PathBuf {
+    let local = Path::new("tests");
+    if local.join("ood").exists() {
+        return local.to_path_buf();
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests")
+}
+
+pub fn run(args: SuiteArgs) -> Result<ExitCode> {
+    let device = backend::select(args.common.backend)?.device;
+    let data = data::load(args.common.data_dir.as_deref())?;
+    let weights = if args.weights.is_empty() { default_models()? } else { args.weights.clone() };
+    let sets = build_sets(&data.test, args.photos)?;
+    let mut results = Vec::new();
+    for path in &weights {
+        let bytes = std::fs::read(path).with_context(|| format!("cannot read weights file {}", path.display()))?;
+        let file = WeightsFile::decode(&bytes, &device).with_context(|| path.display().to_string())?;
+        results.push(score_model(path, &file, &sets, &device)?);
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&results)?);
+    } else {
+        print!("{}", table(&results, &sets));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Every `.fmw` in `tests/models` (sorted by name), then the shipped CNN.
+fn default_models() -> Result<Vec<PathBuf>> {
+    let dir = tests_dir().join("models");
+    let mut found: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .with_context(|| format!("cannot list {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "fmw"))
+        .collect();
+    found.sort();
+    found.push(crate::predict::shipped_weights());
+    Ok(found)
+}
+
+/// The four test sets, preprocessed as the app does.
+pub fn build_sets(test: &fashion_model::LabelledImages, photos: usize) -> Result<Vec<TestSet>> {
+    let n = photos.min(test.len());
+    let fmnist = TestSet {
+        name: "Fashion-MNIST test",
+        pixels: test.pixels.iter().map(|&p| p as f32 / 255.0).collect(),
+        labels: test.labels.clone(),
+    };
+    let photo_files = (0..n).map(|i| (testkit::varied_photo(test.image(i), i).0, test.labels[i]));
+    let pose_files = (0..n).map(|i| (testkit::posed_photo(test.image(i), i, testkit::Pose::for_item(i)).0, test.labels[i]));
+    Ok(vec![
+        fmnist,
+        preprocess_set("photo-style", photo_files)?,
+        preprocess_set("pose", pose_files)?,
+        preprocess_set("drawings", drawings()?.into_iter())?,
+    ])
+}
+
+/// The committed drawings on each background, labelled by their file name's class prefix.
+pub fn drawings() -> Result<Vec<(Vec<u8>, u8)>> {
+    let dir = tests_dir().join("ood/drawings/png");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .with_context(|| format!("cannot list {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "png"))
+        .collect();
+    files.sort();
+    let mut out = Vec::new();
+    for path in files {
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let class: u8 = name.split('-').next().and_then(|c| c.parse().ok()).filter(|&c: &u8| (c as usize) < NUM_CLASSES).with_context(
+            || format!("{}: drawing file names start with the class number (0-9) and a dash", path.display()),
+        )?;
+        let png = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        for (_, background) in testkit::DRAWING_BACKGROUNDS {
+            out.push((testkit::drawing_on(&png, background), class));
+        }
+    }
+    if out.is_empty() {
+        bail!("no drawings in {}", dir.display());
+    }
+    Ok(out)
+}
+
+fn preprocess_set(name: &'static str, files: impl Iterator<Item = (Vec<u8>, u8)>) -> Result<TestSet> {
+    let (mut pixels, mut labels) = (Vec::new(), Vec::new());
+    for (k, (bytes, label)) in files.enumerate() {
+        let image = preprocess_bytes(&bytes, DecodeLimits::default()).with_context(|| format!("{name} image {k}"))?;
+        pixels.extend_from_slice(&image.pixels);
+        labels.push(label);
+    }
+    Ok(TestSet { name, pixels, labels })
+}
+
+/// Calibrated probabilities of `file`'s network on a set, in batches.
+pub fn set_probabilities(file: &WeightsFile, set: &TestSet, device: &Device) -> Result<Vec<[f32; NUM_CLASSES]>> {
+    let mut out = Vec::with_capacity(set.labels.len());
+    for chunk in set.pixels.chunks(500 * IMAGE_PIXELS) {
+        let logits = file.network.forward(images_tensor(chunk.to_vec(), device));
+        let logits = logits.into_data().convert::<f32>().try_to_vec::<f32>().map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        out.extend(probabilities(&logits, file.temperature()));
+    }
+    Ok(out)
+}
+
+pub fn score_set(set: &TestSet, probs: &[[f32; NUM_CLASSES]]) -> SetScore {
+    let (mut right, mut total) = ([0usize; NUM_CLASSES], [0usize; NUM_CLASSES]);
+    let (mut wrong_conf, mut wrong) = (0.0f64, 0usize);
+    for (p, &label) in probs.iter().zip(&set.labels) {
+        let predicted = argmax(p);
+        total[label as usize] += 1;
+        if predicted == label as usize {
+            right[label as usize] += 1;
+        } else {
+            wrong += 1;
+            wrong_conf += p[predicted] as f64;
+        }
+    }
+    SetScore {
+        set: set.name.to_string(),
+        images: set.labels.len(),
+        accuracy: right.iter().sum::<usize>() as f64 / set.labels.len().max(1) as f64,
+        per_class: (0..NUM_CLASSES).map(|c| (total[c] > 0).then(|| right[c] as f64 / total[c] as f64)).collect(),
+        wrong_confidence: if wrong > 0 { wrong_conf / wrong as f64 } else { 0.0 },
+    }
+}
+
+fn score_model(path: &Path, file: &WeightsFile, sets: &[TestSet], device: &Device) -> Result<ModelScores> {
+    let mut scores = Vec::new();
+    for set in sets {
+        scores.push(score_set(set, &set_probabilities(file, set, device)?));
+    }
+    let pose_footwear = sets.iter().zip(&scores).find(|(s, _)| s.name == "pose").and_then(|(s, score)| score.footwear(s));
+    Ok(ModelScores {
+        model: path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+        description: file.summary.note.clone().unwrap_or_else(|| file.architecture.name().to_string()),
+        parameters: file.network.num_params(),
+        multiply_adds: file.architecture.multiply_adds(),
+        sets: scores,
+        pose_footwear,
+    })
+}
+
+fn pct(v: f64) -> String {
+    format!("{:.1}%", 100.0 * v)
+}
+
+/// The comparison table, then per-class accuracy for each set (Markdown).
+pub fn table(results: &[ModelScores], sets: &[TestSet]) -> String {
+    let mut s = String::from("| model | what | parameters | multiply-adds |");
+    for set in sets {
+        s += &format!(" {} ({}) |", set.name, set.labels.len());
+    }
+    s += " pose, footwear | wrong answers' mean confidence (drawings) |\n|---|---|---:|---:|";
+    s += &"---:|".repeat(sets.len() + 2);
+    s += "\n";
+    for r in results {
+        s += &format!("| {} | {} | {} | {:.1}M |", r.model, r.description, r.parameters, r.multiply_adds as f64 / 1e6);
+        for score in &r.sets {
+            s += &format!(" {} |", pct(score.accuracy));
+        }
+        let drawings = r.sets.iter().find(|x| x.set == "drawings").map(|x| pct(x.wrong_confidence)).unwrap_or_default();
+        s += &format!(" {} | {} |\n", r.pose_footwear.map(pct).unwrap_or_default(), drawings);
+    }
+    for (k, set) in sets.iter().enumerate() {
+        s += &format!("\nPer-class accuracy, {}:\n\n| model |", set.name);
+        for name in CLASS_NAMES {
+            s += &format!(" {name} |");
+        }
+        s += "\n|---|";
+        s += &"---:|".repeat(NUM_CLASSES);
+        s += "\n";
+        for r in results {
+            s += &format!("| {} |", r.model);
+            for c in &r.sets[k].per_class {
+                s += &format!(" {} |", c.map(pct).unwrap_or_else(|| "–".into()));
+            }
+            s += "\n";
+        }
+    }
+    s
+}

