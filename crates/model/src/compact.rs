@@ -37,7 +37,7 @@ pub struct CompactConfig {
 impl CompactConfig {
     /// The network the page ships (chosen on the validation split; README "Shipped models").
     pub fn shipped() -> Self {
-        Self { stages: vec![vec![32], vec![64], vec![96, 128]], pooled_side: 1, hidden: 128, dropout: 0.3 }
+        Self { stages: vec![vec![32], vec![64], vec![96, 128]], pooled_side: 3, hidden: 128, dropout: 0.2 }
     }
 
     /// Side of the feature maps in stage `i`.

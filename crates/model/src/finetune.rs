@@ -61,7 +61,8 @@ pub struct FineTuneConfig {
 }
 
 impl Default for FineTuneConfig {
-    /// Measured on the shipped CNN (`cargo run --release -p trainer --example finetune_sweep`:
+    /// Measured on the CNN shipped before the compact one (report layout + batch norm;
+    /// `cargo run --release -p trainer --example finetune_sweep`:
     /// three groups of 4 wrongly classified photos, two seeds each): every photo learnt in 100
     /// steps, for 1.0–1.8 points lost on the held-out slice. 8 or 16 of the user's photos per
     /// batch lost up to 2.0 and 3.4 points, 40 steps up to 3.4; a lower or higher learning

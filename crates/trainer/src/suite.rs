@@ -10,8 +10,8 @@
 //!   backgrounds.
 //!
 //! Every picture goes through the same decode and preprocessing as the page and
-//! `trainer predict`. Prints accuracy per set, footwear accuracy on the pose set, mean
-//! confidence of wrong answers, and per-class accuracy.
+//! `trainer predict`; a picture it refuses counts as a wrong answer. Prints accuracy per set,
+//! footwear accuracy on the pose set, mean confidence of wrong answers, and per-class accuracy.
 
 use std::{
     path::{Path, PathBuf},
@@ -51,6 +51,19 @@ pub struct TestSet {
     pub name: &'static str,
     pub pixels: Vec<f32>,
     pub labels: Vec<u8>,
+    /// True classes of the pictures the preprocessing refused (an item the colour of its
+    /// background, say): the user gets an error instead of a class, so they count as wrong.
+    pub refused: Vec<u8>,
+}
+
+impl TestSet {
+    pub fn len(&self) -> usize {
+        self.labels.len() + self.refused.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// One model's results on one set.
@@ -68,12 +81,9 @@ pub struct SetScore {
 impl SetScore {
     /// Accuracy over the footwear classes (Sandal, Sneaker, Ankle boot).
     pub fn footwear(&self, set: &TestSet) -> Option<f64> {
-        let footwear = |l: &u8| [5, 7, 9].contains(l);
-        let n = set.labels.iter().filter(|l| footwear(l)).count();
-        (n > 0).then(|| {
-            [5usize, 7, 9].iter().map(|&c| self.per_class[c].unwrap_or(0.0) * set.labels.iter().filter(|&&l| l as usize == c).count() as f64).sum::<f64>()
-                / n as f64
-        })
+        let count = |c: usize| set.labels.iter().chain(&set.refused).filter(|&&l| l as usize == c).count();
+        let n: usize = [5, 7, 9].into_iter().map(count).sum();
+        (n > 0).then(|| [5usize, 7, 9].into_iter().map(|c| self.per_class[c].unwrap_or(0.0) * count(c) as f64).sum::<f64>() / n as f64)
     }
 }
 
@@ -117,14 +127,19 @@ pub fn run(args: SuiteArgs) -> Result<ExitCode> {
 
 /// Every `.fmw` in `tests/models` (sorted by name), then the shipped CNN.
 fn default_models() -> Result<Vec<PathBuf>> {
-    let dir = tests_dir().join("models");
-    let mut found: Vec<PathBuf> = std::fs::read_dir(&dir)
+    let mut found = files_with_extension(&tests_dir().join("models"), "fmw")?;
+    found.push(crate::predict::shipped_weights());
+    Ok(found)
+}
+
+/// The files of `dir` whose extension is `ext`, sorted by name.
+fn files_with_extension(dir: &Path, ext: &str) -> Result<Vec<PathBuf>> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
         .with_context(|| format!("cannot list {}", dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "fmw"))
+        .filter(|p| p.extension().is_some_and(|e| e == ext))
         .collect();
     found.sort();
-    found.push(crate::predict::shipped_weights());
     Ok(found)
 }
 
@@ -135,6 +150,7 @@ pub fn build_sets(test: &fashion_model::LabelledImages, photos: usize) -> Result
         name: "Fashion-MNIST test",
         pixels: test.pixels.iter().map(|&p| p as f32 / 255.0).collect(),
         labels: test.labels.clone(),
+        refused: Vec::new(),
     };
     let photo_files = (0..n).map(|i| (testkit::varied_photo(test.image(i), i).0, test.labels[i]));
     let pose_files = (0..n).map(|i| (testkit::posed_photo(test.image(i), i, testkit::Pose::for_item(i)).0, test.labels[i]));
@@ -149,14 +165,8 @@ pub fn build_sets(test: &fashion_model::LabelledImages, photos: usize) -> Result
 /// The committed drawings on each background, labelled by their file name's class prefix.
 pub fn drawings() -> Result<Vec<(Vec<u8>, u8)>> {
     let dir = tests_dir().join("ood/drawings/png");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .with_context(|| format!("cannot list {}", dir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "png"))
-        .collect();
-    files.sort();
     let mut out = Vec::new();
-    for path in files {
+    for path in files_with_extension(&dir, "png")? {
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
         let class: u8 = name.split('-').next().and_then(|c| c.parse().ok()).filter(|&c: &u8| (c as usize) < NUM_CLASSES).with_context(
             || format!("{}: drawing file names start with the class number (0-9) and a dash", path.display()),
@@ -173,13 +183,17 @@ pub fn drawings() -> Result<Vec<(Vec<u8>, u8)>> {
 }
 
 fn preprocess_set(name: &'static str, files: impl Iterator<Item = (Vec<u8>, u8)>) -> Result<TestSet> {
-    let (mut pixels, mut labels) = (Vec::new(), Vec::new());
-    for (k, (bytes, label)) in files.enumerate() {
-        let image = preprocess_bytes(&bytes, DecodeLimits::default()).with_context(|| format!("{name} image {k}"))?;
-        pixels.extend_from_slice(&image.pixels);
-        labels.push(label);
+    let (mut pixels, mut labels, mut refused) = (Vec::new(), Vec::new(), Vec::new());
+    for (bytes, label) in files {
+        match preprocess_bytes(&bytes, DecodeLimits::default()) {
+            Ok(image) => {
+                pixels.extend_from_slice(&image.pixels);
+                labels.push(label);
+            }
+            Err(_) => refused.push(label),
+        }
     }
-    Ok(TestSet { name, pixels, labels })
+    Ok(TestSet { name, pixels, labels, refused })
 }
 
 /// Calibrated probabilities of `file`'s network on a set, in batches.
@@ -196,6 +210,9 @@ pub fn set_probabilities(file: &WeightsFile, set: &TestSet, device: &Device) -> 
 pub fn score_set(set: &TestSet, probs: &[[f32; NUM_CLASSES]]) -> SetScore {
     let (mut right, mut total) = ([0usize; NUM_CLASSES], [0usize; NUM_CLASSES]);
     let (mut wrong_conf, mut wrong) = (0.0f64, 0usize);
+    for &label in &set.refused {
+        total[label as usize] += 1;
+    }
     for (p, &label) in probs.iter().zip(&set.labels) {
         let predicted = argmax(p);
         total[label as usize] += 1;
@@ -208,8 +225,8 @@ pub fn score_set(set: &TestSet, probs: &[[f32; NUM_CLASSES]]) -> SetScore {
     }
     SetScore {
         set: set.name.to_string(),
-        images: set.labels.len(),
-        accuracy: right.iter().sum::<usize>() as f64 / set.labels.len().max(1) as f64,
+        images: set.len(),
+        accuracy: right.iter().sum::<usize>() as f64 / set.len().max(1) as f64,
         per_class: (0..NUM_CLASSES).map(|c| (total[c] > 0).then(|| right[c] as f64 / total[c] as f64)).collect(),
         wrong_confidence: if wrong > 0 { wrong_conf / wrong as f64 } else { 0.0 },
     }
@@ -222,7 +239,7 @@ fn score_model(path: &Path, file: &WeightsFile, sets: &[TestSet], device: &Devic
     }
     let pose_footwear = sets.iter().zip(&scores).find(|(s, _)| s.name == "pose").and_then(|(s, score)| score.footwear(s));
     Ok(ModelScores {
-        model: path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+        model: path.display().to_string(),
         description: file.summary.note.clone().unwrap_or_else(|| file.architecture.name().to_string()),
         parameters: file.network.num_params(),
         multiply_adds: file.architecture.multiply_adds(),
@@ -239,7 +256,7 @@ fn pct(v: f64) -> String {
 pub fn table(results: &[ModelScores], sets: &[TestSet]) -> String {
     let mut s = String::from("| model | what | parameters | multiply-adds |");
     for set in sets {
-        s += &format!(" {} ({}) |", set.name, set.labels.len());
+        s += &format!(" {} ({}) |", set.name, set.len());
     }
     s += " pose, footwear | wrong answers' mean confidence (drawings) |\n|---|---|---:|---:|";
     s += &"---:|".repeat(sets.len() + 2);

@@ -42,6 +42,21 @@ pub struct TrainConfig {
     pub lr_halve_after: usize,
     pub seed: u64,
     pub augment: Option<Augment>,
+    /// The last `.0` epochs train with this lighter augmentation instead: the network ends
+    /// on images close to the test distribution at a low learning rate, after learning
+    /// pose-robust features under the full augmentation.
+    #[serde(default)]
+    pub calm_finish: Option<(usize, Augment)>,
+}
+
+impl TrainConfig {
+    /// The augmentation used in `epoch` (1-based).
+    pub fn augment_for(&self, epoch: usize) -> Option<Augment> {
+        match self.calm_finish {
+            Some((calm, augment)) if epoch + calm > self.epochs => Some(augment),
+            _ => self.augment,
+        }
+    }
 }
 
 /// How the learning rate moves over a run.
@@ -273,6 +288,7 @@ pub fn train_phase(
         ad_device.seed(config.seed.wrapping_add(epoch as u64));
         let mut order: Vec<usize> = (0..train.len()).collect();
         order.shuffle(&mut rng);
+        batches.augment = config.augment_for(epoch);
         let (mut loss_sum, mut correct) = (0.0f64, 0usize);
         let mut rate = run.state.learning_rate;
         for (step_in_epoch, chunk) in order.chunks(config.batch_size).enumerate() {
@@ -486,6 +502,7 @@ mod tests {
             lr_halve_after: 0,
             seed: 1,
             augment: None,
+            calm_finish: None,
         }
     }
 
@@ -499,6 +516,17 @@ mod tests {
         assert!(lr(500) < lr(200) && lr(900) < lr(500));
         assert!((lr(999) - 5e-5).abs() < 1e-6, "{}", lr(999));
         assert_eq!(learning_rate(&config(Schedule::Constant), 999, 100), 1e-3);
+    }
+
+    #[test]
+    fn the_calm_finish_takes_over_for_the_last_epochs() {
+        let full = Augment::pose(0.5);
+        let calm = Augment::report();
+        let c = TrainConfig { augment: Some(full), calm_finish: Some((3, calm)), ..config(Schedule::Constant) };
+        assert_eq!(c.augment_for(7), Some(full));
+        assert_eq!(c.augment_for(8), Some(calm));
+        assert_eq!(c.augment_for(10), Some(calm));
+        assert_eq!(TrainConfig { calm_finish: None, ..c }.augment_for(10), Some(full));
     }
 
     #[test]
