@@ -91,4 +91,4 @@ fn shipped_cnn_recognises_poses_and_drawings() {
 }
 
 /// Fashion-MNIST test, photo-style, pose, drawings, pose footwear.
-const SHIPPED_BOUNDS: [f64; 5] = [0.0, 0.0, 0.0, 0.0, 0.0];
+const SHIPPED_BOUNDS: [f64; 5] = [0.91, 0.88, 0.84, 0.68, 0.85];
