@@ -236,7 +236,7 @@ fn full_disk_keeps_the_previous_weights_and_resume_finishes() {
     names.sort();
     assert_eq!(
         names,
-        ["baseline-best-e1.bpk", "baseline-e1.model", "baseline-e1.optim", "baseline-state.json", "checkpoint", "cnn.fmw", "filler1024", "baseline.fmw"],
+        ["baseline-best-e1.bpk", "baseline-e1.model", "baseline-e1.optim", "baseline-state.json", "baseline.fmw", "checkpoint", "cnn.fmw", "filler1024"],
         "{listing}"
     );
 
