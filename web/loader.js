@@ -2,7 +2,17 @@
 // need 'unsafe-inline' in the Content-Security-Policy).
 const tag = document.querySelector("script[data-wasm-js]");
 const boot = document.getElementById("boot");
+// The smallest module that uses a 128-bit SIMD instruction (i8x16.splat, i8x16.popcnt). The
+// app is compiled with wasm SIMD (its CPU kernels need it); without this check a browser
+// lacking it would only report a compile error.
+const SIMD_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 10, 1, 8, 0, 65, 0, 253, 15, 253, 98, 11]);
 try {
+  if (typeof WebAssembly !== "object") {
+    throw new Error("this browser has no WebAssembly");
+  }
+  if (!WebAssembly.validate(SIMD_PROBE)) {
+    throw new Error("this browser has WebAssembly but not its SIMD extension (Chrome 91, Firefox 89, Safari 16.4 and later have it)");
+  }
   const bindings = await import(tag.dataset.wasmJs);
   await bindings.default({ module_or_path: tag.dataset.wasm });
   // Test and benchmark hooks (see crates/web/src/hooks.rs), as Trunk's own loader does.
@@ -12,7 +22,7 @@ try {
   if (boot) {
     boot.textContent =
       "The app could not start: " + error +
-      ". It needs a browser with WebAssembly (a current Chrome, Edge, Firefox or Safari).";
+      ". It needs a browser with WebAssembly and WebAssembly SIMD: a current Chrome, Edge, Firefox or Safari.";
     boot.setAttribute("data-testid", "error");
     boot.setAttribute("role", "alert");
   }

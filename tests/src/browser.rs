@@ -105,10 +105,21 @@ impl Browser {
     /// the DevTools protocol, before any page script runs, so the page's own buffers (weights
     /// included) are all seen; the page itself is unchanged.
     pub async fn count_gpu_buffers(&self) -> Result<()> {
+        self.before_page_scripts(GPU_BUFFER_COUNTER).await.context("installing the GPU buffer counter")
+    }
+
+    /// One DevTools-protocol command (`Emulation.…`, say) on the current tab.
+    pub async fn devtools(&self, cmd: &'static str, params: Value) -> Result<Value> {
+        Ok(self.client.issue_cmd(Cdp { cmd, params }).await.with_context(|| format!("DevTools {cmd}"))?)
+    }
+
+    /// Runs `source` in every page loaded from now on, before the page's own scripts (through
+    /// the DevTools protocol): to observe the page, or to take a browser feature away.
+    pub async fn before_page_scripts(&self, source: &str) -> Result<()> {
         self.client
-            .issue_cmd(Cdp { cmd: "Page.addScriptToEvaluateOnNewDocument", params: json!({ "source": GPU_BUFFER_COUNTER }) })
+            .issue_cmd(Cdp { cmd: "Page.addScriptToEvaluateOnNewDocument", params: json!({ "source": source }) })
             .await
-            .context("installing the GPU buffer counter through chromedriver's DevTools endpoint")?;
+            .context("adding a script through chromedriver's DevTools endpoint")?;
         Ok(())
     }
 

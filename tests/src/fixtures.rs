@@ -42,6 +42,34 @@ fn trainer_binary() -> Result<PathBuf> {
     Ok(trainer)
 }
 
+/// Writes pictures `0..count` of things that are not garments ([`testkit::not_a_garment`]).
+pub fn not_garments(dir: &Path, count: usize) -> Result<Vec<PathBuf>> {
+    (0..count)
+        .map(|i| {
+            let (bytes, kind) = testkit::not_a_garment(i);
+            let path = dir.join(format!("not-a-garment-{i:02}-{kind}.png"));
+            std::fs::write(&path, bytes)?;
+            Ok(path)
+        })
+        .collect()
+}
+
+/// Whether `trainer predict --json` is sure of each file (with the shipped weights); `None`
+/// for a file it refuses.
+pub fn trainer_sure(paths: &[PathBuf]) -> Result<Vec<Option<bool>>> {
+    Ok(trainer_predict(paths)?.iter().map(|v| v["sure"].as_bool()).collect())
+}
+
+fn trainer_predict(paths: &[PathBuf]) -> Result<Vec<Value>> {
+    let out = std::process::Command::new(trainer_binary()?)
+        .args(["predict", "--json", "--backend", "cpu", "--weights"])
+        .arg(crate::root().join("web/cnn.fmw"))
+        .args(paths)
+        .output()?;
+    let text = String::from_utf8(out.stdout)?;
+    text.lines().map(|line| Ok(serde_json::from_str(line)?)).collect()
+}
+
 /// Labels `trainer predict --json` gives the files (with the shipped weights).
 pub fn trainer_labels(paths: &[PathBuf]) -> Result<Vec<u8>> {
     let out = std::process::Command::new(trainer_binary()?)

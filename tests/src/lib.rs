@@ -24,3 +24,24 @@ pub fn dist() -> PathBuf {
     );
     dir
 }
+
+/// Bytes of the `dist/` files behind `requests` (each path once), raw and gzip -9 compressed:
+/// what a visitor downloads for those requests from a host that compresses.
+pub fn download_size(dist: &std::path::Path, requests: &[String]) -> (usize, usize) {
+    use std::io::Write;
+    let mut seen = std::collections::HashSet::new();
+    let (mut raw, mut gzipped) = (0, 0);
+    for url in requests {
+        let relative = url.split(['?', '#']).next().unwrap_or("/").trim_start_matches('/');
+        let relative = if relative.is_empty() { "index.html" } else { relative };
+        if !seen.insert(relative.to_string()) {
+            continue;
+        }
+        let Ok(bytes) = std::fs::read(dist.join(relative)) else { continue };
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        encoder.write_all(&bytes).unwrap();
+        raw += bytes.len();
+        gzipped += encoder.finish().unwrap().len();
+    }
+    (raw, gzipped)
+}

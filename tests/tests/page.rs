@@ -28,6 +28,57 @@ fn page_without_webgpu_falls_back_to_cpu() {
     session(Gpu::Unavailable, async |browser, server| scenario(browser, server, Gpu::Unavailable).await);
 }
 
+/// A browser without WebAssembly SIMD (its validator refuses SIMD instructions, as an old
+/// browser's does) gets a clear message instead of a blank page or a compile error.
+#[test]
+fn a_browser_without_wasm_simd_is_told_why() {
+    session(Gpu::Unavailable, async |browser, server| {
+        browser
+            .before_page_scripts(
+                "const validate = WebAssembly.validate;
+                 WebAssembly.validate = (bytes) => {
+                     const b = new Uint8Array(bytes);
+                     // 0xfd is the SIMD instruction prefix: refuse modules that use it.
+                     return b.includes(0xfd) ? false : validate(bytes);
+                 };",
+            )
+            .await?;
+        browser.client.goto(&server.url).await?;
+        browser.wait_for("document.querySelector('[data-testid=error]')", Duration::from_secs(60)).await?;
+        let text = browser.eval("return document.querySelector('[data-testid=error]').textContent", vec![]).await?;
+        let text = text.as_str().unwrap_or_default();
+        ensure!(text.contains("SIMD") && text.contains("Chrome"), "unclear message: {text:?}");
+        let requested = server.requests();
+        ensure!(!requested.iter().any(|r| r.ends_with(".wasm")), "the module was downloaded anyway: {requested:?}");
+        Ok(())
+    });
+}
+
+/// On a touch screen a "Take a photo" button opens the camera (`capture`); on a desktop it is
+/// hidden. Either way a picture given to it is classified like any other.
+#[test]
+fn touch_devices_get_a_camera_button() {
+    session(Gpu::Unavailable, async |browser, server| {
+        browser.client.goto(&format!("{}?backend=cpu", server.url)).await?;
+        browser.wait_for("document.querySelector('[data-testid=ready]')", Duration::from_secs(300)).await?;
+        let shown = "return getComputedStyle(document.querySelector('[data-testid=camera]').closest('label')).display !== 'none'";
+        ensure!(browser.eval(shown, vec![]).await? == json!(false), "the camera button shows on a desktop");
+        let capture = browser.eval("return document.querySelector('[data-testid=camera]').getAttribute('capture')", vec![]).await?;
+        ensure!(capture == json!("environment"), "capture attribute: {capture}");
+
+        browser.devtools("Emulation.setTouchEmulationEnabled", json!({ "enabled": true, "maxTouchPoints": 5 })).await?;
+        browser.devtools("Emulation.setEmulatedMedia", json!({ "features": [{ "name": "pointer", "value": "coarse" }] })).await?;
+        ensure!(browser.eval(shown, vec![]).await? == json!(true), "no camera button on a touch screen");
+        let dir = tempfile::tempdir()?;
+        let photo = fixtures::photos(dir.path(), 3, 1)?.remove(0);
+        browser.choose_files("camera", std::slice::from_ref(&photo.path)).await?;
+        browser.wait_for("document.querySelector('.card [data-testid=prediction]')", Duration::from_secs(120)).await?;
+        let label = browser.eval("return Number(document.querySelector('.card [data-testid=prediction]').dataset.label)", vec![]).await?;
+        ensure!(label == json!(fixtures::trainer_labels(&[photo.path.clone()])?[0]), "camera photo answered {label}");
+        Ok(())
+    });
+}
+
 #[derive(Debug)]
 struct CardView {
     label: Option<u8>,
@@ -92,6 +143,8 @@ async fn scenario(browser: &Browser, server: &StaticServer, gpu: Gpu) -> Result<
     browser.client.goto(&server.url).await?;
     browser.wait_for("document.querySelector('[data-testid=ready]')", Duration::from_secs(300)).await?;
     let assets_loaded = server.requests();
+    let (raw, gzipped) = page_tests::download_size(&page_tests::dist(), &assets_loaded);
+    eprintln!("before the first answer: {raw} bytes, {gzipped} gzipped ({assets_loaded:?})");
 
     // The badge names the backend in use.
     let badge = browser
@@ -123,6 +176,35 @@ async fn scenario(browser: &Browser, server: &StaticServer, gpu: Gpu) -> Result<
     }
     eprintln!("page accuracy on {PHOTOS} photos: {correct}/{PHOTOS}");
     ensure!(correct * 100 >= 85 * PHOTOS, "only {correct}/{PHOTOS} photos got their true label");
+
+    // Pictures that are not garments: the page says "not sure" exactly where `trainer
+    // predict` does (same rule, from the weights file), and it does for some of them.
+    let others = fixtures::not_garments(dir.path(), 20)?;
+    let seen = upload_and_wait(browser, &others).await?;
+    let expected = fixtures::trainer_sure(&others)?;
+    let mut doubted = 0;
+    for (path, trainer_sure) in others.iter().zip(expected) {
+        let name = file_name(path);
+        let sure = browser
+            .eval(
+                "const c = [...document.querySelectorAll('.card')].find(c => c.dataset.file === arguments[0]);
+                 const p = c && c.querySelector('[data-testid=prediction]');
+                 return p ? { sure: p.dataset.sure === 'true', shown: !!c.querySelector('[data-testid=unsure]') } : null",
+                vec![json!(name)],
+            )
+            .await?;
+        match (trainer_sure, sure.is_null()) {
+            (None, true) => ensure!(seen[&name].error.is_some(), "{name}: neither an answer nor an error"),
+            (Some(t), false) => {
+                ensure!(sure["sure"] == json!(t), "{name}: page sure = {}, trainer predict sure = {t}", sure["sure"]);
+                ensure!(sure["shown"] == json!(!t), "{name}: the \"not sure\" candidates are {}shown", if t { "" } else { "not " });
+                doubted += !t as usize;
+            }
+            (t, _) => anyhow::bail!("{name}: trainer predict {t:?}, page {sure}"),
+        }
+    }
+    eprintln!("not garments: {doubted} of {} answered \"not sure\"", others.len());
+    ensure!(doubted >= 3, "only {doubted} of {} pictures that are not garments were doubted", others.len());
 
     // Bad files get a message on their card; the page goes on classifying.
     let not_image = dir.path().join("notes.png");

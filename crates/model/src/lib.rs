@@ -13,6 +13,7 @@ pub mod finetune;
 pub mod network;
 pub mod preprocess;
 pub mod samples;
+pub mod verdict;
 pub mod weights;
 
 pub use classes::{CLASS_NAMES, NUM_CLASSES};
@@ -20,7 +21,7 @@ pub use compact::CompactConfig;
 pub use network::{Architecture, CnnConfig, Network};
 pub use preprocess::{DecodeLimits, PreprocessError, Preprocessed, preprocess_bytes, preprocess_image};
 pub use samples::{LabelledImages, SamplesError};
-pub use weights::{TrainingSummary, WeightsError, WeightsFile};
+pub use weights::{Precision, TrainingSummary, WeightsError, WeightsFile};
 
 /// Side length of a Fashion-MNIST image.
 pub const IMAGE_SIDE: usize = 28;

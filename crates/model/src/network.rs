@@ -230,6 +230,16 @@ impl Network {
         }
     }
 
+    /// The network to classify with: the compact CNN with batch norm folded into its
+    /// convolutions ([`CompactCnn::folded`]); the other networks unchanged. Fine-tuning and
+    /// saving use `self`.
+    pub fn for_inference(&self) -> Network {
+        match self {
+            Network::Compact(m) => Network::Compact(m.folded()),
+            other => other.clone(),
+        }
+    }
+
     /// Logits `[batch, 10]` for images `[batch, 28, 28]` in `0..=1`.
     pub fn forward(&self, images: Tensor<3>) -> Tensor<2> {
         match self {

@@ -10,7 +10,7 @@
 //! | 4 | header length `h` |
 //! | h | header, JSON ([`Header`]) |
 //! | 8 | parameter block length `p` |
-//! | p | parameters, burn's burnpack format |
+//! | p | parameters, burn's burnpack format (f32 or, from version 3, f16 tensors: [`Precision`]) |
 //! | 4 | CRC-32 of everything above |
 //!
 //! The same bytes are written by the trainer, downloaded from the page after fine-tuning and
@@ -26,6 +26,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     CLASS_NAMES,
     network::{Architecture, Network},
+    verdict::UnsureRule,
 };
 
 const MAGIC: &[u8; 8] = b"FMNISTW\0";
@@ -36,11 +37,24 @@ const MAGIC: &[u8; 8] = b"FMNISTW\0";
 /// - 2: adds the compact CNN (`"kind": "compact"`) and the calibration temperature. Version 1
 ///   files are a subset and still load; builds that know only version 1 refuse version 2
 ///   files by their version number instead of failing on an unknown architecture.
-pub const FORMAT_VERSION: u32 = 2;
+/// - 3: parameters may be stored in half precision ([`Precision::F16`]), widened to f32 when
+///   read. Older builds would misread such tensors, so they refuse version 3 by number.
+pub const FORMAT_VERSION: u32 = 3;
 /// The oldest version this build still reads.
 pub const OLDEST_READABLE_VERSION: u32 = 1;
 /// Conventional file extension.
 pub const EXTENSION: &str = "fmw";
+
+/// How the parameters are stored in the file. Computation is always in f32.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Precision {
+    /// Exactly as trained: for checkpoints of the user's own work (fine-tuned downloads).
+    F32,
+    /// Half the bytes: what the page downloads. Rounding to f16 (11 significant bits) moves
+    /// the shipped CNN's logits by about 1e-3 and its test accuracy by at most a few hundredths
+    /// of a point (README, "Weights file"); values beyond f16's range are refused when writing.
+    F16,
+}
 
 /// What went wrong reading a weights file. Every variant says what to do about it.
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +83,8 @@ pub enum WeightsError {
     NonFinite(String),
     #[error("could not serialise the weights: {0}")]
     Encode(String),
+    #[error("parameter `{0}` has values beyond half precision's range (±65504); store these weights in f32")]
+    OutOfHalfRange(String),
 }
 
 /// What the trainer (or the page, after fine-tuning) knows about how the weights were made.
@@ -95,12 +111,19 @@ pub struct TrainingSummary {
     pub temperature: Option<f32>,
     /// Expected calibration error on the test set before and after temperature scaling.
     pub test_ece: Option<(f64, f64)>,
+    /// When an answer is "not sure" ([`crate::verdict`]); fitted on the validation split.
+    pub unsure: Option<UnsureRule>,
 }
 
 impl TrainingSummary {
     /// The calibration temperature to divide logits by: 1 when absent or not a positive number.
     pub fn softmax_temperature(&self) -> f32 {
         self.temperature.filter(|t| t.is_finite() && *t > 0.0).unwrap_or(1.0)
+    }
+
+    /// The "not sure" rule: the fitted one, else the confidence threshold alone.
+    pub fn unsure_rule(&self) -> UnsureRule {
+        self.unsure.unwrap_or_default()
     }
 }
 
@@ -124,7 +147,12 @@ pub struct WeightsFile {
 impl WeightsFile {
     /// Serialises a network. The network is consumed (burn records take ownership); clone it
     /// first to keep using it.
-    pub fn encode(architecture: &Architecture, summary: &TrainingSummary, network: Network) -> Result<Vec<u8>, WeightsError> {
+    pub fn encode(
+        architecture: &Architecture,
+        summary: &TrainingSummary,
+        network: Network,
+        precision: Precision,
+    ) -> Result<Vec<u8>, WeightsError> {
         let header = Header {
             architecture: architecture.clone(),
             classes: CLASS_NAMES.iter().map(|s| s.to_string()).collect(),
@@ -132,6 +160,10 @@ impl WeightsFile {
         };
         let header = serde_json::to_vec(&header).map_err(|e| WeightsError::Encode(e.to_string()))?;
         let params = network.into_record().into_bytes().map_err(|e| WeightsError::Encode(e.to_string()))?;
+        let params = match precision {
+            Precision::F32 => params.to_vec(),
+            Precision::F16 => convert_floats(&params, DType::F16)?,
+        };
         let mut out = Vec::with_capacity(8 + 4 + 4 + header.len() + 8 + params.len() + 4);
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
@@ -154,8 +186,8 @@ impl WeightsFile {
             .architecture
             .validate()
             .map_err(|detail| WeightsError::Mismatch { architecture: header.architecture.name().into(), detail })?;
-        check_finite(params)?;
-        let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(params.to_vec()))
+        let params = convert_floats(params, DType::F32)?;
+        let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(params))
             .map_err(|e| WeightsError::Mismatch { architecture: header.architecture.name().into(), detail: e.to_string() })?;
         let network = header
             .architecture
@@ -224,21 +256,81 @@ fn split(bytes: &[u8]) -> Result<(Header, &[u8]), WeightsError> {
     Ok((header, params))
 }
 
-/// Refuses NaN or infinite parameters before they reach a device: a diverged run's file
-/// would otherwise load fine and classify everything as one class.
-fn check_finite(params: &[u8]) -> Result<(), WeightsError> {
-    let reader = burn_pack::Reader::from_bytes(Bytes::from_bytes_vec(params.to_vec()))
-        .map_err(|e| WeightsError::Mismatch { architecture: "network".into(), detail: e.to_string() })?;
-    let tensors = reader.into_tensors().map_err(|e| WeightsError::Mismatch { architecture: "network".into(), detail: e.to_string() })?;
-    for tensor in tensors {
-        let (path, dtype, _shape, _id, bytes) =
-            tensor.into_parts().map_err(|e| WeightsError::Mismatch { architecture: "network".into(), detail: e.to_string() })?;
-        if dtype == DType::F32 {
-            let finite = bytes.chunks_exact(4).all(|b| f32::from_le_bytes(b.try_into().unwrap()).is_finite());
-            if !finite {
-                return Err(WeightsError::NonFinite(path));
+fn pack_error(e: impl std::fmt::Display) -> WeightsError {
+    WeightsError::Mismatch { architecture: "network".into(), detail: e.to_string() }
+}
+
+/// Rewrites a burnpack block with every float tensor in `target` (f32 or f16), and refuses
+/// NaN or infinite parameters on the way: a diverged run's file would otherwise load fine and
+/// classify everything as one class. The metadata burn's record needs is carried over.
+fn convert_floats(params: &[u8], target: DType) -> Result<Vec<u8>, WeightsError> {
+    let reader = burn_pack::Reader::from_bytes(Bytes::from_bytes_vec(params.to_vec())).map_err(pack_error)?;
+    let metadata = reader.metadata().clone();
+    let scalars = reader.scalars().clone();
+    let mut converted = Vec::new();
+    for tensor in reader.into_tensors().map_err(pack_error)? {
+        let (path, dtype, shape, id, bytes) = tensor.into_parts().map_err(pack_error)?;
+        let values: Vec<f32> = match dtype {
+            DType::F32 => bytes.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect(),
+            DType::F16 => bytes.chunks_exact(2).map(|b| half::f16::from_le_bytes(b.try_into().unwrap()).to_f32()).collect(),
+            _ => {
+                converted.push(burn_pack::Tensor::new(path, dtype, shape, id, bytes));
+                continue;
             }
+        };
+        if !values.iter().all(|v| v.is_finite()) {
+            return Err(WeightsError::NonFinite(path));
         }
+        let bytes: Vec<u8> = match target {
+            DType::F16 => {
+                let halves: Vec<half::f16> = values.iter().map(|&v| half::f16::from_f32(v)).collect();
+                if !halves.iter().all(|h| h.is_finite()) {
+                    return Err(WeightsError::OutOfHalfRange(path));
+                }
+                halves.iter().flat_map(|h| h.to_le_bytes()).collect()
+            }
+            _ => values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        };
+        converted.push(burn_pack::Tensor::new(path, target, shape, id, Bytes::from_bytes_vec(bytes)));
     }
-    Ok(())
+    let mut writer = burn_pack::Writer::new(converted);
+    for (key, value) in &metadata {
+        writer = writer.with_metadata(key, value);
+    }
+    for (key, value) in scalars {
+        writer = writer.with_scalar(&key, value);
+    }
+    Ok(writer.into_bytes().map_err(|e| WeightsError::Encode(e.to_string()))?.to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pack(values: &[f32]) -> Vec<u8> {
+        let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let tensor = burn_pack::Tensor::new("w".into(), DType::F32, vec![values.len()], None, Bytes::from_bytes_vec(bytes));
+        burn_pack::Writer::new(vec![tensor]).with_metadata("k", "v").into_bytes().unwrap().to_vec()
+    }
+
+    #[test]
+    fn f16_round_trip_keeps_metadata_and_rounds_values() {
+        let half = convert_floats(&pack(&[1.0, -0.333, 65000.0]), DType::F16).unwrap();
+        let back = convert_floats(&half, DType::F32).unwrap();
+        let reader = burn_pack::Reader::from_bytes(Bytes::from_bytes_vec(back)).unwrap();
+        assert_eq!(reader.metadata().get("k").map(String::as_str), Some("v"));
+        let (_, dtype, _, _, bytes) = reader.into_tensors().unwrap().remove(0).into_parts().unwrap();
+        assert_eq!(dtype, DType::F32);
+        let values: Vec<f32> = bytes.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect();
+        assert_eq!(values[0], 1.0);
+        assert!((values[1] + 0.333).abs() < 1e-3 && values[1] != -0.333);
+        assert!((values[2] - 65000.0).abs() <= 32.0);
+    }
+
+    #[test]
+    fn values_beyond_half_range_are_refused_not_made_infinite() {
+        let e = convert_floats(&pack(&[1.0, 1e6]), DType::F16).unwrap_err();
+        assert!(matches!(e, WeightsError::OutOfHalfRange(ref p) if p == "w"), "{e}");
+        assert!(e.to_string().contains("f32"));
+    }
 }

@@ -2,7 +2,7 @@
 
 use burn::prelude::*;
 use fashion_model::{
-    Architecture, CnnConfig, CompactConfig, TrainingSummary, WeightsError, WeightsFile, network::images_tensor, weights::FORMAT_VERSION,
+    Architecture, CnnConfig, CompactConfig, Precision, TrainingSummary, WeightsError, WeightsFile, network::images_tensor, weights::FORMAT_VERSION,
 };
 
 fn small_cnn() -> Architecture {
@@ -19,7 +19,7 @@ fn encoded(arch: &Architecture) -> (Vec<u8>, Vec<f32>) {
     let input = images_tensor((0..2 * 784).map(|i| (i % 13) as f32 / 13.0).collect(), &device);
     let logits = net.forward(input).into_data().try_to_vec::<f32>().unwrap();
     let summary = TrainingSummary { test_accuracy: Some(0.91), note: Some("test".into()), temperature: Some(1.7), ..Default::default() };
-    (WeightsFile::encode(arch, &summary, net).unwrap(), logits)
+    (WeightsFile::encode(arch, &summary, net, Precision::F32).unwrap(), logits)
 }
 
 #[test]
@@ -153,4 +153,38 @@ fn an_impossible_compact_shape_is_refused() {
     let e = WeightsFile::decode(&bad, &Device::flex()).unwrap_err();
     assert!(matches!(e, WeightsError::Mismatch { .. }), "{e}");
     assert!(e.to_string().contains("pooled side 9"), "{e}");
+}
+
+/// Half precision halves the parameter block and moves the outputs by rounding only.
+#[test]
+fn half_precision_halves_the_file_and_keeps_the_outputs() {
+    let device = Device::flex();
+    // The shipped shape: in a tiny network the per-tensor alignment of the format dominates.
+    let arch = Architecture::Compact(CompactConfig::shipped());
+    let net = arch.init(&device);
+    let input = images_tensor((0..2 * 784).map(|i| (i % 13) as f32 / 13.0).collect(), &device);
+    let logits = net.forward(input.clone()).into_data().try_to_vec::<f32>().unwrap();
+    let summary = TrainingSummary { temperature: Some(0.8), ..Default::default() };
+    let full = WeightsFile::encode(&arch, &summary, net.clone(), Precision::F32).unwrap();
+    let half = WeightsFile::encode(&arch, &summary, net, Precision::F16).unwrap();
+    assert!(half.len() < full.len() * 55 / 100, "f16 {} bytes vs f32 {}", half.len(), full.len());
+    let file = WeightsFile::decode(&half, &device).unwrap();
+    assert_eq!((file.architecture.clone(), file.temperature()), (arch, 0.8));
+    let again = file.network.forward(input).into_data().try_to_vec::<f32>().unwrap();
+    let scale = logits.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-3);
+    for (a, b) in logits.iter().zip(&again) {
+        assert!((a - b).abs() <= 1e-2 * scale, "{a} vs {b}");
+    }
+    assert_ne!(logits, again, "rounding to f16 changes something");
+}
+
+/// Files of format version 2 (f32 parameters, compact CNN) still load.
+#[test]
+fn version_2_files_still_load() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/models/3-ablation-6-all.fmw");
+    let bytes = std::fs::read(path).unwrap();
+    assert_eq!(u32::from_le_bytes(bytes[8..12].try_into().unwrap()), 2, "the file is a version 2 file");
+    let file = WeightsFile::decode(&bytes, &Device::flex()).unwrap();
+    assert!(matches!(file.architecture, Architecture::Compact(_)));
+    assert!(file.temperature() != 1.0);
 }

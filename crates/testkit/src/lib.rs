@@ -167,3 +167,73 @@ pub fn drawing_on(png: &[u8], background: Option<[u8; 3]>) -> Vec<u8> {
     });
     encode(&DynamicImage::ImageRgb8(flat), ImageFormat::Png)
 }
+
+/// A deterministic pseudo-random number in 0..1 for (`i`, `k`): fixtures stay reproducible
+/// without a random-number crate.
+fn unit_hash(i: usize, k: usize) -> f32 {
+    let mut x = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (k as u64).wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
+    x ^= x >> 31;
+    x = x.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x ^= x >> 29;
+    (x >> 40) as f32 / (1u64 << 24) as f32
+}
+
+/// Kinds of [`not_a_garment`] pictures.
+pub const NOT_GARMENT_KINDS: [&str; 5] = ["noise", "landscape", "digit", "text", "gradient"];
+
+/// Picture `i` of a set of things that are not garments, PNG bytes and its kind: uniform
+/// noise, a flat-colour landscape (sky, hills, a sun), a printed digit, lines of text-like
+/// dashes, a two-colour gradient. The "not sure" rule must doubt these.
+pub fn not_a_garment(i: usize) -> (Vec<u8>, &'static str) {
+    let kind = NOT_GARMENT_KINDS[i % NOT_GARMENT_KINDS.len()];
+    let h = |k: usize| unit_hash(i, k);
+    let colour = |k: usize| Rgb([(h(k) * 255.0) as u8, (h(k + 1) * 255.0) as u8, (h(k + 2) * 255.0) as u8]);
+    let image = match kind {
+        "noise" => RgbImage::from_fn(160, 160, |x, y| {
+            let v = |c: usize| (unit_hash(i * 100_000 + (y * 160 + x) as usize, c) * 255.0) as u8;
+            Rgb([v(0), v(1), v(2)])
+        }),
+        "landscape" => {
+            let (sky, hill, sun) = (colour(1), colour(4), colour(7));
+            let (horizon, sun_x) = (0.45 + 0.3 * h(10), 0.2 + 0.6 * h(11));
+            RgbImage::from_fn(240, 160, |x, y| {
+                let (fx, fy) = (x as f32 / 240.0, y as f32 / 160.0);
+                let ridge = horizon + 0.08 * (fx * 9.0 + h(12) * 6.0).sin();
+                if fy > ridge {
+                    hill
+                } else if (fx - sun_x).powi(2) + (fy - 0.2).powi(2) < 0.006 {
+                    sun
+                } else {
+                    sky
+                }
+            })
+        }
+        "digit" => {
+            // Seven-segment digit `i % 10`, dark on light, thick strokes.
+            const SEGMENTS: [u8; 10] = [0x3F, 0x06, 0x5B, 0x4F, 0x66, 0x6D, 0x7D, 0x07, 0x7F, 0x6F];
+            let on = SEGMENTS[(i / NOT_GARMENT_KINDS.len()) % 10];
+            let ink = Rgb([(h(1) * 80.0) as u8; 3]);
+            RgbImage::from_fn(160, 160, |x, y| {
+                let (x, y) = (x as i32 - 50, y as i32 - 20);
+                let horizontal = |row: i32| (0..=60).contains(&x) && (y - row).abs() <= 6;
+                let vertical = |col: i32, top: i32| (x - col).abs() <= 6 && (top..=top + 60).contains(&y);
+                let lit = [horizontal(0), vertical(60, 0), vertical(60, 60), horizontal(120), vertical(0, 60), vertical(0, 0), horizontal(60)];
+                if lit.iter().enumerate().any(|(s, &l)| l && on & (1 << s) != 0) { ink } else { Rgb([245, 245, 240]) }
+            })
+        }
+        "text" => RgbImage::from_fn(200, 160, |x, y| {
+            let line = y / 16;
+            let word = (x / 24) as usize;
+            let inked = y % 16 < 7 && (10..190).contains(&x) && (14..150).contains(&y) && x % 24 < 18 && unit_hash(i * 1000 + line as usize, word) > 0.2;
+            if inked { Rgb([30, 30, 40]) } else { Rgb([250, 250, 250]) }
+        }),
+        _ => {
+            let (a, b) = (colour(1), colour(4));
+            RgbImage::from_fn(160, 160, |x, y| {
+                let t = (x + y) as f32 / 318.0;
+                Rgb(std::array::from_fn(|c| (a.0[c] as f32 * (1.0 - t) + b.0[c] as f32 * t) as u8))
+            })
+        }
+    };
+    (encode(&DynamicImage::ImageRgb8(image), ImageFormat::Png), kind)
+}

@@ -4,6 +4,8 @@
 pub use fashion_model::augment;
 pub mod backend;
 pub mod bench;
+pub mod calibrate;
+pub mod convert;
 pub mod data;
 pub mod fsutil;
 pub mod metrics;

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use trainer::{bench, predict, samples, study, suite};
+use trainer::{bench, calibrate, convert, predict, samples, study, suite};
 
 #[derive(Parser)]
 #[command(version, about = "Train, evaluate and run the Fashion-MNIST classifiers", args_conflicts_with_subcommands = true)]
@@ -29,6 +29,10 @@ enum Command {
     Suite(suite::SuiteArgs),
     /// Training and inference throughput of the CNN on each backend.
     Bench(bench::BenchArgs),
+    /// Refit a weights file's temperature and "not sure" rule on the validation split.
+    Calibrate(calibrate::CalibrateArgs),
+    /// Rewrite a weights file in the current format, in f16 (as shipped) or f32.
+    Convert(convert::ConvertArgs),
     /// Write the page's replay set and held-out test slice (training runs do it too).
     Samples(samples::SamplesArgs),
 }
@@ -43,6 +47,8 @@ fn main() -> ExitCode {
         Some(Command::Bench(args)) => bench::run(args),
         Some(Command::Suite(args)) => suite::run(args),
         Some(Command::Samples(args)) => samples::run(args),
+        Some(Command::Convert(args)) => convert::run(args),
+        Some(Command::Calibrate(args)) => calibrate::run(args),
     };
     match result {
         Ok(code) => code,

@@ -9,9 +9,10 @@ use std::{
 use anyhow::{Context, Result};
 use clap::Args;
 use fashion_model::{
-    CLASS_NAMES, DecodeLimits, IMAGE_PIXELS, WeightsFile,
+    CLASS_NAMES, DecodeLimits, IMAGE_PIXELS, NUM_CLASSES, WeightsFile,
     calibration,
     network::{argmax, images_tensor},
+    verdict::Verdict,
     preprocess_bytes,
 };
 use serde::Serialize;
@@ -65,7 +66,16 @@ fn load_weights(path: &Path, device: &burn::prelude::Device) -> Result<WeightsFi
 #[derive(Serialize)]
 #[serde(untagged)]
 enum Line<'a> {
-    Ok { file: &'a str, label: usize, class: &'a str, confidence: f32, probs: [f32; 10] },
+    Ok {
+        file: &'a str,
+        label: usize,
+        class: &'a str,
+        confidence: f32,
+        /// False when the page would say "not sure" (then `candidates` lists the likely classes).
+        sure: bool,
+        candidates: Vec<&'static str>,
+        probs: [f32; 10],
+    },
     Err { file: &'a str, error: String },
 }
 
@@ -86,13 +96,14 @@ pub fn predict(args: PredictArgs) -> Result<ExitCode> {
             pixels.len() / IMAGE_PIXELS - 1
         }));
     }
-    let probs = if pixels.is_empty() {
+    let logits = if pixels.is_empty() {
         Vec::new()
     } else {
-        let logits = model.network.forward(images_tensor(pixels, &device));
-        let logits = logits.into_data().convert::<f32>().try_to_vec::<f32>().map_err(|e| anyhow::anyhow!("{e:?}"))?;
-        calibration::probabilities(&logits, model.temperature())
+        let logits = model.network.for_inference().forward(images_tensor(pixels, &device));
+        logits.into_data().convert::<f32>().try_to_vec::<f32>().map_err(|e| anyhow::anyhow!("{e:?}"))?
     };
+    let probs = calibration::probabilities(&logits, model.temperature());
+    let rule = model.summary.unsure_rule();
 
     let mut out = std::io::stdout().lock();
     let mut failed = 0;
@@ -102,7 +113,13 @@ pub fn predict(args: PredictArgs) -> Result<ExitCode> {
             Ok(row) => {
                 let p = probs[row];
                 let label = argmax(&p);
-                Line::Ok { file: &file, label, class: CLASS_NAMES[label], confidence: p[label], probs: p }
+                // The page's "not sure" rule, so that both say the same.
+                let verdict = rule.judge(&logits[row * NUM_CLASSES..(row + 1) * NUM_CLASSES], model.temperature());
+                let candidates = match &verdict {
+                    Verdict::Sure { .. } => Vec::new(),
+                    Verdict::Unsure { candidates, .. } => candidates.iter().map(|&(c, _)| CLASS_NAMES[c]).collect(),
+                };
+                Line::Ok { file: &file, label, class: CLASS_NAMES[label], confidence: p[label], sure: verdict.is_sure(), candidates, probs: p }
             }
             Err(error) => {
                 failed += 1;
@@ -113,7 +130,8 @@ pub fn predict(args: PredictArgs) -> Result<ExitCode> {
             writeln!(out, "{}", serde_json::to_string(&line)?)?;
         } else {
             match line {
-                Line::Ok { class, confidence, .. } => writeln!(out, "{file}: {class} ({:.1}%)", 100.0 * confidence)?,
+                Line::Ok { class, confidence, sure: true, .. } => writeln!(out, "{file}: {class} ({:.1}%)", 100.0 * confidence)?,
+                Line::Ok { candidates, .. } => writeln!(out, "{file}: not sure; maybe {}", candidates.join(", "))?,
                 Line::Err { error, .. } => writeln!(out, "{file}: error: {error}")?,
             }
         }

@@ -6,7 +6,9 @@ use std::{path::PathBuf, process::ExitCode};
 use anyhow::{Context, Result, bail};
 use burn::module::Module;
 use clap::Args;
-use fashion_model::{Architecture, CnnConfig, CompactConfig, TrainingSummary, WeightsFile, augment::AugmentPart, calibration};
+use fashion_model::{
+    Architecture, CnnConfig, CompactConfig, Precision, TrainingSummary, WeightsFile, augment::AugmentPart, calibration, verdict::UnsureRule,
+};
 
 use crate::{
     CommonArgs,
@@ -284,7 +286,9 @@ fn finish(
 ) -> Result<ModelReport> {
     let test_logits = metrics::logits(&phase.network, &data.test, device, 500)?;
     let test = Evaluation::from_logits(&test_logits, &data.test.labels);
-    let temperature = calibration::fit_temperature(&metrics::logits(&phase.network, val, device, 500)?, &val.labels);
+    let val_logits = metrics::logits(&phase.network, val, device, 500)?;
+    let temperature = calibration::fit_temperature(&val_logits, &val.labels);
+    let unsure = UnsureRule::fit(&val_logits, temperature);
     let ece = |t| calibration::expected_calibration_error(&calibration::probabilities(&test_logits, t), &data.test.labels, 15);
     let test_ece = (ece(1.0), ece(temperature));
     progress.note(&format!(
@@ -307,9 +311,11 @@ fn finish(
         note: if arch.is_cnn() { args.note.clone() } else { None },
         temperature: Some(temperature),
         test_ece: Some(test_ece),
+        unsure: Some(unsure),
     };
     let parameters = phase.network.num_params();
-    let bytes = WeightsFile::encode(arch, &summary, phase.network)?;
+    // Half precision: what the page downloads (README "Weights file": the accuracy change).
+    let bytes = WeightsFile::encode(arch, &summary, phase.network, Precision::F16)?;
     let path = args.out.join(file);
     write_atomic(&path, &bytes)?;
     progress.note(&format!("wrote {} ({} test accuracy {:.2}%)", path.display(), arch.name(), 100.0 * test.accuracy));

@@ -76,6 +76,10 @@ pub struct SetScore {
     pub per_class: Vec<Option<f64>>,
     /// Mean calibrated confidence of the wrong answers.
     pub wrong_confidence: f64,
+    /// Share of the right answers that the "not sure" rule doubts (the cost of the rule)…
+    pub unsure_when_right: f64,
+    /// …and of the wrong answers (its benefit: these are shown as candidates, not as a class).
+    pub unsure_when_wrong: f64,
 }
 
 impl SetScore {
@@ -95,6 +99,9 @@ pub struct ModelScores {
     pub multiply_adds: u64,
     pub sets: Vec<SetScore>,
     pub pose_footwear: Option<f64>,
+    /// Share of pictures that are not garments ([`testkit::not_a_garment`]) answered "not
+    /// sure" or refused by the preprocessing.
+    pub not_garments_doubted: f64,
 }
 
 /// The committed test material under `tests/` (next to the source tree).
@@ -106,16 +113,20 @@ pub fn tests_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests")
 }
 
+/// Size of the generated set of pictures that are not garments.
+pub const NOT_GARMENTS: usize = 500;
+
 pub fn run(args: SuiteArgs) -> Result<ExitCode> {
     let device = backend::select(args.common.backend)?.device;
     let data = data::load(args.common.data_dir.as_deref())?;
     let weights = if args.weights.is_empty() { default_models()? } else { args.weights.clone() };
     let sets = build_sets(&data.test, args.photos)?;
+    let others = not_garments(NOT_GARMENTS)?;
     let mut results = Vec::new();
     for path in &weights {
         let bytes = std::fs::read(path).with_context(|| format!("cannot read weights file {}", path.display()))?;
         let file = WeightsFile::decode(&bytes, &device).with_context(|| path.display().to_string())?;
-        results.push(score_model(path, &file, &sets, &device)?);
+        results.push(score_model(path, &file, &sets, &others, &device)?);
     }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&results)?);
@@ -196,15 +207,50 @@ fn preprocess_set(name: &'static str, files: impl Iterator<Item = (Vec<u8>, u8)>
     Ok(TestSet { name, pixels, labels, refused })
 }
 
-/// Calibrated probabilities of `file`'s network on a set, in batches.
-pub fn set_probabilities(file: &WeightsFile, set: &TestSet, device: &Device) -> Result<Vec<[f32; NUM_CLASSES]>> {
-    let mut out = Vec::with_capacity(set.labels.len());
+/// Raw logits (n × 10) of `file`'s network on a set, in batches.
+pub fn set_logits(file: &WeightsFile, set: &TestSet, device: &Device) -> Result<Vec<f32>> {
+    let network = file.network.for_inference();
+    let mut out = Vec::with_capacity(set.labels.len() * NUM_CLASSES);
     for chunk in set.pixels.chunks(500 * IMAGE_PIXELS) {
-        let logits = file.network.forward(images_tensor(chunk.to_vec(), device));
-        let logits = logits.into_data().convert::<f32>().try_to_vec::<f32>().map_err(|e| anyhow::anyhow!("{e:?}"))?;
-        out.extend(probabilities(&logits, file.temperature()));
+        let logits = network.forward(images_tensor(chunk.to_vec(), device));
+        out.extend(logits.into_data().convert::<f32>().try_to_vec::<f32>().map_err(|e| anyhow::anyhow!("{e:?}"))?);
     }
     Ok(out)
+}
+
+/// Calibrated probabilities of `file`'s network on a set.
+pub fn set_probabilities(file: &WeightsFile, set: &TestSet, device: &Device) -> Result<Vec<[f32; NUM_CLASSES]>> {
+    Ok(probabilities(&set_logits(file, set, device)?, file.temperature()))
+}
+
+/// Scores `file` on `set`: accuracy, per class, and how its "not sure" rule splits the answers.
+pub fn score_with_verdicts(file: &WeightsFile, set: &TestSet, device: &Device) -> Result<SetScore> {
+    let logits = set_logits(file, set, device)?;
+    let (rule, t) = (file.summary.unsure_rule(), file.temperature());
+    let mut score = score_set(set, &probabilities(&logits, t));
+    let (mut unsure, mut total) = ([0usize; 2], [0usize; 2]);
+    for (row, &label) in logits.chunks_exact(NUM_CLASSES).zip(&set.labels) {
+        let right = argmax(row) == label as usize;
+        total[right as usize] += 1;
+        unsure[right as usize] += !rule.judge(row, t).is_sure() as usize;
+    }
+    let share = |k: usize| unsure[k] as f64 / total[k].max(1) as f64;
+    (score.unsure_when_right, score.unsure_when_wrong) = (share(1), share(0));
+    Ok(score)
+}
+
+/// Pictures that are not garments (noise, landscapes, digits, text, gradients).
+pub fn not_garments(n: usize) -> Result<TestSet> {
+    // The label is unused: these have no class.
+    preprocess_set("not garments", (0..n).map(|i| (testkit::not_a_garment(i).0, 0)))
+}
+
+/// Share of `set` (pictures with no class) that `file` doubts or the preprocessing refuses.
+pub fn doubted_share(file: &WeightsFile, set: &TestSet, device: &Device) -> Result<f64> {
+    let logits = set_logits(file, set, device)?;
+    let (rule, t) = (file.summary.unsure_rule(), file.temperature());
+    let doubted = logits.chunks_exact(NUM_CLASSES).filter(|row| !rule.judge(row, t).is_sure()).count();
+    Ok((doubted + set.refused.len()) as f64 / set.len().max(1) as f64)
 }
 
 pub fn score_set(set: &TestSet, probs: &[[f32; NUM_CLASSES]]) -> SetScore {
@@ -229,13 +275,15 @@ pub fn score_set(set: &TestSet, probs: &[[f32; NUM_CLASSES]]) -> SetScore {
         accuracy: right.iter().sum::<usize>() as f64 / set.len().max(1) as f64,
         per_class: (0..NUM_CLASSES).map(|c| (total[c] > 0).then(|| right[c] as f64 / total[c] as f64)).collect(),
         wrong_confidence: if wrong > 0 { wrong_conf / wrong as f64 } else { 0.0 },
+        unsure_when_right: 0.0,
+        unsure_when_wrong: 0.0,
     }
 }
 
-fn score_model(path: &Path, file: &WeightsFile, sets: &[TestSet], device: &Device) -> Result<ModelScores> {
+fn score_model(path: &Path, file: &WeightsFile, sets: &[TestSet], not_garments: &TestSet, device: &Device) -> Result<ModelScores> {
     let mut scores = Vec::new();
     for set in sets {
-        scores.push(score_set(set, &set_probabilities(file, set, device)?));
+        scores.push(score_with_verdicts(file, set, device)?);
     }
     let pose_footwear = sets.iter().zip(&scores).find(|(s, _)| s.name == "pose").and_then(|(s, score)| score.footwear(s));
     Ok(ModelScores {
@@ -245,6 +293,7 @@ fn score_model(path: &Path, file: &WeightsFile, sets: &[TestSet], device: &Devic
         multiply_adds: file.architecture.multiply_adds(),
         sets: scores,
         pose_footwear,
+        not_garments_doubted: doubted_share(file, not_garments, device)?,
     })
 }
 
@@ -268,6 +317,21 @@ pub fn table(results: &[ModelScores], sets: &[TestSet]) -> String {
         }
         let drawings = r.sets.iter().find(|x| x.set == "drawings").map(|x| pct(x.wrong_confidence)).unwrap_or_default();
         s += &format!(" {} | {} |\n", r.pose_footwear.map(pct).unwrap_or_default(), drawings);
+    }
+    s += "\n\"Not sure\" (README, \"The page\"): share of right / wrong answers the page doubts, per set, and of \
+          pictures that are not garments (noise, landscapes, digits, text, gradients) doubted or refused:\n\n| model |";
+    for set in sets {
+        s += &format!(" {} |", set.name);
+    }
+    s += &format!(" not garments ({NOT_GARMENTS}) |\n|---|");
+    s += &"---:|".repeat(sets.len() + 1);
+    s += "\n";
+    for r in results {
+        s += &format!("| {} |", r.model);
+        for score in &r.sets {
+            s += &format!(" {} / {} |", pct(score.unsure_when_right), pct(score.unsure_when_wrong));
+        }
+        s += &format!(" {} |\n", pct(r.not_garments_doubted));
     }
     for (k, set) in sets.iter().enumerate() {
         s += &format!("\nPer-class accuracy, {}:\n\n| model |", set.name);

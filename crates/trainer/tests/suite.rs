@@ -76,7 +76,7 @@ fn shipped_cnn_recognises_poses_and_drawings() {
     let weights = std::fs::read(trainer::predict::shipped_weights()).unwrap();
     let file = WeightsFile::decode(&weights, &device).unwrap();
     let sets = suite::build_sets(&data.test, 600).unwrap();
-    let scores: Vec<_> = sets.iter().map(|set| suite::score_set(set, &suite::set_probabilities(&file, set, &device).unwrap())).collect();
+    let scores: Vec<_> = sets.iter().map(|set| suite::score_with_verdicts(&file, set, &device).unwrap()).collect();
     for s in &scores {
         eprintln!("{}: {:.2}%", s.set, 100.0 * s.accuracy);
     }
@@ -88,6 +88,18 @@ fn shipped_cnn_recognises_poses_and_drawings() {
         assert!(score.accuracy >= *bound, "{name}: {:.2}% is under {:.0}%", 100.0 * score.accuracy, 100.0 * bound);
     }
     assert!(footwear >= SHIPPED_BOUNDS[4], "pose footwear {footwear}");
+
+    // "Not sure" fires on wrong answers far more than on right ones, rarely on right answers
+    // to Fashion-MNIST itself, and on many pictures that are not garments.
+    for s in &scores {
+        eprintln!("{}: not sure on {:.1}% of right, {:.1}% of wrong answers", s.set, 100.0 * s.unsure_when_right, 100.0 * s.unsure_when_wrong);
+        assert!(s.unsure_when_wrong >= 3.0 * s.unsure_when_right, "{}: the rule does not separate right from wrong", s.set);
+    }
+    assert!(scores[0].unsure_when_right <= 0.03, "doubts {:.1}% of right Fashion-MNIST answers", 100.0 * scores[0].unsure_when_right);
+    let others = suite::not_garments(200).unwrap();
+    let doubted = suite::doubted_share(&file, &others, &device).unwrap();
+    eprintln!("not garments doubted or refused: {:.1}%", 100.0 * doubted);
+    assert!(doubted >= 0.4, "only {:.1}% of pictures that are not garments doubted", 100.0 * doubted);
 }
 
 /// Fashion-MNIST test, photo-style, pose, drawings, pose footwear.

@@ -10,6 +10,7 @@ use fashion_model::{
     Architecture, IMAGE_PIXELS, NUM_CLASSES, TrainingSummary, WeightsError, WeightsFile,
     calibration::probabilities,
     network::{Network, images_tensor},
+    verdict::Verdict,
 };
 
 use crate::browser;
@@ -72,7 +73,10 @@ impl Backend {
 pub struct Model {
     pub architecture: Architecture,
     pub summary: TrainingSummary,
+    /// As in the file: what fine-tuning trains and what is saved.
     pub network: Network,
+    /// What classifies: `network` with batch norm folded into the convolutions.
+    pub inference: Network,
     pub params: usize,
     /// The file as loaded, to rebuild the model on another device or offer it for download.
     pub bytes: Rc<Vec<u8>>,
@@ -87,7 +91,8 @@ impl Model {
     fn load(bytes: Rc<Vec<u8>>, device: &Device, expect_cnn: bool) -> Result<Self, WeightsError> {
         let file = WeightsFile::decode_expecting(&bytes, device, expect_cnn)?;
         let params = file.network.num_params();
-        Ok(Self { architecture: file.architecture, summary: file.summary, network: file.network, params, bytes })
+        let inference = file.network.for_inference();
+        Ok(Self { architecture: file.architecture, summary: file.summary, network: file.network, inference, params, bytes })
     }
 }
 
@@ -95,6 +100,8 @@ impl Model {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Scores {
     pub cnn: [f32; NUM_CLASSES],
+    /// The CNN's answer under its weights file's "not sure" rule.
+    pub verdict: Verdict,
     /// The logistic-regression baseline, when its weights loaded.
     pub baseline: Option<[f32; NUM_CLASSES]>,
 }
@@ -142,14 +149,14 @@ impl Engine {
 
     /// Runs the CNN once so that WebGPU compiles its shaders before the first user image.
     pub async fn warm_up(&self) -> Result<(), String> {
-        logits(&self.cnn.network, &[0.0; IMAGE_PIXELS], &self.backend.device).await.map(|_| ())
+        logits(&self.cnn.inference, &[0.0; IMAGE_PIXELS], &self.backend.device).await.map(|_| ())
     }
 
     /// Probabilities for `pixels` (n × 784, in 0..=1), in batches of [`BATCH`].
     pub async fn classify(&self, pixels: &[f32]) -> Result<Vec<Scores>, String> {
         let mut out = Vec::with_capacity(pixels.len() / IMAGE_PIXELS);
-        let mut networks = vec![&self.cnn.network];
-        networks.extend(self.baseline.as_ref().map(|m| &m.network));
+        let mut networks = vec![&self.cnn.inference];
+        networks.extend(self.baseline.as_ref().map(|m| &m.inference));
         for (n, chunk) in pixels.chunks(BATCH * IMAGE_PIXELS).enumerate() {
             if n > 0 {
                 // Let the page paint and take input between batches (not after the last one:
@@ -158,10 +165,12 @@ impl Engine {
             }
             let mut per_network = logits_of(&networks, chunk, &self.backend.device).await?.into_iter();
             // Calibrated: each file's temperature (fitted on the validation split) divides its logits.
-            let cnn = probabilities(&per_network.next().unwrap_or_default(), self.cnn.temperature());
+            let cnn_logits = per_network.next().unwrap_or_default();
+            let (t, rule) = (self.cnn.temperature(), self.cnn.summary.unsure_rule());
+            let cnn = probabilities(&cnn_logits, t);
             let baseline = per_network.next().map(|l| probabilities(&l, self.baseline.as_ref().map_or(1.0, Model::temperature)));
-            for (i, cnn) in cnn.into_iter().enumerate() {
-                out.push(Scores { cnn, baseline: baseline.as_ref().map(|b| b[i]) });
+            for (i, (cnn, row)) in cnn.into_iter().zip(cnn_logits.chunks_exact(NUM_CLASSES)).enumerate() {
+                out.push(Scores { cnn, verdict: rule.judge(row, t), baseline: baseline.as_ref().map(|b| b[i]) });
             }
         }
         Ok(out)

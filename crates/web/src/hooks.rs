@@ -24,7 +24,7 @@ pub async fn logits(pixels: Vec<f32>, backend: String) -> Result<Vec<f32>, JsVal
         "cpu" => engine.on_cpu("comparison copy").map_err(|e| JsValue::from_str(&e.to_string()))?,
         other => return Err(JsValue::from_str(&format!("unknown backend {other:?}"))),
     };
-    engine::logits(&engine.cnn.network, &pixels, &engine.backend.device).await.map_err(|e| JsValue::from_str(&e))
+    engine::logits(&engine.cnn.inference, &pixels, &engine.backend.device).await.map_err(|e| JsValue::from_str(&e))
 }
 
 fn median(mut xs: Vec<f64>) -> f64 {
@@ -48,7 +48,7 @@ pub async fn bench(photo: Vec<u8>, runs: u32) -> Result<String, JsValue> {
         input = Some(p.pixels);
     }
     let pixels = input.expect("runs ≥ 1").to_vec();
-    let (network, device) = (&engine.cnn.network, &engine.backend.device);
+    let (network, device) = (&engine.cnn.inference, &engine.backend.device);
     let run = |pixels: Vec<f32>| async move { engine::logits(network, &pixels, device).await.map_err(|e| JsValue::from_str(&e)) };
     let batch: Vec<f32> = pixels.iter().copied().cycle().take(64 * IMAGE_PIXELS).collect();
     for _ in 0..3 {

@@ -6,7 +6,7 @@
 use std::{cell::RefCell, rc::Rc};
 
 use fashion_model::{
-    IMAGE_PIXELS, LabelledImages, WeightsFile,
+    IMAGE_PIXELS, LabelledImages, Precision, WeightsFile,
     finetune::{FineTuneConfig, FineTuner},
     network::{Network, argmax, copy_to_device_async},
 };
@@ -136,6 +136,7 @@ pub async fn run(
         100.0 * heldout_after,
         100.0 * heldout_before
     ));
-    let weights = WeightsFile::encode(&base.architecture, &summary, on_cpu).map_err(|e| e.to_string())?;
+    // Full precision: the user's own work is kept exactly as trained.
+    let weights = WeightsFile::encode(&base.architecture, &summary, on_cpu, Precision::F32).map_err(|e| e.to_string())?;
     Ok(Outcome::Done { weights, report })
 }

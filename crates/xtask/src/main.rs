@@ -22,6 +22,8 @@ use std::{
 
 use anyhow::{Context, Result, bail};
 
+mod dist;
+
 const DATASET_DIR: &str = "/usr/share/datasets/fashion-mnist";
 const DATASET_PACKAGE: &str = "dataset-fashion-mnist";
 /// Trunk 0.22 needs a newer rustc than the 1.95 this project targets.
@@ -56,7 +58,14 @@ fn main() -> ExitCode {
 }
 
 fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().and_then(Path::parent).expect("xtask lives in crates/xtask")
+    static ROOT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    ROOT.get_or_init(|| {
+        // `cargo run` sets CARGO_MANIFEST_DIR for the process too. Prefer it to the compile-time
+        // value: a binary built by another checkout sharing the target directory (a CI clone
+        // since deleted) would otherwise point there.
+        let manifest = std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from).unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into());
+        manifest.parent().and_then(Path::parent).expect("xtask lives in crates/xtask").to_path_buf()
+    })
 }
 
 fn target_dir() -> PathBuf {
@@ -172,10 +181,26 @@ fn trunk() -> Command {
     cmd
 }
 
-/// `trunk build --release` into dist/.
+/// `trunk build --release` into dist/, then wasm-opt and precompressed copies (dist.rs).
 fn build_page() -> Result<()> {
     ensure_web_tools()?;
-    run(trunk().args(["build", "--release", "--locked"]))
+    let wasm_opt = ensure_wasm_opt();
+    run(trunk().args(["build", "--release", "--locked"]))?;
+    let dist = root().join("dist");
+    dist::optimise_wasm(&dist, wasm_opt.as_deref())?;
+    dist::precompress(&dist)
+}
+
+/// Debian's wasm-opt, installed when running as root; `None` (the page is then larger, not
+/// broken) where it is missing and cannot be installed.
+fn ensure_wasm_opt() -> Option<PathBuf> {
+    let path = PathBuf::from("/usr/bin/wasm-opt");
+    if !path.exists() && is_root() {
+        if let Err(e) = apt_install(&["binaryen"], "wasm-opt") {
+            eprintln!("xtask: could not install binaryen ({e:#})");
+        }
+    }
+    path.exists().then_some(path)
 }
 
 fn serve(extra: &[String]) -> Result<()> {

@@ -3,8 +3,9 @@
 //! Prints, for WebGPU (SwiftShader here) and the CPU path: time from navigation to `ready`,
 //! decode + preprocess of a photo, CNN inference at batch 1 and the page's whole answer for a
 //! photo (CNN and baseline; medians), throughput at batch 64, fine-tuning throughput at batch
-//! 32 (forward + backward + Adam step); then the size of what the page downloads, raw and
-//! gzipped.
+//! 32 (forward + backward + Adam step), the longest main-thread task (PerformanceObserver
+//! `longtask`) while a 6000×4000 JPEG is uploaded and classified, and the bytes fetched before
+//! the page could answer (every request before `ready`, gzip -9).
 
 use std::{io::Write, time::Duration};
 
@@ -18,8 +19,14 @@ use serde_json::{Value, json};
 
 const RUNS: u32 = 60;
 
-async fn measure(server: &StaticServer, gpu: Gpu, photo: &[u8]) -> Result<Value> {
+/// Records long main-thread tasks (over 50 ms) from now on, in `window.fashionLongTasks`.
+const OBSERVE_LONG_TASKS: &str = "window.fashionLongTasks = [];
+    new PerformanceObserver(list => fashionLongTasks.push(...list.getEntries().map(e => e.duration)))
+        .observe({ type: 'longtask' });";
+
+async fn measure(server: &StaticServer, gpu: Gpu, photo: &[u8], huge: &std::path::Path) -> Result<Value> {
     let browser = Browser::launch(gpu).await?;
+    let requests_before = server.requests().len();
     let url = match gpu {
         Gpu::WebGpu => server.url.clone(),
         Gpu::Unavailable => format!("{}?backend=cpu", server.url),
@@ -28,11 +35,25 @@ async fn measure(server: &StaticServer, gpu: Gpu, photo: &[u8]) -> Result<Value>
         browser.client.goto(&url).await?;
         browser.wait_for("document.querySelector('[data-testid=ready]')", Duration::from_secs(600)).await?;
         let ready_ms = browser.eval("return performance.getEntriesByName('fashion-ready')[0].startTime", vec![]).await?;
+        let (raw, gzipped) = page_tests::download_size(&dist(), &server.requests()[requests_before..]);
+        browser.eval(OBSERVE_LONG_TASKS, vec![]).await?;
+        browser.upload(&[huge.to_path_buf()]).await?;
+        browser
+            .wait_for(
+                "[...document.querySelectorAll('.card')].some(c => c.querySelector('[data-testid=prediction],[data-testid=error]'))",
+                Duration::from_secs(300),
+            )
+            .await?;
+        // Let a last long task be reported.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let longest = browser.eval("return Math.max(0, ...fashionLongTasks)", vec![]).await?;
         let bench = browser
             .eval_promise("wasmBindings.fashionBench(new Uint8Array(arguments[0]), arguments[1])", vec![json!(photo), json!(RUNS)])
             .await?;
         let mut bench: Value = serde_json::from_str(bench.as_str().context("bench result")?)?;
         bench["ready_ms"] = ready_ms;
+        bench["first_answer_bytes"] = json!([raw, gzipped]);
+        bench["longest_task_upload_ms"] = longest;
         let steps = if gpu == Gpu::WebGpu { 8 } else { 20 };
         let training = browser.eval_promise("wasmBindings.fashionBenchTraining(arguments[0])", vec![json!(steps)]).await?;
         bench["training"] = serde_json::from_str(training.as_str().context("training bench result")?)?;
@@ -59,13 +80,17 @@ async fn main() -> Result<()> {
     let data = trainer::data::load(None)?;
     let (photo, _) = testkit::varied_photo(data.test.image(0), 0);
     let server = StaticServer::start(dist.clone());
+    let scratch = tempfile::tempdir()?;
+    let huge = scratch.path().join("photo-6000x4000.jpg");
+    std::fs::write(&huge, testkit::encode(&image::DynamicImage::ImageRgb8(testkit::blob_photo(6000, 4000)), image::ImageFormat::Jpeg))?;
 
     println!(
         "backend  | ready after | decode+preprocess | inference batch 1 | answer (CNN+LR) | batch 64     | fine-tune (dense layers / all)"
     );
     for gpu in [Gpu::Unavailable, Gpu::WebGpu] {
-        match measure(&server, gpu, &photo).await {
-            Ok(b) => println!(
+        match measure(&server, gpu, &photo, &huge).await {
+            Ok(b) => {
+                println!(
                 "{:<8} | {:>8.0} ms | {:>14.2} ms | {:>14.2} ms | {:>12.2} ms | {:>6.0} img/s | {:>5.1} / {:.1} img/s   ({}, median of {RUNS})",
                 b["backend"].as_str().unwrap_or("?"),
                 b["ready_ms"].as_f64().unwrap_or(f64::NAN),
@@ -76,35 +101,29 @@ async fn main() -> Result<()> {
                 b["training"]["head"].as_f64().unwrap_or(f64::NAN),
                 b["training"]["all"].as_f64().unwrap_or(f64::NAN),
                 b["detail"].as_str().unwrap_or(""),
-            ),
+                );
+                let bytes = &b["first_answer_bytes"];
+                println!(
+                    "         | before the first answer: {} raw, {} gzipped | longest main-thread task during a 6000×4000 upload: {:.0} ms",
+                    mib(bytes[0].as_u64().unwrap_or(0) as usize),
+                    mib(bytes[1].as_u64().unwrap_or(0) as usize),
+                    b["longest_task_upload_ms"].as_f64().unwrap_or(f64::NAN)
+                );
+            }
             Err(e) => println!("{gpu:?}: failed: {e:#}"),
         }
     }
 
-    // What a visitor downloads before the page is ready (the report pictures load only when
-    // the "about" panel is opened).
-    let mut wasm = (0, 0);
-    let mut total = (0, 0);
+    // The module itself; `.br` is written by `cargo xtask build-page` (brotli, quality 11).
     for entry in std::fs::read_dir(&dist)? {
         let path = entry?.path();
-        // Not fetched at start: host config, and the sample sets fine-tuning loads on demand.
-        let lazy = path.file_name().is_some_and(|n| n == "_headers" || n == "replay.fms" || n == "heldout.fms");
-        if !path.is_file() || lazy {
-            continue;
-        }
-        let bytes = std::fs::read(&path)?;
-        let sizes = (bytes.len(), gzip_len(&bytes));
         if path.extension().is_some_and(|e| e == "wasm") {
-            wasm = sizes;
+            let bytes = std::fs::read(&path)?;
+            let mut br = path.clone().into_os_string();
+            br.push(".br");
+            let br = std::fs::metadata(&br).map(|m| mib(m.len() as usize)).unwrap_or_else(|_| "no .br".into());
+            println!("wasm: {} raw, {} gzip -9, {br} brotli", mib(bytes.len()), mib(gzip_len(&bytes)));
         }
-        total = (total.0 + sizes.0, total.1 + sizes.1);
     }
-    println!(
-        "wasm: {} raw, {} gzipped; everything loaded at start: {} raw, {} gzipped",
-        mib(wasm.0),
-        mib(wasm.1),
-        mib(total.0),
-        mib(total.1)
-    );
     Ok(())
 }

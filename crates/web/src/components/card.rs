@@ -1,4 +1,7 @@
-use fashion_model::{CLASS_NAMES, IMAGE_SIDE};
+use fashion_model::{
+    CLASS_NAMES, IMAGE_SIDE,
+    verdict::{Doubt, Verdict},
+};
 use leptos::{html, prelude::*};
 use wasm_bindgen::Clamped;
 
@@ -51,6 +54,28 @@ fn Prediction(classified: Classified) -> impl IntoView {
         let (_, class, confidence) = describe(&probs);
         view! { <p class="baseline">"Logistic regression: " <b>{class}</b> {format!(" ({:.1}%)", 100.0 * confidence)}</p> }
     });
+    let sure = classified.scores.verdict.is_sure();
+    let answer = match &classified.scores.verdict {
+        Verdict::Sure { .. } => view! { <p class="answer"><b>{class}</b> {format!(" {:.1}%", 100.0 * confidence)}</p> }.into_any(),
+        Verdict::Unsure { doubt, candidates } => {
+            let why = match doubt {
+                Doubt::LowConfidence => "the model hesitates between these",
+                Doubt::UnlikeAnyGarment => "this does not look like the garments the model knows: one item, whole, on a plain background works best",
+            };
+            let listed = candidates
+                .iter()
+                .map(|&(c, p)| view! { <li><b>{CLASS_NAMES[c]}</b> {format!(" {:.0}%", 100.0 * p)}</li> })
+                .collect_view();
+            view! {
+                <div class="answer unsure" data-testid="unsure" data-doubt=format!("{doubt:?}")>
+                    <p><b>"Not sure."</b> " Maybe:"</p>
+                    <ol class="candidates">{listed}</ol>
+                    <p class="why">{why}</p>
+                </div>
+            }
+            .into_any()
+        }
+    };
     view! {
         <div
             class="prediction"
@@ -58,9 +83,10 @@ fn Prediction(classified: Classified) -> impl IntoView {
             data-label=label.to_string()
             data-class=class
             data-confidence=confidence.to_string()
+            data-sure=sure.to_string()
         >
             <Seen pixels=classified.pixels.clone() />
-            <p class="answer"><b>{class}</b> {format!(" {:.1}%", 100.0 * confidence)}</p>
+            {answer}
             <ol class="bars" aria-label="probability of each class">{bars}</ol>
             {baseline}
         </div>

@@ -55,6 +55,24 @@ pub fn Upload() -> impl IntoView {
                     }
                 />
             </label>
+            // Phones and tablets: straight to the rear camera (`capture`). Shown only where the
+            // main pointer is coarse (a touch screen), by the style sheet; a desktop's file
+            // dialog would ignore `capture` anyway.
+            <label class="button camera">
+                "Take a photo"
+                <input
+                    class="visually-hidden"
+                    type="file"
+                    accept="image/*"
+                    capture="environment"
+                    data-testid="camera"
+                    on:change=move |event| {
+                        let input: web_sys::HtmlInputElement = event.target().unwrap().unchecked_into();
+                        state.add_files(files_of(input.files()));
+                        input.set_value("");
+                    }
+                />
+            </label>
             <p class="hint">"or drop them here, or paste one (Ctrl+V). PNG, JPEG, WebP, GIF or BMP; nothing leaves your device."</p>
         </section>
     }
