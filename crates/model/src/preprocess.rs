@@ -89,6 +89,10 @@ pub struct Preprocessed {
     pub height: u32,
     /// Whether the background was judged light (the usual catalog or phone shot).
     pub light_background: bool,
+    /// Where the 28×28 frame lies on the (EXIF-rotated) image: left, top, width, height as
+    /// fractions of the image's width and height (may reach past its edges: the frame is
+    /// square). Used to lay the 28×28 heatmap over the photo.
+    pub frame: [f32; 4],
 }
 
 impl Preprocessed {
@@ -243,7 +247,14 @@ pub fn preprocess_image(image: &DynamicImage) -> Result<Preprocessed, Preprocess
     for v in &mut pixels {
         *v = (*v * 255.0).round().clamp(0.0, 255.0) / 255.0;
     }
-    Ok(Preprocessed { pixels, width, height, light_background })
+    let side = IMAGE_SIDE as f32 / scale;
+    let frame = [
+        (x0 as f32 - ox as f32 / scale) / w as f32,
+        (y0 as f32 - oy as f32 / scale) / h as f32,
+        side / w as f32,
+        side / h as f32,
+    ];
+    Ok(Preprocessed { pixels, width, height, light_background, frame })
 }
 
 /// Grayscale in 0..1 with transparency flattened. The flattening colour is chosen against the

@@ -105,3 +105,17 @@ fn flat_images_and_tiny_images_are_refused_clearly() {
     assert_eq!(e, PreprocessError::TooSmall { width: 1, height: 1 });
     assert!(e.to_string().contains("1×1"));
 }
+
+/// The frame says where the 28×28 view lies on the photo: a tall item drawn at a known place
+/// has the frame centred on it, as tall as the item (plus the 28×28's margin).
+#[test]
+fn the_frame_locates_the_28x28_view_on_the_photo() {
+    let img = DynamicImage::ImageRgb8(photo(400, 300, 100, 50, 80, 160, [240, 240, 240], [20, 20, 20]));
+    let p = preprocess_image(&img).unwrap();
+    let [left, top, width, height] = p.frame;
+    let (cx, cy) = ((left + width / 2.0) * 400.0, (top + height / 2.0) * 300.0);
+    assert!((cx - 140.0).abs() < 4.0 && (cy - 130.0).abs() < 4.0, "frame centre ({cx}, {cy})");
+    // The item (160 px tall) fills the 28×28 frame's height; the frame is square.
+    assert!((height * 300.0 - 160.0).abs() < 8.0, "frame height {}", height * 300.0);
+    assert!((width * 400.0 - height * 300.0).abs() < 1.0);
+}

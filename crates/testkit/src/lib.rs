@@ -237,3 +237,24 @@ pub fn not_a_garment(i: usize) -> (Vec<u8>, &'static str) {
     };
     (encode(&DynamicImage::ImageRgb8(image), ImageFormat::Png), kind)
 }
+
+/// A Fashion-MNIST item as a photo (224 px, bottom right of a 320 px canvas) with a dark
+/// 28 px square in the top-left corner, PNG bytes. In the 28×28 view the square lands in the
+/// top-left 3×3 pixels and the item in the rest (x and y from 7 on): an explanation of the
+/// answer ("Why?") must point at the item, not at the square.
+pub fn with_distracting_blob(pixels: &[u8]) -> Vec<u8> {
+    let DynamicImage::ImageRgb8(mut photo) = fmnist_to_photo(pixels, 8, (90, 90), (320, 320), [1.0, 1.0, 1.0]) else {
+        unreachable!("fmnist_to_photo makes RGB images")
+    };
+    for y in 8..36 {
+        for x in 8..36 {
+            photo.put_pixel(x, y, Rgb([30, 30, 30]));
+        }
+    }
+    encode(&DynamicImage::ImageRgb8(photo), ImageFormat::Png)
+}
+
+/// Whether pixel `k` of the 28×28 view of [`with_distracting_blob`] belongs to the item.
+pub fn on_item_beside_blob(k: usize) -> bool {
+    k % 28 >= 7 && k / 28 >= 7
+}

@@ -9,6 +9,7 @@ use burn::{module::Module, prelude::*, tensor::Transaction};
 use fashion_model::{
     Architecture, IMAGE_PIXELS, NUM_CLASSES, TrainingSummary, WeightsError, WeightsFile,
     calibration::probabilities,
+    explain,
     network::{Network, images_tensor},
     verdict::Verdict,
 };
@@ -174,6 +175,24 @@ impl Engine {
             }
         }
         Ok(out)
+    }
+}
+
+impl Engine {
+    /// The occlusion heatmap of the CNN's answer for one 28×28 input
+    /// ([`fashion_model::explain`]): the input and its occluded copies in batches of
+    /// [`BATCH`], on the backend in use.
+    pub async fn explain(&self, pixels: &[f32]) -> Result<Vec<f32>, String> {
+        let mut batch = pixels.to_vec();
+        batch.extend(explain::occluded(pixels));
+        let mut probs = Vec::with_capacity(batch.len() / IMAGE_PIXELS);
+        for chunk in batch.chunks(BATCH * IMAGE_PIXELS) {
+            let logits = logits(&self.cnn.inference, chunk, &self.backend.device).await?;
+            probs.extend(probabilities(&logits, self.cnn.temperature()));
+            browser::yield_now().await;
+        }
+        let original = probs.remove(0);
+        Ok(explain::heatmap(fashion_model::network::argmax(&original), &original, &probs))
     }
 }
 

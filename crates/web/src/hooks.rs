@@ -27,6 +27,22 @@ pub async fn logits(pixels: Vec<f32>, backend: String) -> Result<Vec<f32>, JsVal
     engine::logits(&engine.cnn.inference, &pixels, &engine.backend.device).await.map_err(|e| JsValue::from_str(&e))
 }
 
+/// The occlusion heatmap (784 values) of the CNN's answer for one 28×28 input, on the backend
+/// in use (`"current"`) or on a CPU copy (`"cpu"`), to compare the two paths.
+#[wasm_bindgen(js_name = fashionHeatmap)]
+pub async fn heatmap(pixels: Vec<f32>, backend: String) -> Result<Vec<f32>, JsValue> {
+    if pixels.len() != IMAGE_PIXELS {
+        return Err(JsValue::from_str("pixels must be one 28×28 image"));
+    }
+    let engine = engine()?;
+    let engine = match backend.as_str() {
+        "current" => (*engine).clone(),
+        "cpu" => engine.on_cpu("comparison copy").map_err(|e| JsValue::from_str(&e.to_string()))?,
+        other => return Err(JsValue::from_str(&format!("unknown backend {other:?}"))),
+    };
+    engine.explain(&pixels).await.map_err(|e| JsValue::from_str(&e))
+}
+
 fn median(mut xs: Vec<f64>) -> f64 {
     xs.sort_by(f64::total_cmp);
     xs[xs.len() / 2]

@@ -65,6 +65,10 @@ pub struct Card {
     pub result: RwSignal<CardResult>,
     /// The class the user says this photo shows, which puts it in the fine-tuning set.
     pub teach: RwSignal<Option<u8>>,
+    /// Where the 28×28 view lies on the photo (fractions; see `Preprocessed::frame`).
+    pub frame: RwSignal<Option<[f32; 4]>>,
+    /// The occlusion heatmap of the current answer (28×28, 0..=1), once asked for ("Why?").
+    pub heat: RwSignal<Option<Vec<f32>>>,
 }
 
 /// Where fine-tuning is.
@@ -223,6 +227,8 @@ impl AppState {
                 photo_url: web_sys::Url::create_object_url_with_blob(&file).ok(),
                 result: RwSignal::new(CardResult::Working),
                 teach: RwSignal::new(None),
+                frame: RwSignal::new(None),
+                heat: RwSignal::new(None),
             };
             jobs.push((card, file));
         }
@@ -240,7 +246,10 @@ impl AppState {
             let mut ready = Vec::new();
             for (card, file) in jobs {
                 match read_and_preprocess(file).await {
-                    Ok(pixels) => ready.push((card, pixels)),
+                    Ok((pixels, frame)) => {
+                        card.frame.set(Some(frame));
+                        ready.push((card, pixels))
+                    }
                     Err(e) => card.result.set(CardResult::Failed(e)),
                 }
                 browser::yield_now().await;
@@ -257,6 +266,8 @@ impl AppState {
         match self.classify(&pixels).await {
             Ok(scores) => {
                 for ((card, pixels), scores) in cards.into_iter().zip(scores) {
+                    // A heatmap explained the previous answer, not this one.
+                    card.heat.set(None);
                     card.result.set(CardResult::Done(Classified { pixels, scores }));
                 }
             }
@@ -266,6 +277,20 @@ impl AppState {
                 }
             }
         }
+    }
+
+    /// Computes the heatmap of a card's answer ("Why?") on the engine in use; a failure is
+    /// shown on the page and changes nothing else.
+    pub fn explain(self, card: Card, pixels: Vec<f32>) {
+        spawn_local(async move {
+            match self.engine().await {
+                Ok(engine) => match engine.explain(&pixels).await {
+                    Ok(heat) => card.heat.set(Some(heat)),
+                    Err(e) => self.error.set(Some(format!("Could not explain this answer: {e}"))),
+                },
+                Err(e) => self.error.set(Some(e)),
+            }
+        });
     }
 
     /// Classifies every finished card again (after the model changed).
@@ -418,11 +443,12 @@ async fn read_file(file: web_sys::File) -> Result<Vec<u8>, String> {
     gloo_file::futures::read_as_bytes(&gloo_file::File::from(file)).await.map_err(|e| format!("cannot read the file: {e}"))
 }
 
-async fn read_and_preprocess(file: web_sys::File) -> Result<Vec<f32>, String> {
+/// The 28×28 model input and where it lies on the photo.
+async fn read_and_preprocess(file: web_sys::File) -> Result<(Vec<f32>, [f32; 4]), String> {
     let bytes = read_file(file).await?;
     let input = preprocess_bytes(&bytes, DecodeLimits::default()).map_err(|e| e.to_string())?;
     debug_assert_eq!(input.pixels.len(), IMAGE_PIXELS);
-    Ok(input.pixels.to_vec())
+    Ok((input.pixels.to_vec(), input.frame))
 }
 
 /// "Sneaker, 97.1%".

@@ -1,25 +1,12 @@
-//! After Trunk: shrink the wasm with Debian's wasm-opt (binaryen) where it is installed, and
-//! write precompressed `.gz` and `.br` copies of every file next to it, for hosts that serve
-//! them as they are (README, "Deploying").
+//! After Trunk: drop the wasm's debug names, and write precompressed `.gz` and `.br` copies of
+//! every file next to it, for hosts that serve them as they are (README, "Deploying").
 
 use std::{
     io::Write,
     path::{Path, PathBuf},
-    process::Command,
 };
 
 use anyhow::{Context, Result};
-
-/// Features rustc's wasm32 output uses; Debian's binaryen 108 rejects the module without them.
-const WASM_FEATURES: &[&str] = &[
-    "--enable-bulk-memory",
-    "--enable-nontrapping-float-to-int",
-    "--enable-sign-ext",
-    "--enable-mutable-globals",
-    "--enable-simd",
-    "--enable-multivalue",
-    "--enable-reference-types",
-];
 
 /// Files a browser fetches as they are, worth compressing (the rest are small or images).
 const COMPRESSIBLE: &[&str] = &["wasm", "js", "css", "html", "fmw", "fms", "svg", "md", "json", "webmanifest"];
@@ -35,29 +22,65 @@ fn files_with_extension(dir: &Path, ext: &str) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-/// Runs wasm-opt on each `.wasm` in `dist`: drops the name and producers sections (3.6 MB of
-/// the module, used only by debuggers) and optimises for size. Skipped, with a note, where
-/// wasm-opt is missing: the page works the same, only larger.
-pub fn optimise_wasm(dist: &Path, wasm_opt: Option<&Path>) -> Result<()> {
-    let Some(wasm_opt) = wasm_opt else {
-        eprintln!("xtask: wasm-opt (Debian package `binaryen`) is not installed; the wasm is left unoptimised");
-        return Ok(());
-    };
-    for wasm in files_with_extension(dist, "wasm")? {
-        let before = std::fs::metadata(&wasm)?.len();
-        let out = wasm.with_extension("opt.wasm");
-        let status = Command::new(wasm_opt)
-            .args(WASM_FEATURES)
-            .args(["-Os", "--strip-debug", "--strip-producers", "-o"])
-            .arg(&out)
-            .arg(&wasm)
-            .status()
-            .with_context(|| format!("starting {}", wasm_opt.display()))?;
-        anyhow::ensure!(status.success(), "wasm-opt failed on {} ({status})", wasm.display());
-        std::fs::rename(&out, &wasm)?;
-        eprintln!("xtask: wasm-opt {}: {before} → {} bytes", wasm.display(), std::fs::metadata(&wasm)?.len());
+/// Drops the `name` and `producers` custom sections from each `.wasm` in `dist`: 3.5 MiB of
+/// function names (0.7 MiB gzipped) that only debuggers and panic stack traces read; the
+/// page's panic message does not need them. Written by hand, a walk over the module's
+/// sections, because Debian's wasm-opt (binaryen 108) cannot parse rustc's current output
+/// (`table.fill`, from reference types) and a parser crate would be more code than this.
+pub fn strip_debug_sections(dist: &Path) -> Result<()> {
+    for path in files_with_extension(dist, "wasm")? {
+        let module = std::fs::read(&path)?;
+        let stripped = without_custom_sections(&module, &["name", "producers"])
+            .with_context(|| format!("{} is not a WebAssembly module", path.display()))?;
+        if stripped.len() < module.len() {
+            std::fs::write(&path, &stripped)?;
+            eprintln!("xtask: {}: {} → {} bytes (debug names removed)", path.display(), module.len(), stripped.len());
+        }
     }
     Ok(())
+}
+
+/// LEB128 unsigned integer at `bytes[*at..]`, advancing `at`.
+fn leb128(bytes: &[u8], at: &mut usize) -> Option<usize> {
+    let (mut value, mut shift) = (0usize, 0);
+    loop {
+        let byte = *bytes.get(*at)?;
+        *at += 1;
+        value |= ((byte & 0x7f) as usize) << shift;
+        if byte < 0x80 {
+            return Some(value);
+        }
+        shift += 7;
+        if shift > 35 {
+            return None;
+        }
+    }
+}
+
+/// The module with the named custom sections left out; `None` if it is malformed.
+fn without_custom_sections(module: &[u8], names: &[&str]) -> Option<Vec<u8>> {
+    if module.len() < 8 || &module[..4] != b"\0asm" {
+        return None;
+    }
+    let mut out = module[..8].to_vec();
+    let mut at = 8;
+    while at < module.len() {
+        let start = at;
+        let id = module[at];
+        at += 1;
+        let size = leb128(module, &mut at)?;
+        let end = at.checked_add(size).filter(|&e| e <= module.len())?;
+        let drop = id == 0 && {
+            let mut name_at = at;
+            let len = leb128(module, &mut name_at)?;
+            module.get(name_at..name_at + len).is_some_and(|name| names.iter().any(|n| n.as_bytes() == name))
+        };
+        if !drop {
+            out.extend_from_slice(&module[start..end]);
+        }
+        at = end;
+    }
+    Some(out)
 }
 
 /// Writes `name.gz` (gzip -9) and `name.br` (brotli, quality 11) beside each compressible file.
@@ -87,4 +110,27 @@ fn append_extension(path: &Path, ext: &str) -> PathBuf {
     name.push(".");
     name.push(ext);
     PathBuf::from(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn section(id: u8, body: &[u8]) -> Vec<u8> {
+        let mut s = vec![id, body.len() as u8];
+        s.extend_from_slice(body);
+        s
+    }
+
+    #[test]
+    fn strips_only_the_named_custom_sections() {
+        let header = b"\0asm\x01\0\0\0".to_vec();
+        let types = section(1, &[1, 0x60, 0, 0]);
+        let names = section(0, b"\x04name\x01\x02\x03");
+        let other = section(0, b"\x05other\x09");
+        let module = [header.clone(), types.clone(), names, other.clone()].concat();
+        assert_eq!(without_custom_sections(&module, &["name"]).unwrap(), [header, types, other].concat());
+        assert!(without_custom_sections(b"not wasm", &["name"]).is_none());
+        assert!(without_custom_sections(&module[..module.len() - 2], &["name"]).is_none(), "a cut-short section");
+    }
 }

@@ -181,26 +181,14 @@ fn trunk() -> Command {
     cmd
 }
 
-/// `trunk build --release` into dist/, then wasm-opt and precompressed copies (dist.rs).
+/// `trunk build --release` into dist/, then without debug names and with precompressed
+/// copies (dist.rs).
 fn build_page() -> Result<()> {
     ensure_web_tools()?;
-    let wasm_opt = ensure_wasm_opt();
     run(trunk().args(["build", "--release", "--locked"]))?;
     let dist = root().join("dist");
-    dist::optimise_wasm(&dist, wasm_opt.as_deref())?;
+    dist::strip_debug_sections(&dist)?;
     dist::precompress(&dist)
-}
-
-/// Debian's wasm-opt, installed when running as root; `None` (the page is then larger, not
-/// broken) where it is missing and cannot be installed.
-fn ensure_wasm_opt() -> Option<PathBuf> {
-    let path = PathBuf::from("/usr/bin/wasm-opt");
-    if !path.exists() && is_root() {
-        if let Err(e) = apt_install(&["binaryen"], "wasm-opt") {
-            eprintln!("xtask: could not install binaryen ({e:#})");
-        }
-    }
-    path.exists().then_some(path)
 }
 
 fn serve(extra: &[String]) -> Result<()> {

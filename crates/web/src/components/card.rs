@@ -11,8 +11,22 @@ use crate::state::{Card, CardResult, Classified, describe};
 /// probabilities, and the logistic-regression baseline's answer.
 #[component]
 pub fn ResultCard(card: Card) -> impl IntoView {
-    let Card { name, photo_url, result, teach, .. } = card;
-    let photo = photo_url.map(|src| view! { <img class="photo" src=src alt=format!("Uploaded photo {name}") /> });
+    let this = card.clone();
+    let Card { name, photo_url, result, teach, frame, heat, .. } = card;
+    // The heatmap lies over the photo where the 28×28 view was cut from it.
+    let overlay = move || {
+        let (Some([left, top, width, height]), Some(values)) = (frame.get(), heat.get()) else { return None };
+        let style = format!("left:{}%;top:{}%;width:{}%;height:{}%", 100.0 * left, 100.0 * top, 100.0 * width, 100.0 * height);
+        Some(view! { <HeatCanvas values class="heat-on-photo" style /> })
+    };
+    let photo = photo_url.map(|src| {
+        view! {
+            <div class="photo-frame">
+                <img class="photo" src=src alt=format!("Uploaded photo {name}") />
+                {overlay}
+            </div>
+        }
+    });
     let body = {
         let name = name.clone();
         move || match result.get() {
@@ -20,7 +34,7 @@ pub fn ResultCard(card: Card) -> impl IntoView {
             CardResult::Failed(message) => {
                 view! { <p class="error" data-testid="error" role="alert">{format!("{name}: {message}")}</p> }.into_any()
             }
-            CardResult::Done(classified) => view! { <Prediction classified /> <Teach teach /> }.into_any(),
+            CardResult::Done(classified) => view! { <Prediction classified card=this.clone() /> <Teach teach /> }.into_any(),
         }
     };
     let (file, title) = (name.clone(), name);
@@ -34,7 +48,27 @@ pub fn ResultCard(card: Card) -> impl IntoView {
 }
 
 #[component]
-fn Prediction(classified: Classified) -> impl IntoView {
+fn Prediction(classified: Classified, card: Card) -> impl IntoView {
+    let state = expect_context::<crate::state::AppState>();
+    let heat = card.heat;
+    let asked = RwSignal::new(false);
+    let why = {
+        let pixels = classified.pixels.clone();
+        move |_| {
+            if heat.get_untracked().is_some() {
+                heat.set(None);
+                asked.set(false);
+            } else if !asked.get_untracked() {
+                asked.set(true);
+                state.explain(card.clone(), pixels.clone());
+            }
+        }
+    };
+    let why_label = move || match (heat.get().is_some(), asked.get()) {
+        (true, _) => "Hide why",
+        (false, true) => "Working out why…",
+        (false, false) => "Why?",
+    };
     let (label, class, confidence) = describe(&classified.scores.cnn);
     let bars = CLASS_NAMES
         .iter()
@@ -85,8 +119,21 @@ fn Prediction(classified: Classified) -> impl IntoView {
             data-confidence=confidence.to_string()
             data-sure=sure.to_string()
         >
-            <Seen pixels=classified.pixels.clone() />
+            <div class="seen-frame">
+                <Seen pixels=classified.pixels.clone() />
+                {move || heat.get().map(|values| view! { <HeatCanvas values class="heat-on-seen" style=String::new() /> })}
+            </div>
             {answer}
+            <button
+                type="button"
+                class="button why"
+                data-testid="why"
+                aria-pressed=move || heat.get().is_some().to_string()
+                title="Show which parts of the picture the answer rests on"
+                on:click=why
+            >
+                {why_label}
+            </button>
             <ol class="bars" aria-label="probability of each class">{bars}</ol>
             {baseline}
         </div>
@@ -116,6 +163,40 @@ fn Teach(teach: RwSignal<Option<u8>>) -> impl IntoView {
                 {options}
             </select>
         </label>
+    }
+}
+
+/// A 28×28 heatmap (0..=1) drawn as translucent red, stretched over what it explains. The
+/// element is named for tests: `data-testid="heat"`, with the values' sum in `data-sum`.
+#[component]
+fn HeatCanvas(values: Vec<f32>, class: &'static str, style: String) -> impl IntoView {
+    let canvas = NodeRef::<html::Canvas>::new();
+    let sum: f32 = values.iter().sum();
+    let hottest = values.iter().enumerate().fold((0, f32::MIN), |b, (i, &v)| if v > b.1 { (i, v) } else { b }).0;
+    Effect::new(move |_| {
+        let Some(canvas) = canvas.get() else { return };
+        let rgba: Vec<u8> = values.iter().flat_map(|&h| [230, 30, 20, (h.clamp(0.0, 1.0) * 200.0) as u8]).collect();
+        let side = IMAGE_SIDE as u32;
+        let Ok(image) = web_sys::ImageData::new_with_u8_clamped_array_and_sh(Clamped(&rgba), side, side) else { return };
+        if let Ok(Some(ctx)) = canvas.get_context("2d") {
+            use wasm_bindgen::JsCast;
+            let ctx: web_sys::CanvasRenderingContext2d = ctx.unchecked_into();
+            let _ = ctx.put_image_data(&image, 0.0, 0.0);
+        }
+    });
+    view! {
+        <canvas
+            class=format!("heat {class}")
+            style=style
+            width="28"
+            height="28"
+            node_ref=canvas
+            data-testid="heat"
+            data-sum=sum.to_string()
+            data-hottest=hottest.to_string()
+            role="img"
+            aria-label="heatmap: the red parts drove the answer most"
+        ></canvas>
     }
 }
 
