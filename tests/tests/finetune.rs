@@ -106,6 +106,18 @@ async fn scenario(browser: &Browser, server: &StaticServer) -> Result<()> {
         "after fine-tuning the page says {after:?}, the user said {truth:?}"
     );
 
+    // Each card shows what the model said before fine-tuning beside the new answer.
+    let previous = browser
+        .eval(
+            "return arguments[0].map(f => { const b = document.querySelector(`.card[data-file=\"${f}\"] [data-testid=before]`);
+                                            return b ? [Number(b.dataset.label), b.dataset.changed] : null; })",
+            vec![serde_json::json!(files)],
+        )
+        .await?;
+    for ((shown, was), file) in previous.as_array().context("previous answers")?.iter().zip(&before).zip(&files) {
+        ensure!(shown[0].as_u64() == *was && shown[1] == "true", "{file}: previous answer shown as {shown}, it was {was:?}");
+    }
+
     // Fine-tuning fetched only the page's own sample sets, nothing else.
     let fetched = server.requests()[assets_loaded..].to_vec();
     ensure!(fetched.iter().all(|r| r == "/replay.fms" || r == "/heldout.fms"), "requests during upload and fine-tuning: {fetched:?}");

@@ -46,6 +46,9 @@ pub struct Classified {
     /// The 28×28 model input, 0..=1.
     pub pixels: Vec<f32>,
     pub scores: Scores,
+    /// The answer of the model used before the last change (fine-tuning, loaded weights,
+    /// reset): class and calibrated confidence, shown beside the new one.
+    pub before: Option<(usize, f32)>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -248,7 +251,7 @@ impl AppState {
                 match read_and_preprocess(file).await {
                     Ok((pixels, frame)) => {
                         card.frame.set(Some(frame));
-                        ready.push((card, pixels))
+                        ready.push((card, pixels, None))
                     }
                     Err(e) => card.result.set(CardResult::Failed(e)),
                 }
@@ -258,21 +261,22 @@ impl AppState {
         });
     }
 
-    async fn classify_cards(&self, cards: Vec<(Card, Vec<f32>)>) {
+    /// Classifies cards; `before` is each card's answer under the previous model, if any.
+    async fn classify_cards(&self, cards: Vec<(Card, Vec<f32>, Option<(usize, f32)>)>) {
         if cards.is_empty() {
             return;
         }
-        let pixels: Vec<f32> = cards.iter().flat_map(|(_, p)| p.iter().copied()).collect();
+        let pixels: Vec<f32> = cards.iter().flat_map(|(_, p, _)| p.iter().copied()).collect();
         match self.classify(&pixels).await {
             Ok(scores) => {
-                for ((card, pixels), scores) in cards.into_iter().zip(scores) {
+                for ((card, pixels, before), scores) in cards.into_iter().zip(scores) {
                     // A heatmap explained the previous answer, not this one.
                     card.heat.set(None);
-                    card.result.set(CardResult::Done(Classified { pixels, scores }));
+                    card.result.set(CardResult::Done(Classified { pixels, scores, before }));
                 }
             }
             Err(e) => {
-                for (card, _) in cards {
+                for (card, ..) in cards {
                     card.result.set(CardResult::Failed(format!("classification failed: {e}")));
                 }
             }
@@ -295,17 +299,20 @@ impl AppState {
 
     /// Classifies every finished card again (after the model changed).
     pub async fn reclassify_all(&self) {
-        let done: Vec<(Card, Vec<f32>)> = self
+        let done: Vec<(Card, Vec<f32>, Option<(usize, f32)>)> = self
             .cards
             .get_untracked()
             .into_iter()
             .filter_map(|card| match card.result.get_untracked() {
-                CardResult::Done(c) => Some((card, c.pixels)),
+                CardResult::Done(c) => {
+                    let (label, _, confidence) = describe(&c.scores.cnn);
+                    Some((card, c.pixels, Some((label, confidence))))
+                }
                 _ => None,
             })
             .collect();
         // Show that the answers are being replaced rather than leave stale ones in place.
-        for (card, _) in &done {
+        for (card, ..) in &done {
             card.result.set(CardResult::Working);
         }
         self.classify_cards(done).await;

@@ -84,6 +84,15 @@ fn Prediction(classified: Classified, card: Card) -> impl IntoView {
             }
         })
         .collect_view();
+    // After the model changed: what the previous model said, beside the new answer.
+    let before = classified.before.map(|(was, p)| {
+        let verb = if was == label { "unchanged" } else { "changed" };
+        view! {
+            <p class="before" data-testid="before" data-label=was.to_string() data-changed=(was != label).to_string()>
+                {format!("Previous model: {} {:.1}% ({verb})", CLASS_NAMES[was], 100.0 * p)}
+            </p>
+        }
+    });
     let baseline = classified.scores.baseline.map(|probs| {
         let (_, class, confidence) = describe(&probs);
         view! { <p class="baseline">"Logistic regression: " <b>{class}</b> {format!(" ({:.1}%)", 100.0 * confidence)}</p> }
@@ -134,6 +143,7 @@ fn Prediction(classified: Classified, card: Card) -> impl IntoView {
             >
                 {why_label}
             </button>
+            {before}
             <ol class="bars" aria-label="probability of each class">{bars}</ol>
             {baseline}
         </div>
