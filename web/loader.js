@@ -18,6 +18,7 @@ try {
   // Test and benchmark hooks (see crates/web/src/hooks.rs), as Trunk's own loader does.
   window.wasmBindings = bindings;
   dispatchEvent(new CustomEvent("TrunkApplicationStarted"));
+  keepOfflineCopy();
 } catch (error) {
   if (boot) {
     boot.textContent =
@@ -26,4 +27,32 @@ try {
     boot.setAttribute("data-testid", "error");
     boot.setAttribute("role", "alert");
   }
+}
+
+// Once the page can answer, store an offline copy (web/sw.js): not earlier, so that it never
+// competes with the first answer for bandwidth. `data-offline` on <html> says how it went
+// ("ready" once every file is cached), for the tests and for anyone curious.
+function keepOfflineCopy() {
+  if (!("serviceWorker" in navigator)) return;
+  const root = document.documentElement;
+  const register = () =>
+    navigator.serviceWorker
+      .register("sw.js")
+      .then(() => navigator.serviceWorker.ready)
+      .then(() => { root.dataset.offline = "ready"; })
+      .catch((error) => {
+        root.dataset.offline = "unavailable";
+        console.warn("No offline copy of the page:", error);
+      });
+  if (performance.getEntriesByName("fashion-ready").length > 0) {
+    register();
+    return;
+  }
+  const observer = new PerformanceObserver((list) => {
+    if (list.getEntries().some((e) => e.name === "fashion-ready")) {
+      observer.disconnect();
+      register();
+    }
+  });
+  observer.observe({ type: "mark", buffered: true });
 }

@@ -141,6 +141,26 @@ impl Browser {
         }
     }
 
+    /// Paths of everything the page fetched before it could answer (the document and every
+    /// resource that started before the `fashion-ready` mark), from the browser's own timing.
+    pub async fn fetched_before_ready(&self) -> Result<Vec<String>> {
+        let paths = self
+            .eval(
+                "const ready = performance.getEntriesByName('fashion-ready')[0].startTime;
+                 return ['/', ...performance.getEntriesByType('resource')
+                     .filter(e => e.startTime <= ready).map(e => new URL(e.name).pathname)];",
+                vec![],
+            )
+            .await?;
+        Ok(paths.as_array().context("resource list")?.iter().filter_map(|p| p.as_str().map(String::from)).collect())
+    }
+
+    /// Waits until the service worker has stored the offline copy (`web/loader.js` sets
+    /// `data-offline` on `<html>`); its downloads are then over.
+    pub async fn wait_for_offline_copy(&self) -> Result<()> {
+        self.wait_for("document.documentElement.dataset.offline === 'ready'", Duration::from_secs(120)).await
+    }
+
     /// Polls `condition` (a JavaScript expression) until it is truthy.
     pub async fn wait_for(&self, condition: &str, timeout: Duration) -> Result<()> {
         let started = Instant::now();

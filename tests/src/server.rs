@@ -3,13 +3,19 @@
 
 use std::{
     path::{Path, PathBuf},
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
     thread,
 };
 
 pub struct StaticServer {
     pub url: String,
     log: Arc<Mutex<Vec<String>>>,
+    /// While set, requests are logged and the connection is closed without an answer, as a
+    /// browser sees a network that is gone.
+    offline: Arc<AtomicBool>,
     server: Arc<tiny_http::Server>,
     thread: Option<thread::JoinHandle<()>>,
 }
@@ -22,6 +28,7 @@ fn content_type(path: &Path) -> &'static str {
         "css" => "text/css",
         "svg" => "image/svg+xml",
         "json" => "application/json",
+        "webmanifest" => "application/manifest+json",
         _ => "application/octet-stream",
     }
 }
@@ -32,12 +39,17 @@ impl StaticServer {
         let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").expect("binding a loopback port"));
         let port = server.server_addr().to_ip().expect("an IP listener").port();
         let log = Arc::new(Mutex::new(Vec::new()));
+        let offline = Arc::new(AtomicBool::new(false));
         let thread = {
-            let (server, log) = (server.clone(), log.clone());
+            let (server, log, offline) = (server.clone(), log.clone(), offline.clone());
             thread::spawn(move || {
                 for request in server.incoming_requests() {
                     let url = request.url().to_string();
                     log.lock().unwrap().push(url.clone());
+                    if offline.load(Ordering::SeqCst) {
+                        drop(request);
+                        continue;
+                    }
                     let relative = url.split(['?', '#']).next().unwrap_or("/").trim_start_matches('/');
                     let relative = if relative.is_empty() { "index.html" } else { relative };
                     let path = dir.join(relative);
@@ -51,7 +63,12 @@ impl StaticServer {
                 }
             })
         };
-        Self { url: format!("http://127.0.0.1:{port}/"), log, server, thread: Some(thread) }
+        Self { url: format!("http://127.0.0.1:{port}/"), log, offline, server, thread: Some(thread) }
+    }
+
+    /// Takes the site off the network (`true`) or back.
+    pub fn set_offline(&self, offline: bool) {
+        self.offline.store(offline, Ordering::SeqCst);
     }
 
     /// Every path requested so far, in order.

@@ -29,6 +29,39 @@ fn fine_tune_on_cpu() {
     session(Gpu::Unavailable, scenario);
 }
 
+/// After one visit the page works with the network gone: reload, classify, fine-tune. The
+/// service worker answers from its cache; the only request that reaches the (dead) server is
+/// the browser's own check for a new `sw.js`.
+#[test]
+fn works_offline_after_the_first_visit() {
+    session(Gpu::Unavailable, async |browser, server| {
+        let dir = tempfile::tempdir()?;
+        let wrong = wrongly_classified(dir.path())?;
+        let paths: Vec<PathBuf> = wrong.iter().map(|p| p.path.clone()).collect();
+        let files: Vec<String> = paths.iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
+        browser.client.goto(&server.url).await?;
+        browser.wait_for("document.querySelector('[data-testid=ready]')", Duration::from_secs(300)).await?;
+        browser.wait_for_offline_copy().await?;
+
+        server.set_offline(true);
+        let online_requests = server.requests().len();
+        browser.client.refresh().await?;
+        browser.wait_for("document.querySelector('[data-testid=ready]')", Duration::from_secs(300)).await?;
+        upload_and_wait(browser, &paths).await?;
+        ensure!(labels_on_page(browser, &files).await?.iter().all(Option::is_some), "photos not classified offline");
+        for (file, photo) in files.iter().zip(&wrong) {
+            let select = browser.client.find(Locator::Css(&format!(".card[data-file=\"{file}\"] [data-testid=teach]"))).await?;
+            select.select_by_value(&photo.label.to_string()).await?;
+        }
+        browser.client.find(Locator::Css("[data-testid=finetune]")).await?.click().await?;
+        browser.wait_for("document.querySelector('[data-testid=finetune-done]')", Duration::from_secs(900)).await?;
+        let offline = server.requests()[online_requests..].to_vec();
+        eprintln!("requests that met the dead server: {offline:?}");
+        ensure!(offline.iter().all(|r| r.starts_with("/sw.js")), "offline, the page still asked the server for {offline:?}");
+        Ok(())
+    });
+}
+
 /// Test items (past the held-out slice) whose photos the shipped model gets wrong.
 fn wrongly_classified(dir: &std::path::Path) -> Result<Vec<fixtures::Photo>> {
     let photos = fixtures::photos(dir, 1000, 200)?;
@@ -71,6 +104,7 @@ async fn scenario(browser: &Browser, server: &StaticServer) -> Result<()> {
 
     browser.client.goto(&server.url).await?;
     browser.wait_for("document.querySelector('[data-testid=ready]')", Duration::from_secs(300)).await?;
+    browser.wait_for_offline_copy().await?;
     let assets_loaded = server.requests().len();
     upload_and_wait(browser, &paths).await?;
     let before = labels_on_page(browser, &files).await?;
@@ -162,7 +196,8 @@ async fn scenario(browser: &Browser, server: &StaticServer) -> Result<()> {
                     : [];
                 db.close();
                 return { databases: names, stored: keys, localStorage: localStorage.length, sessionStorage: sessionStorage.length,
-                         caches: (await caches.keys()).length };
+                         caches: await caches.keys(),
+                         cached: (await Promise.all((await caches.keys()).map(async k => (await (await caches.open(k)).keys()).map(r => new URL(r.url).pathname)))).flat() };
             })()",
             vec![],
         )
@@ -170,6 +205,13 @@ async fn scenario(browser: &Browser, server: &StaticServer) -> Result<()> {
     eprintln!("browser storage after Reset: {kept}");
     ensure!(kept["stored"].as_array().is_some_and(Vec::is_empty), "Reset left a model in IndexedDB: {kept}");
     ensure!(kept["databases"] == json!(["fashion-mnist"]), "unexpected IndexedDB databases: {kept}");
-    ensure!(kept["localStorage"] == 0 && kept["sessionStorage"] == 0 && kept["caches"] == 0, "the page stored something else: {kept}");
+    ensure!(kept["localStorage"] == 0 && kept["sessionStorage"] == 0, "the page stored something else: {kept}");
+    // The one cache is the offline copy of the site: its own files, nothing of the user's.
+    let cache_names = kept["caches"].as_array().context("cache names")?;
+    ensure!(cache_names.len() <= 1 && cache_names.iter().all(|n| n.as_str().is_some_and(|n| n.starts_with("fashion-"))), "caches: {kept}");
+    for path in kept["cached"].as_array().context("cached files")? {
+        let relative = path.as_str().unwrap_or_default().trim_start_matches('/');
+        ensure!(relative.is_empty() || page_tests::dist().join(relative).is_file(), "the cache holds {path}, not a file of the site");
+    }
     Ok(())
 }

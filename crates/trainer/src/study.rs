@@ -284,9 +284,13 @@ fn finish(
     device: &burn::prelude::Device,
     progress: &Progress,
 ) -> Result<ModelReport> {
-    let test_logits = metrics::logits(&phase.network, &data.test, device, 500)?;
+    // The file is written in f16: score the network as stored, so that the report, the
+    // calibration and `trainer evaluate` on the file all see the same weights.
+    let as_stored = WeightsFile::encode(arch, &TrainingSummary::default(), phase.network.clone(), Precision::F16)?;
+    let network = WeightsFile::decode(&as_stored, device)?.network;
+    let test_logits = metrics::logits(&network, &data.test, device, 500)?;
     let test = Evaluation::from_logits(&test_logits, &data.test.labels);
-    let val_logits = metrics::logits(&phase.network, val, device, 500)?;
+    let val_logits = metrics::logits(&network, val, device, 500)?;
     let temperature = calibration::fit_temperature(&val_logits, &val.labels);
     let unsure = UnsureRule::fit(&val_logits, temperature);
     let ece = |t| calibration::expected_calibration_error(&calibration::probabilities(&test_logits, t), &data.test.labels, 15);
@@ -313,9 +317,9 @@ fn finish(
         test_ece: Some(test_ece),
         unsure: Some(unsure),
     };
-    let parameters = phase.network.num_params();
+    let parameters = network.num_params();
     // Half precision: what the page downloads (README "Weights file": the accuracy change).
-    let bytes = WeightsFile::encode(arch, &summary, phase.network, Precision::F16)?;
+    let bytes = WeightsFile::encode(arch, &summary, network, Precision::F16)?;
     let path = args.out.join(file);
     write_atomic(&path, &bytes)?;
     progress.note(&format!("wrote {} ({} test accuracy {:.2}%)", path.display(), arch.name(), 100.0 * test.accuracy));

@@ -83,6 +83,39 @@ fn without_custom_sections(module: &[u8], names: &[&str]) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// Fills in `dist/sw.js` (from `web/sw.js`): the list of the site's files to keep offline and
+/// a version made from their contents, so that each deployment gets its own cache and the
+/// service worker removes the previous one.
+pub fn write_service_worker(dist: &Path) -> Result<()> {
+    let sw = dist.join("sw.js");
+    let template = std::fs::read_to_string(&sw).with_context(|| format!("reading {}", sw.display()))?;
+    let mut files = Vec::new();
+    for dir in [dist.to_path_buf(), dist.join("report")] {
+        for entry in std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
+            let path = entry?.path();
+            let name = path.strip_prefix(dist)?.to_string_lossy().replace('\\', "/");
+            let skip = name == "sw.js" || name == "_headers" || name == "index.html" || name.ends_with(".gz") || name.ends_with(".br");
+            if path.is_file() && !skip {
+                files.push(name);
+            }
+        }
+    }
+    files.sort();
+    // FNV-1a over names and contents: a change of any byte gives a new cache name.
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for name in std::iter::once("index.html".to_string()).chain(files.iter().cloned()) {
+        for byte in name.bytes().chain(std::fs::read(dist.join(&name))?) {
+            hash = (hash ^ byte as u64).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    // "./" is the page itself (index.html), under the address visitors use.
+    let list = std::iter::once("./".to_string()).chain(files).map(|f| format!("{f:?}")).collect::<Vec<_>>().join(", ");
+    let filled = template.replace("\"__VERSION__\"", &format!("\"{hash:016x}\"")).replace("__FILES__", &format!("[{list}]"));
+    anyhow::ensure!(filled != template, "{} has no __VERSION__ / __FILES__ placeholders", sw.display());
+    std::fs::write(&sw, filled)?;
+    Ok(())
+}
+
 /// Writes `name.gz` (gzip -9) and `name.br` (brotli, quality 11) beside each compressible file.
 pub fn precompress(dist: &Path) -> Result<()> {
     let mut files = Vec::new();

@@ -181,13 +181,14 @@ fn trunk() -> Command {
     cmd
 }
 
-/// `trunk build --release` into dist/, then without debug names and with precompressed
-/// copies (dist.rs).
+/// `trunk build --release` into dist/, then without debug names, with the offline copy's
+/// file list and with precompressed copies (dist.rs).
 fn build_page() -> Result<()> {
     ensure_web_tools()?;
     run(trunk().args(["build", "--release", "--locked"]))?;
     let dist = root().join("dist");
     dist::strip_debug_sections(&dist)?;
+    dist::write_service_worker(&dist)?;
     dist::precompress(&dist)
 }
 

@@ -26,7 +26,6 @@ const OBSERVE_LONG_TASKS: &str = "window.fashionLongTasks = [];
 
 async fn measure(server: &StaticServer, gpu: Gpu, photo: &[u8], huge: &std::path::Path) -> Result<Value> {
     let browser = Browser::launch(gpu).await?;
-    let requests_before = server.requests().len();
     let url = match gpu {
         Gpu::WebGpu => server.url.clone(),
         Gpu::Unavailable => format!("{}?backend=cpu", server.url),
@@ -35,7 +34,9 @@ async fn measure(server: &StaticServer, gpu: Gpu, photo: &[u8], huge: &std::path
         browser.client.goto(&url).await?;
         browser.wait_for("document.querySelector('[data-testid=ready]')", Duration::from_secs(600)).await?;
         let ready_ms = browser.eval("return performance.getEntriesByName('fashion-ready')[0].startTime", vec![]).await?;
-        let (raw, gzipped) = page_tests::download_size(&dist(), &server.requests()[requests_before..]);
+        let (raw, gzipped) = page_tests::download_size(&dist(), &browser.fetched_before_ready().await?);
+        // The offline copy downloads after the first answer; let it finish before timing.
+        browser.wait_for_offline_copy().await?;
         browser.eval(OBSERVE_LONG_TASKS, vec![]).await?;
         browser.upload(&[huge.to_path_buf()]).await?;
         browser
