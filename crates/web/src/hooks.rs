@@ -11,6 +11,16 @@ fn engine() -> Result<std::rc::Rc<engine::Engine>, JsValue> {
     engine::current().ok_or_else(|| JsValue::from_str("the model is not loaded yet"))
 }
 
+/// The engine in use (`"current"`) or a CPU copy of its models (`"cpu"`), to compare the paths.
+fn engine_on(backend: &str) -> Result<engine::Engine, JsValue> {
+    let engine = engine()?;
+    match backend {
+        "current" => Ok((*engine).clone()),
+        "cpu" => engine.on_cpu("comparison copy").map_err(|e| JsValue::from_str(&e.to_string())),
+        other => Err(JsValue::from_str(&format!("unknown backend {other:?}"))),
+    }
+}
+
 /// CNN logits (n × 10) for `pixels` (n × 784) on the backend in use (`"current"`) or on a CPU
 /// copy of the same model (`"cpu"`), to compare the two paths.
 #[wasm_bindgen(js_name = fashionLogits)]
@@ -18,12 +28,7 @@ pub async fn logits(pixels: Vec<f32>, backend: String) -> Result<Vec<f32>, JsVal
     if pixels.is_empty() || pixels.len() % IMAGE_PIXELS != 0 {
         return Err(JsValue::from_str("pixels must be a whole number of 28×28 images"));
     }
-    let engine = engine()?;
-    let engine = match backend.as_str() {
-        "current" => (*engine).clone(),
-        "cpu" => engine.on_cpu("comparison copy").map_err(|e| JsValue::from_str(&e.to_string()))?,
-        other => return Err(JsValue::from_str(&format!("unknown backend {other:?}"))),
-    };
+    let engine = engine_on(&backend)?;
     engine::logits(&engine.cnn.inference, &pixels, &engine.backend.device).await.map_err(|e| JsValue::from_str(&e))
 }
 
@@ -34,12 +39,7 @@ pub async fn heatmap(pixels: Vec<f32>, backend: String) -> Result<Vec<f32>, JsVa
     if pixels.len() != IMAGE_PIXELS {
         return Err(JsValue::from_str("pixels must be one 28×28 image"));
     }
-    let engine = engine()?;
-    let engine = match backend.as_str() {
-        "current" => (*engine).clone(),
-        "cpu" => engine.on_cpu("comparison copy").map_err(|e| JsValue::from_str(&e.to_string()))?,
-        other => return Err(JsValue::from_str(&format!("unknown backend {other:?}"))),
-    };
+    let engine = engine_on(&backend)?;
     engine.explain(&pixels).await.map_err(|e| JsValue::from_str(&e))
 }
 

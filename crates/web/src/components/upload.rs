@@ -8,6 +8,14 @@ fn files_of(list: Option<web_sys::FileList>) -> Vec<web_sys::File> {
     (0..list.length()).filter_map(|i| list.get(i)).collect()
 }
 
+/// Hands the files chosen in a file input to the gallery.
+fn take_files(state: AppState, event: web_sys::Event) {
+    let input: web_sys::HtmlInputElement = event.target().unwrap().unchecked_into();
+    state.add_files(files_of(input.files()));
+    // Let the same file be chosen again.
+    input.set_value("");
+}
+
 /// File picker, drop zone and clipboard paste: every way to hand the page a photo.
 #[component]
 pub fn Upload() -> impl IntoView {
@@ -47,12 +55,7 @@ pub fn Upload() -> impl IntoView {
                     accept="image/*"
                     multiple
                     data-testid="upload"
-                    on:change=move |event| {
-                        let input: web_sys::HtmlInputElement = event.target().unwrap().unchecked_into();
-                        state.add_files(files_of(input.files()));
-                        // Let the same file be chosen again.
-                        input.set_value("");
-                    }
+                    on:change=move |event| take_files(state, event)
                 />
             </label>
             // Phones and tablets: straight to the rear camera (`capture`). Shown only where the
@@ -66,11 +69,7 @@ pub fn Upload() -> impl IntoView {
                     accept="image/*"
                     capture="environment"
                     data-testid="camera"
-                    on:change=move |event| {
-                        let input: web_sys::HtmlInputElement = event.target().unwrap().unchecked_into();
-                        state.add_files(files_of(input.files()));
-                        input.set_value("");
-                    }
+                    on:change=move |event| take_files(state, event)
                 />
             </label>
             <p class="hint">"or drop them here, or paste one (Ctrl+V). PNG, JPEG, WebP, GIF or BMP; nothing leaves your device."</p>
