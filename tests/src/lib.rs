@@ -32,8 +32,7 @@ pub fn download_size(dist: &std::path::Path, requests: &[String]) -> (usize, usi
     let mut seen = std::collections::HashSet::new();
     let (mut raw, mut gzipped) = (0, 0);
     for url in requests {
-        let relative = url.split(['?', '#']).next().unwrap_or("/").trim_start_matches('/');
-        let relative = if relative.is_empty() { "index.html" } else { relative };
+        let relative = server::file_for_url(url);
         if !seen.insert(relative.to_string()) {
             continue;
         }

@@ -33,6 +33,12 @@ fn content_type(path: &Path) -> &'static str {
     }
 }
 
+/// The file under the site's folder that a request path (`/`, `/cnn.fmw?v=1`) names.
+pub fn file_for_url(url: &str) -> &str {
+    let relative = url.split(['?', '#']).next().unwrap_or("/").trim_start_matches('/');
+    if relative.is_empty() { "index.html" } else { relative }
+}
+
 impl StaticServer {
     /// Serves `dir` on a free loopback port.
     pub fn start(dir: PathBuf) -> Self {
@@ -50,8 +56,7 @@ impl StaticServer {
                         drop(request);
                         continue;
                     }
-                    let relative = url.split(['?', '#']).next().unwrap_or("/").trim_start_matches('/');
-                    let relative = if relative.is_empty() { "index.html" } else { relative };
+                    let relative = file_for_url(&url);
                     let path = dir.join(relative);
                     let inside = !relative.split('/').any(|part| part == "..");
                     let response = match std::fs::read(&path) {

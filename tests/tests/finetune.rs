@@ -210,8 +210,8 @@ async fn scenario(browser: &Browser, server: &StaticServer) -> Result<()> {
     let cache_names = kept["caches"].as_array().context("cache names")?;
     ensure!(cache_names.len() <= 1 && cache_names.iter().all(|n| n.as_str().is_some_and(|n| n.starts_with("fashion-"))), "caches: {kept}");
     for path in kept["cached"].as_array().context("cached files")? {
-        let relative = path.as_str().unwrap_or_default().trim_start_matches('/');
-        ensure!(relative.is_empty() || page_tests::dist().join(relative).is_file(), "the cache holds {path}, not a file of the site");
+        let file = page_tests::server::file_for_url(path.as_str().unwrap_or_default());
+        ensure!(page_tests::dist().join(file).is_file(), "the cache holds {path}, not a file of the site");
     }
     Ok(())
 }

@@ -12,7 +12,7 @@ use anyhow::{Result, ensure};
 use page_tests::{
     browser::{Browser, Gpu, session},
     fixtures,
-    server::StaticServer,
+    server::{StaticServer, file_for_url},
 };
 use serde_json::{Value, json};
 
@@ -152,8 +152,7 @@ async fn scenario(browser: &Browser, server: &StaticServer, gpu: Gpu) -> Result<
     let assets_loaded = server.requests();
     // Every request found its file (no 404: the browser's favicon request included).
     for url in &assets_loaded {
-        let relative = url.split(['?', '#']).next().unwrap_or("/").trim_start_matches('/');
-        ensure!(relative.is_empty() || page_tests::dist().join(relative).is_file(), "{url} is not in dist/ (a 404)");
+        ensure!(page_tests::dist().join(file_for_url(url)).is_file(), "{url} is not in dist/ (a 404)");
     }
 
     // The badge names the backend in use.
@@ -212,7 +211,10 @@ async fn scenario(browser: &Browser, server: &StaticServer, gpu: Gpu) -> Result<
             let pixels = pixels.clone();
             async move {
                 let v = browser
-                    .eval_promise(&format!("wasmBindings.fashionHeatmap(new Float32Array(arguments[0]), '{backend}').then(Array.from)"), vec![pixels])
+                    .eval_promise(
+                        &format!("wasmBindings.fashionHeatmap(new Float32Array(arguments[0]), '{backend}').then(Array.from)"),
+                        vec![pixels],
+                    )
                     .await?;
                 anyhow::Ok(as_f32s(&v))
             }
@@ -313,7 +315,9 @@ async fn scenario(browser: &Browser, server: &StaticServer, gpu: Gpu) -> Result<
         .await?;
     let good_weights = page_tests::root().join("web/baseline.fmw");
     browser.choose_files("load-weights", &[good_weights.clone()]).await?;
-    browser.wait_for("document.querySelector('.banner.notice')?.textContent.includes('Loaded baseline.fmw')", Duration::from_secs(30)).await?;
+    browser
+        .wait_for("document.querySelector('.banner.notice')?.textContent.includes('Loaded baseline.fmw')", Duration::from_secs(30))
+        .await?;
     browser
         .wait_for("!document.querySelector('.banner.error') && !document.querySelector('.card .working')", Duration::from_secs(120))
         .await?;

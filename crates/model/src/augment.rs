@@ -224,7 +224,9 @@ fn photometric(image: &mut [f32], rng: &mut impl Rng) {
 fn blur(image: &mut [f32]) {
     let n = IMAGE_SIDE;
     let mut tmp = [0f32; IMAGE_PIXELS];
-    let at = |img: &[f32], x: isize, y: isize| if x < 0 || y < 0 || x >= n as isize || y >= n as isize { 0.0 } else { img[y as usize * n + x as usize] };
+    let at = |img: &[f32], x: isize, y: isize| {
+        if x < 0 || y < 0 || x >= n as isize || y >= n as isize { 0.0 } else { img[y as usize * n + x as usize] }
+    };
     for y in 0..n as isize {
         for x in 0..n as isize {
             tmp[y as usize * n + x as usize] = (at(image, x - 1, y) + 2.0 * at(image, x, y) + at(image, x + 1, y)) / 4.0;

@@ -248,12 +248,7 @@ pub fn preprocess_image(image: &DynamicImage) -> Result<Preprocessed, Preprocess
         *v = (*v * 255.0).round().clamp(0.0, 255.0) / 255.0;
     }
     let side = IMAGE_SIDE as f32 / scale;
-    let frame = [
-        (x0 as f32 - ox as f32 / scale) / w as f32,
-        (y0 as f32 - oy as f32 / scale) / h as f32,
-        side / w as f32,
-        side / h as f32,
-    ];
+    let frame = [(x0 as f32 - ox as f32 / scale) / w as f32, (y0 as f32 - oy as f32 / scale) / h as f32, side / w as f32, side / h as f32];
     Ok(Preprocessed { pixels, width, height, light_background, frame })
 }
 

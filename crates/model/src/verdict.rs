@@ -42,10 +42,16 @@ pub enum Doubt {
 /// The answer for one picture.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Verdict {
-    Sure { class: usize, confidence: f32 },
+    Sure {
+        class: usize,
+        confidence: f32,
+    },
     /// The most likely classes, best first (two or three: those that together cover most of
     /// the probability).
-    Unsure { doubt: Doubt, candidates: Vec<(usize, f32)> },
+    Unsure {
+        doubt: Doubt,
+        candidates: Vec<(usize, f32)>,
+    },
 }
 
 impl Verdict {

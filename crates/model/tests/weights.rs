@@ -2,7 +2,8 @@
 
 use burn::prelude::*;
 use fashion_model::{
-    Architecture, CnnConfig, CompactConfig, Precision, TrainingSummary, WeightsError, WeightsFile, network::images_tensor, weights::FORMAT_VERSION,
+    Architecture, CnnConfig, CompactConfig, Precision, TrainingSummary, WeightsError, WeightsFile, network::images_tensor,
+    weights::FORMAT_VERSION,
 };
 
 fn small_cnn() -> Architecture {
@@ -121,14 +122,19 @@ fn another_architecture_or_nan_weights_are_refused() {
     assert!(matches!(e, WeightsError::NonFinite(_)), "{e}");
 }
 
+/// A weights file committed under `tests/models`, checked to be of format `version`, decoded.
+fn committed_file(name: &str, version: u32) -> WeightsFile {
+    let path = format!("{}/../../tests/models/{name}", env!("CARGO_MANIFEST_DIR"));
+    let bytes = std::fs::read(&path).unwrap();
+    assert_eq!(u32::from_le_bytes(bytes[8..12].try_into().unwrap()), version, "{name} is a version {version} file");
+    WeightsFile::decode(&bytes, &Device::flex()).unwrap()
+}
+
 /// The CNN shipped before format version 2 (kept in tests/models for the accuracy table) still
 /// loads, with no temperature (1), and still classifies.
 #[test]
 fn version_1_files_still_load() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/models/2-shipped-v1-cnn-bn.fmw");
-    let bytes = std::fs::read(path).unwrap();
-    assert_eq!(u32::from_le_bytes(bytes[8..12].try_into().unwrap()), 1, "the file is a version 1 file");
-    let file = WeightsFile::decode(&bytes, &Device::flex()).unwrap();
+    let file = committed_file("2-shipped-v1-cnn-bn.fmw", 1);
     assert_eq!(file.architecture, Architecture::Cnn(CnnConfig::shipped()));
     assert_eq!(file.temperature(), 1.0);
     assert!(file.summary.test_accuracy.unwrap() > 0.9);
@@ -181,10 +187,7 @@ fn half_precision_halves_the_file_and_keeps_the_outputs() {
 /// Files of format version 2 (f32 parameters, compact CNN) still load.
 #[test]
 fn version_2_files_still_load() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/models/3-ablation-6-all.fmw");
-    let bytes = std::fs::read(path).unwrap();
-    assert_eq!(u32::from_le_bytes(bytes[8..12].try_into().unwrap()), 2, "the file is a version 2 file");
-    let file = WeightsFile::decode(&bytes, &Device::flex()).unwrap();
+    let file = committed_file("3-ablation-6-all.fmw", 2);
     assert!(matches!(file.architecture, Architecture::Compact(_)));
     assert!(file.temperature() != 1.0);
 }

@@ -217,14 +217,19 @@ pub fn not_a_garment(i: usize) -> (Vec<u8>, &'static str) {
                 let (x, y) = (x as i32 - 50, y as i32 - 20);
                 let horizontal = |row: i32| (0..=60).contains(&x) && (y - row).abs() <= 6;
                 let vertical = |col: i32, top: i32| (x - col).abs() <= 6 && (top..=top + 60).contains(&y);
-                let lit = [horizontal(0), vertical(60, 0), vertical(60, 60), horizontal(120), vertical(0, 60), vertical(0, 0), horizontal(60)];
+                let lit =
+                    [horizontal(0), vertical(60, 0), vertical(60, 60), horizontal(120), vertical(0, 60), vertical(0, 0), horizontal(60)];
                 if lit.iter().enumerate().any(|(s, &l)| l && on & (1 << s) != 0) { ink } else { Rgb([245, 245, 240]) }
             })
         }
         "text" => RgbImage::from_fn(200, 160, |x, y| {
             let line = y / 16;
             let word = (x / 24) as usize;
-            let inked = y % 16 < 7 && (10..190).contains(&x) && (14..150).contains(&y) && x % 24 < 18 && unit_hash(i * 1000 + line as usize, word) > 0.2;
+            let inked = y % 16 < 7
+                && (10..190).contains(&x)
+                && (14..150).contains(&y)
+                && x % 24 < 18
+                && unit_hash(i * 1000 + line as usize, word) > 0.2;
             if inked { Rgb([30, 30, 40]) } else { Rgb([250, 250, 250]) }
         }),
         _ => {

@@ -53,10 +53,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
         }
         let (median_ms, p90_ms) = latency_batch1(&arch, device, 50)?;
         let b256 = inference_throughput(&arch, device, 256, 5)?;
-        println!(
-            "{}: inference batch 1 median {:.2} ms (p90 {:.2}), batch 256 {:.0} img/s",
-            selected.description, median_ms, p90_ms, b256
-        );
+        println!("{}: inference batch 1 median {:.2} ms (p90 {:.2}), batch 256 {:.0} img/s", selected.description, median_ms, p90_ms, b256);
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -29,7 +29,8 @@ pub struct ConvertArgs {
 
 pub fn run(args: ConvertArgs) -> Result<ExitCode> {
     let bytes = std::fs::read(&args.input).with_context(|| format!("reading {}", args.input.display()))?;
-    let file = WeightsFile::decode(&bytes, &Device::flex()).with_context(|| format!("{} is not a usable weights file", args.input.display()))?;
+    let file =
+        WeightsFile::decode(&bytes, &Device::flex()).with_context(|| format!("{} is not a usable weights file", args.input.display()))?;
     let precision = match args.precision {
         PrecisionArg::F16 => Precision::F16,
         PrecisionArg::F32 => Precision::F32,

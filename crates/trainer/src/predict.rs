@@ -9,11 +9,10 @@ use std::{
 use anyhow::{Context, Result};
 use clap::Args;
 use fashion_model::{
-    CLASS_NAMES, DecodeLimits, IMAGE_PIXELS, NUM_CLASSES, WeightsFile,
-    calibration,
+    CLASS_NAMES, DecodeLimits, IMAGE_PIXELS, NUM_CLASSES, WeightsFile, calibration,
     network::{argmax, images_tensor},
-    verdict::Verdict,
     preprocess_bytes,
+    verdict::Verdict,
 };
 use serde::Serialize;
 
@@ -76,7 +75,10 @@ enum Line<'a> {
         candidates: Vec<&'static str>,
         probs: [f32; 10],
     },
-    Err { file: &'a str, error: String },
+    Err {
+        file: &'a str,
+        error: String,
+    },
 }
 
 pub fn predict(args: PredictArgs) -> Result<ExitCode> {
@@ -119,7 +121,15 @@ pub fn predict(args: PredictArgs) -> Result<ExitCode> {
                     Verdict::Sure { .. } => Vec::new(),
                     Verdict::Unsure { candidates, .. } => candidates.iter().map(|&(c, _)| CLASS_NAMES[c]).collect(),
                 };
-                Line::Ok { file: &file, label, class: CLASS_NAMES[label], confidence: p[label], sure: verdict.is_sure(), candidates, probs: p }
+                Line::Ok {
+                    file: &file,
+                    label,
+                    class: CLASS_NAMES[label],
+                    confidence: p[label],
+                    sure: verdict.is_sure(),
+                    candidates,
+                    probs: p,
+                }
             }
             Err(error) => {
                 failed += 1;

@@ -133,7 +133,10 @@ impl TrainArgs {
             calm_finish: None,
         };
         let calm_epochs = self.calm_epochs.unwrap_or(if report { 0 } else { SHIPPED_CALM_EPOCHS }).min(config.epochs);
-        let calm = Augment::with_parts(probability / 2.0, &parts.iter().copied().filter(|p| matches!(p, AugmentPart::Flip | AugmentPart::Geometry)).collect::<Vec<_>>());
+        let calm = Augment::with_parts(
+            probability / 2.0,
+            &parts.iter().copied().filter(|p| matches!(p, AugmentPart::Flip | AugmentPart::Geometry)).collect::<Vec<_>>(),
+        );
         let config = TrainConfig { calm_finish: (calm_epochs > 0 && config.augment.is_some()).then_some((calm_epochs, calm)), ..config };
         if config.batch_size == 0 || config.epochs == 0 {
             bail!("--batch-size and --epochs must be at least 1");

@@ -179,9 +179,12 @@ pub fn drawings() -> Result<Vec<(Vec<u8>, u8)>> {
     let mut out = Vec::new();
     for path in files_with_extension(&dir, "png")? {
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-        let class: u8 = name.split('-').next().and_then(|c| c.parse().ok()).filter(|&c: &u8| (c as usize) < NUM_CLASSES).with_context(
-            || format!("{}: drawing file names start with the class number (0-9) and a dash", path.display()),
-        )?;
+        let class: u8 = name
+            .split('-')
+            .next()
+            .and_then(|c| c.parse().ok())
+            .filter(|&c: &u8| (c as usize) < NUM_CLASSES)
+            .with_context(|| format!("{}: drawing file names start with the class number (0-9) and a dash", path.display()))?;
         let png = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
         for (_, background) in testkit::DRAWING_BACKGROUNDS {
             out.push((testkit::drawing_on(&png, background), class));

@@ -331,7 +331,10 @@ pub fn train_phase(
             record.seconds
         ));
         let best_before = stopping.best_epoch;
-        if !stopping.observe(epoch, record.val_loss) && config.lr_halve_after > 0 && stopping.epochs_since_best() % config.lr_halve_after == 0 {
+        if !stopping.observe(epoch, record.val_loss)
+            && config.lr_halve_after > 0
+            && stopping.epochs_since_best() % config.lr_halve_after == 0
+        {
             run.state.learning_rate /= 2.0;
             progress.note(&format!(
                 "{}: no improvement for {} epochs, learning rate now {:.2e}",

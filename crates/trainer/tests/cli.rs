@@ -38,7 +38,9 @@ fn trains_a_slice_then_predicts_and_evaluates_its_output() {
     let out = tempfile::tempdir().unwrap();
     let o = out.path();
     run_ok(trainer().args(["--limit", "1500", "--epochs", "2", "--batch-size", "64", "--backend", "cpu", "--out"]).arg(o));
-    for f in ["cnn.fmw", "baseline.fmw", "report/metrics.json", "report/report.md", "report/learning-curves.svg", "report/confusion-matrix.svg"] {
+    for f in
+        ["cnn.fmw", "baseline.fmw", "report/metrics.json", "report/report.md", "report/learning-curves.svg", "report/confusion-matrix.svg"]
+    {
         let len = std::fs::metadata(o.join(f)).unwrap_or_else(|_| panic!("{f} written")).len();
         assert!(len > 100, "{f} is only {len} bytes");
     }
@@ -236,7 +238,16 @@ fn full_disk_keeps_the_previous_weights_and_resume_finishes() {
     names.sort();
     assert_eq!(
         names,
-        ["baseline-best-e1.bpk", "baseline-e1.model", "baseline-e1.optim", "baseline-state.json", "baseline.fmw", "checkpoint", "cnn.fmw", "filler1024"],
+        [
+            "baseline-best-e1.bpk",
+            "baseline-e1.model",
+            "baseline-e1.optim",
+            "baseline-state.json",
+            "baseline.fmw",
+            "checkpoint",
+            "cnn.fmw",
+            "filler1024"
+        ],
         "{listing}"
     );
 

@@ -3,8 +3,7 @@
 
 use burn::prelude::*;
 use fashion_model::{
-    DecodeLimits, IMAGE_PIXELS, NUM_CLASSES, WeightsFile, calibration::probabilities, explain, network::images_tensor,
-    preprocess_bytes,
+    DecodeLimits, IMAGE_PIXELS, NUM_CLASSES, WeightsFile, calibration::probabilities, explain, network::images_tensor, preprocess_bytes,
 };
 
 #[test]

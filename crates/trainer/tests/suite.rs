@@ -82,7 +82,12 @@ fn shipped_cnn_recognises_poses_and_drawings() {
     }
     let footwear = scores[2].footwear(&sets[2]).unwrap();
     eprintln!("pose footwear: {:.2}%", 100.0 * footwear);
-    let bounds = [("Fashion-MNIST test", SHIPPED_BOUNDS[0]), ("photo-style", SHIPPED_BOUNDS[1]), ("pose", SHIPPED_BOUNDS[2]), ("drawings", SHIPPED_BOUNDS[3])];
+    let bounds = [
+        ("Fashion-MNIST test", SHIPPED_BOUNDS[0]),
+        ("photo-style", SHIPPED_BOUNDS[1]),
+        ("pose", SHIPPED_BOUNDS[2]),
+        ("drawings", SHIPPED_BOUNDS[3]),
+    ];
     for ((name, bound), score) in bounds.iter().zip(&scores) {
         assert_eq!(&score.set, name);
         assert!(score.accuracy >= *bound, "{name}: {:.2}% is under {:.0}%", 100.0 * score.accuracy, 100.0 * bound);
@@ -92,7 +97,12 @@ fn shipped_cnn_recognises_poses_and_drawings() {
     // "Not sure" fires on wrong answers far more than on right ones, rarely on right answers
     // to Fashion-MNIST itself, and on many pictures that are not garments.
     for s in &scores {
-        eprintln!("{}: not sure on {:.1}% of right, {:.1}% of wrong answers", s.set, 100.0 * s.unsure_when_right, 100.0 * s.unsure_when_wrong);
+        eprintln!(
+            "{}: not sure on {:.1}% of right, {:.1}% of wrong answers",
+            s.set,
+            100.0 * s.unsure_when_right,
+            100.0 * s.unsure_when_wrong
+        );
         assert!(s.unsure_when_wrong >= 3.0 * s.unsure_when_right, "{}: the rule does not separate right from wrong", s.set);
     }
     assert!(scores[0].unsure_when_right <= 0.03, "doubts {:.1}% of right Fashion-MNIST answers", 100.0 * scores[0].unsure_when_right);

@@ -92,16 +92,16 @@ async fn main() -> Result<()> {
         match measure(&server, gpu, &photo, &huge).await {
             Ok(b) => {
                 println!(
-                "{:<8} | {:>8.0} ms | {:>14.2} ms | {:>14.2} ms | {:>12.2} ms | {:>6.0} img/s | {:>5.1} / {:.1} img/s   ({}, median of {RUNS})",
-                b["backend"].as_str().unwrap_or("?"),
-                b["ready_ms"].as_f64().unwrap_or(f64::NAN),
-                b["preprocess_ms_median"].as_f64().unwrap_or(f64::NAN),
-                b["infer_batch1_ms_median"].as_f64().unwrap_or(f64::NAN),
-                b["classify_batch1_ms_median"].as_f64().unwrap_or(f64::NAN),
-                b["batch64_images_per_s"].as_f64().unwrap_or(f64::NAN),
-                b["training"]["head"].as_f64().unwrap_or(f64::NAN),
-                b["training"]["all"].as_f64().unwrap_or(f64::NAN),
-                b["detail"].as_str().unwrap_or(""),
+                    "{:<8} | {:>8.0} ms | {:>14.2} ms | {:>14.2} ms | {:>12.2} ms | {:>6.0} img/s | {:>5.1} / {:.1} img/s   ({}, median of {RUNS})",
+                    b["backend"].as_str().unwrap_or("?"),
+                    b["ready_ms"].as_f64().unwrap_or(f64::NAN),
+                    b["preprocess_ms_median"].as_f64().unwrap_or(f64::NAN),
+                    b["infer_batch1_ms_median"].as_f64().unwrap_or(f64::NAN),
+                    b["classify_batch1_ms_median"].as_f64().unwrap_or(f64::NAN),
+                    b["batch64_images_per_s"].as_f64().unwrap_or(f64::NAN),
+                    b["training"]["head"].as_f64().unwrap_or(f64::NAN),
+                    b["training"]["all"].as_f64().unwrap_or(f64::NAN),
+                    b["detail"].as_str().unwrap_or(""),
                 );
                 let bytes = &b["first_answer_bytes"];
                 println!(

@@ -103,12 +103,12 @@ fn Prediction(classified: Classified, card: Card) -> impl IntoView {
         Verdict::Unsure { doubt, candidates } => {
             let why = match doubt {
                 Doubt::LowConfidence => "the model hesitates between these",
-                Doubt::UnlikeAnyGarment => "this does not look like the garments the model knows: one item, whole, on a plain background works best",
+                Doubt::UnlikeAnyGarment => {
+                    "this does not look like the garments the model knows: one item, whole, on a plain background works best"
+                }
             };
-            let listed = candidates
-                .iter()
-                .map(|&(c, p)| view! { <li><b>{CLASS_NAMES[c]}</b> {format!(" {:.0}%", 100.0 * p)}</li> })
-                .collect_view();
+            let listed =
+                candidates.iter().map(|&(c, p)| view! { <li><b>{CLASS_NAMES[c]}</b> {format!(" {:.0}%", 100.0 * p)}</li> }).collect_view();
             view! {
                 <div class="answer unsure" data-testid="unsure" data-doubt=format!("{doubt:?}")>
                     <p><b>"Not sure."</b> " Maybe:"</p>
