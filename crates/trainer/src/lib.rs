@@ -2,6 +2,7 @@
 //! `trainer` binary.
 
 pub use fashion_model::augment;
+pub mod average;
 pub mod backend;
 pub mod bench;
 pub mod calibrate;

@@ -23,7 +23,7 @@ use fashion_model::{Architecture, IMAGE_PIXELS, LabelledImages, Network, finetun
 use rand::{SeedableRng, rngs::StdRng, seq::SliceRandom};
 use serde::{Deserialize, Serialize};
 
-use crate::{augment::Augment, fsutil::write_atomic, metrics::evaluate, progress::Progress};
+use crate::{augment::Augment, average::WeightAverage, fsutil::write_atomic, metrics::evaluate, progress::Progress};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainConfig {
@@ -47,6 +47,10 @@ pub struct TrainConfig {
     /// pose-robust features under the full augmentation.
     #[serde(default)]
     pub calm_finish: Option<(usize, Augment)>,
+    /// Keep an exponential moving average of the weights with this decay ([`WeightAverage`]);
+    /// validation, early stopping and the saved weights then use the average.
+    #[serde(default)]
+    pub weight_average: Option<f64>,
 }
 
 impl TrainConfig {
@@ -172,6 +176,9 @@ pub struct EpochRecord {
     pub learning_rate: f64,
     pub seconds: f64,
     pub images_per_second: f64,
+    /// With weight averaging: the validation accuracy of the trained (not averaged) weights.
+    #[serde(default)]
+    pub live_val_accuracy: Option<f64>,
 }
 
 /// What survives a restart: written after every epoch, atomically.
@@ -184,6 +191,9 @@ struct PhaseState {
     best_val_loss: f64,
     learning_rate: f64,
     finished: bool,
+    /// Optimiser steps folded into the weight average so far.
+    #[serde(default)]
+    average_updates: u64,
 }
 
 pub struct PhaseResult {
@@ -298,6 +308,9 @@ pub fn train_phase(
             let (images, targets, labels) = batches.build(chunk, &mut rng, &ad_device);
             let (next, loss, logits) = train_step(run.model, &mut run.optim, &loss_fn, images, targets, rate);
             run.model = next;
+            if let Some(average) = &mut run.average {
+                average.update(&run.model);
+            }
             let predicted = logits.argmax(1).into_data().convert::<i64>().try_to_vec::<i64>().unwrap_or_default();
             correct += predicted.iter().zip(&labels).filter(|(p, l)| p == l).count();
             let batch_loss = loss.into_scalar::<f32>() as f64;
@@ -308,7 +321,11 @@ pub fn train_phase(
             phase_bar.inc(1);
         }
         let train_seconds = started.elapsed().as_secs_f64();
-        let eval = evaluate(&run.model.valid(), val, device, 500)?;
+        let live = run.model.valid();
+        let (eval, live_val_accuracy) = match &run.average {
+            Some(average) => (evaluate(average.network(), val, device, 500)?, Some(evaluate(&live, val, device, 500)?.accuracy)),
+            None => (evaluate(&live, val, device, 500)?, None),
+        };
         let record = EpochRecord {
             epoch,
             train_loss: loss_sum / train.len() as f64,
@@ -318,14 +335,16 @@ pub fn train_phase(
             learning_rate: rate,
             seconds: started.elapsed().as_secs_f64(),
             images_per_second: train.len() as f64 / train_seconds,
+            live_val_accuracy,
         };
         progress.note(&format!(
-            "{} epoch {epoch:>2}: train loss {:.4} acc {:.2}% | val loss {:.4} acc {:.2}% | lr {:.2e} | {:.0} img/s, {:.0}s",
+            "{} epoch {epoch:>2}: train loss {:.4} acc {:.2}% | val loss {:.4} acc {:.2}%{} | lr {:.2e} | {:.0} img/s, {:.0}s",
             checkpoints.name,
             record.train_loss,
             100.0 * record.train_accuracy,
             record.val_loss,
             100.0 * record.val_accuracy,
+            record.live_val_accuracy.map(|a| format!(" (averaged; trained weights {:.2}%)", 100.0 * a)).unwrap_or_default(),
             record.learning_rate,
             record.images_per_second,
             record.seconds
@@ -345,7 +364,8 @@ pub fn train_phase(
         }
         (run.state.best_epoch, run.state.best_val_loss) = (stopping.best_epoch, stopping.best_val_loss);
         run.state.history.push(record);
-        save_epoch(checkpoints, &run.state, epoch, best_before, &run.model, &run.optim).with_context(|| {
+        run.state.average_updates = run.average.as_ref().map_or(0, WeightAverage::updates);
+        save_epoch(checkpoints, epoch, best_before, &run).with_context(|| {
             format!(
                 "saving the {} checkpoint after epoch {epoch}; everything saved before this epoch is intact, \
                  and once this is fixed the same command with `--resume` continues from there",
@@ -365,13 +385,16 @@ pub fn train_phase(
 struct RunInProgress {
     model: Network,
     optim: ModuleOptimizer,
+    average: Option<WeightAverage>,
     state: PhaseState,
 }
 
 impl RunInProgress {
     fn new(arch: &Architecture, config: &TrainConfig, train: &LabelledImages, ad_device: &Device) -> Self {
+        let model = arch.init(ad_device);
         Self {
-            model: arch.init(ad_device),
+            average: config.weight_average.map(|decay| WeightAverage::new(&model, decay)),
+            model,
             optim: optimizer(config),
             state: PhaseState {
                 fingerprint: fingerprint(arch, config, train),
@@ -380,6 +403,7 @@ impl RunInProgress {
                 best_val_loss: f64::INFINITY,
                 learning_rate: config.learning_rate,
                 finished: false,
+                average_updates: 0,
             },
         }
     }
@@ -441,6 +465,10 @@ impl Checkpoints {
                 .optim
                 .from_bytes(Bytes::from_bytes_vec(std::fs::read(self.path(&format!("e{epoch}.optim")))?))
                 .map_err(|e| anyhow::anyhow!("optimizer state: {e}"))?;
+            if let Some(decay) = config.weight_average {
+                let average = load_network(arch, ad_device, std::fs::read(self.path(&format!("e{epoch}.average")))?)?;
+                run.average = Some(WeightAverage::restore(average, decay, saved.average_updates));
+            }
         }
         run.state = saved;
         Ok(Some(Resumed::Running(run)))
@@ -451,23 +479,26 @@ impl Checkpoints {
 /// epoch-numbered files first; the state file that names them is replaced last, and only then
 /// are the files it no longer names removed. A kill or a full disk at any moment leaves the
 /// previous consistent checkpoint.
-fn save_epoch(
-    checkpoints: &Checkpoints,
-    state: &PhaseState,
-    epoch: usize,
-    best_before: usize,
-    model: &Network,
-    optim: &ModuleOptimizer,
-) -> Result<()> {
-    let new_files =
-        [checkpoints.best_path(epoch), checkpoints.path(&format!("e{epoch}.model")), checkpoints.path(&format!("e{epoch}.optim"))];
+fn save_epoch(checkpoints: &Checkpoints, epoch: usize, best_before: usize, run: &RunInProgress) -> Result<()> {
+    let state = &run.state;
+    let new_files = [
+        checkpoints.best_path(epoch),
+        checkpoints.path(&format!("e{epoch}.model")),
+        checkpoints.path(&format!("e{epoch}.optim")),
+        checkpoints.path(&format!("e{epoch}.average")),
+    ];
     let written = (|| -> Result<()> {
         if state.best_epoch == epoch {
-            write_atomic(&new_files[0], &record_bytes(model.valid())?)?;
+            // The weights that were validated: the average when there is one.
+            let kept = run.average.as_ref().map_or_else(|| run.model.valid(), |a| a.network().clone());
+            write_atomic(&new_files[0], &record_bytes(kept)?)?;
         }
-        write_atomic(&new_files[1], &record_bytes(model.clone())?)?;
-        let optim_bytes = optim.into_bytes().map_err(|e| anyhow::anyhow!("{e}"))?;
+        write_atomic(&new_files[1], &record_bytes(run.model.clone())?)?;
+        let optim_bytes = run.optim.into_bytes().map_err(|e| anyhow::anyhow!("{e}"))?;
         write_atomic(&new_files[2], &optim_bytes)?;
+        if let Some(average) = &run.average {
+            write_atomic(&new_files[3], &record_bytes(average.network().clone())?)?;
+        }
         write_atomic(&checkpoints.state_path(), &serde_json::to_vec_pretty(state)?)
     })();
     if written.is_err() {
@@ -479,7 +510,7 @@ fn save_epoch(
         return written;
     }
     if epoch > 1 {
-        for what in ["model", "optim"] {
+        for what in ["model", "optim", "average"] {
             let _ = std::fs::remove_file(checkpoints.path(&format!("e{}.{what}", epoch - 1)));
         }
     }
@@ -506,6 +537,7 @@ mod tests {
             seed: 1,
             augment: None,
             calm_finish: None,
+            weight_average: None,
         }
     }
 
@@ -555,6 +587,7 @@ mod tests {
                 learning_rate: 0.0,
                 seconds: 0.0,
                 images_per_second: 0.0,
+                live_val_accuracy: None,
             })
             .collect();
         assert_eq!(EarlyStopping::restore(2, &history), s);

@@ -103,7 +103,22 @@ fn trains_a_slice_then_predicts_and_evaluates_its_output() {
 fn kill_9_then_resume_continues_from_the_last_epoch() {
     let out = tempfile::tempdir().unwrap();
     let o = out.path();
-    let args = ["--limit", "1200", "--epochs", "4", "--batch-size", "64", "--patience", "10", "--backend", "cpu", "--out"];
+    // With a weight average, so that its state goes through the checkpoint too.
+    let args = [
+        "--limit",
+        "1200",
+        "--epochs",
+        "4",
+        "--batch-size",
+        "64",
+        "--patience",
+        "10",
+        "--weight-average",
+        "0.99",
+        "--backend",
+        "cpu",
+        "--out",
+    ];
     let mut child = trainer().args(args).arg(o).stderr(Stdio::null()).stdout(Stdio::null()).spawn().unwrap();
     // Wait for the CNN's first epoch checkpoint, then kill the process without warning.
     let state = o.join("checkpoint/cnn-state.json");
@@ -134,6 +149,8 @@ fn kill_9_then_resume_continues_from_the_last_epoch() {
     assert_eq!(history.len(), 4, "the resumed run completes the planned epochs");
     // The epochs before the kill are kept, not re-run.
     assert_eq!(history[..done], saved["history"].as_array().unwrap()[..]);
+    // Validation scored the average, and the trained weights beside it.
+    assert!(history.iter().all(|h| h["live_val_accuracy"].as_f64().is_some_and(|a| a > 0.0)), "{history:?}");
     assert!(m["cnn"]["test"]["accuracy"].as_f64().unwrap() > 0.5);
 }
 
