@@ -2,6 +2,8 @@
 // need 'unsafe-inline' in the Content-Security-Policy).
 const tag = document.querySelector("script[data-wasm-js]");
 const boot = document.getElementById("boot");
+// Set while reloading after removing a damaged offline copy, so that it happens only once.
+const REPAIRED = "fashion-offline-copy-removed";
 // The smallest module that uses a 128-bit SIMD instruction (i8x16.splat, i8x16.popcnt). The
 // app is compiled with wasm SIMD (its CPU kernels need it); without this check a browser
 // lacking it would only report a compile error.
@@ -18,14 +20,51 @@ try {
   // Test and benchmark hooks (see crates/web/src/hooks.rs), as Trunk's own loader does.
   window.wasmBindings = bindings;
   dispatchEvent(new CustomEvent("TrunkApplicationStarted"));
+  sessionStorage.removeItem(REPAIRED);
   keepOfflineCopy();
 } catch (error) {
+  let advice = "It needs a browser with WebAssembly and WebAssembly SIMD: a current Chrome, Edge, Firefox or Safari.";
+  if (await dropOfflineCopy()) {
+    // This page came from the offline copy and the copy is damaged (a disk error, storage
+    // cleared half-way): it is gone now. With the site reachable, load it afresh, once.
+    if (!sessionStorage.getItem(REPAIRED) && (await siteReachable())) {
+      sessionStorage.setItem(REPAIRED, "1");
+      location.reload();
+    }
+    sessionStorage.removeItem(REPAIRED);
+    advice =
+      "The offline copy of this page was damaged, and has been removed. Reload the page when you are online " +
+      "to download it again. Your fine-tuned model, if you made one, is kept.";
+  }
   if (boot) {
-    boot.textContent =
-      "The app could not start: " + error +
-      ". It needs a browser with WebAssembly and WebAssembly SIMD: a current Chrome, Edge, Firefox or Safari.";
+    boot.textContent = "The app could not start: " + error + ". " + advice;
     boot.setAttribute("data-testid", "error");
     boot.setAttribute("role", "alert");
+  }
+}
+
+// Removes the offline copy and its service worker if this page was served by them; true if
+// it was. The fine-tuned model lives in IndexedDB and is not touched.
+async function dropOfflineCopy() {
+  if (!("serviceWorker" in navigator) || !navigator.serviceWorker.controller) return false;
+  try {
+    const keys = await caches.keys();
+    await Promise.all(keys.filter((k) => k.startsWith("fashion-")).map((k) => caches.delete(k)));
+    const registrations = await navigator.serviceWorker.getRegistrations();
+    await Promise.all(registrations.map((r) => r.unregister()));
+  } catch (error) {
+    console.warn("Could not remove the offline copy:", error);
+  }
+  return true;
+}
+
+// Whether the site answers (past any cache): a reload then gets a working page, not the
+// browser's "no connection" page.
+async function siteReachable() {
+  try {
+    return (await fetch("./", { cache: "no-store" })).ok;
+  } catch {
+    return false;
   }
 }
 

@@ -26,10 +26,7 @@ self.addEventListener("fetch", (event) => {
   const request = event.request;
   if (request.method !== "GET" || new URL(request.url).origin !== self.location.origin) return;
   const isPage = request.mode === "navigate";
-  event.respondWith(
-    caches
-      .open(CACHE)
-      .then((cache) => cache.match(isPage ? "./" : request, { ignoreSearch: isPage }))
-      .then((hit) => hit || fetch(request)),
-  );
+  // `caches.match` with a cache name (not `caches.open`) never re-creates a cache the page
+  // removed (web/loader.js drops a damaged offline copy).
+  event.respondWith(caches.match(isPage ? "./" : request, { cacheName: CACHE, ignoreSearch: isPage }).then((hit) => hit || fetch(request)));
 });

@@ -31,7 +31,8 @@ fn fine_tune_on_cpu() {
 
 /// After one visit the page works with the network gone: reload, classify, fine-tune. The
 /// service worker answers from its cache; the only request that reaches the (dead) server is
-/// the browser's own check for a new `sw.js`.
+/// the browser's own check for a new `sw.js`. A damaged offline copy is removed with a clear
+/// message, and the fine-tuned model survives it.
 #[test]
 fn works_offline_after_the_first_visit() {
     session(Gpu::Unavailable, async |browser, server| {
@@ -58,6 +59,30 @@ fn works_offline_after_the_first_visit() {
         let offline = server.requests()[online_requests..].to_vec();
         eprintln!("requests that met the dead server: {offline:?}");
         ensure!(offline.iter().all(|r| r.starts_with("/sw.js")), "offline, the page still asked the server for {offline:?}");
+
+        // A damaged offline copy (its wasm replaced by junk), still offline: the page says so and
+        // removes the copy, and keeps the fine-tuned model; back online, a reload works again.
+        browser
+            .eval_promise(
+                "caches.keys().then(keys => caches.open(keys.find(k => k.startsWith('fashion-')))).then(cache =>
+                   cache.keys().then(requests => cache.put(requests.find(r => r.url.endsWith('.wasm')),
+                     new Response(new Uint8Array([0, 97, 115, 109, 9, 9]), { headers: { 'Content-Type': 'application/wasm' } }))))",
+                vec![],
+            )
+            .await?;
+        browser.client.refresh().await?;
+        browser.wait_for("document.querySelector('[data-testid=error]')", Duration::from_secs(120)).await?;
+        let message = browser.eval("return document.querySelector('[data-testid=error]').textContent", vec![]).await?;
+        let message = message.as_str().unwrap_or_default();
+        ensure!(message.contains("offline copy") && message.contains("damaged") && message.contains("kept"), "unclear message: {message}");
+        let left = browser.eval_promise("caches.keys().then(keys => keys.filter(k => k.startsWith('fashion-')))", vec![]).await?;
+        ensure!(left == json!([]), "the damaged offline copy is still there: {left}");
+        server.set_offline(false);
+        browser.client.refresh().await?;
+        browser.wait_for("document.querySelector('[data-testid=ready]')", Duration::from_secs(300)).await?;
+        let notice = browser.eval("return document.querySelector('.banner.notice')?.textContent ?? ''", vec![]).await?;
+        ensure!(notice.as_str().unwrap_or_default().contains("fine-tuned model, restored"), "the fine-tuned model was lost: {notice}");
+        browser.wait_for_offline_copy().await?;
         Ok(())
     });
 }

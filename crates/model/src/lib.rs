@@ -11,6 +11,7 @@ pub mod classes;
 pub mod compact;
 pub mod explain;
 pub mod finetune;
+pub mod framing;
 pub mod network;
 pub mod preprocess;
 pub mod samples;
@@ -19,6 +20,7 @@ pub mod weights;
 
 pub use classes::{CLASS_NAMES, NUM_CLASSES};
 pub use compact::CompactConfig;
+pub use framing::{CropBox, FramedPhoto, Framing, preprocess_framed};
 pub use network::{Architecture, CnnConfig, Network};
 pub use preprocess::{DecodeLimits, PreprocessError, Preprocessed, preprocess_bytes, preprocess_image};
 pub use samples::{LabelledImages, SamplesError};

@@ -29,7 +29,7 @@ pub const SUPPORTED_FORMATS: &str = "PNG, JPEG, WebP, GIF, BMP";
 /// Longest side we work at after decoding; more detail than this cannot survive a 28 px output.
 const WORK_SIDE: u32 = 1024;
 /// Smallest side that still holds a recognisable item.
-const MIN_SIDE: u32 = 8;
+pub(crate) const MIN_SIDE: u32 = 8;
 /// Ink above this counts as "item" when finding the bounding box.
 const INK_THRESHOLD: f32 = 0.09;
 /// Ink below this is camera noise or a background gradient, and is cleared to black, as in
@@ -77,6 +77,10 @@ pub enum PreprocessError {
     TooSmall { width: u32, height: u32 },
     #[error("no item found: the image is a single flat colour (blank, or fully transparent)")]
     NoItem,
+    #[error("the crop box is empty: drag across the item, or press Escape to keep the current framing")]
+    EmptyCrop,
+    #[error("the crop box is only {width}×{height} pixels of the photo; at least {MIN_SIDE}×{MIN_SIDE} is needed: drag a larger box")]
+    CropTooSmall { width: u32, height: u32 },
 }
 
 /// A model input and what was learnt making it.

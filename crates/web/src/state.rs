@@ -4,7 +4,8 @@
 use std::rc::Rc;
 
 use fashion_model::{
-    CLASS_NAMES, DecodeLimits, IMAGE_PIXELS, LabelledImages, NUM_CLASSES, TrainingSummary, finetune::FineTuneConfig, preprocess_bytes,
+    CLASS_NAMES, DecodeLimits, Framing, IMAGE_PIXELS, LabelledImages, NUM_CLASSES, TrainingSummary, finetune::FineTuneConfig,
+    framing::Thumbnail, preprocess_framed,
 };
 use leptos::{prelude::*, task::spawn_local};
 
@@ -72,6 +73,16 @@ pub struct Card {
     pub frame: RwSignal<Option<[f32; 4]>>,
     /// The occlusion heatmap of the current answer (28×28, 0..=1), once asked for ("Why?").
     pub heat: RwSignal<Option<Vec<f32>>>,
+    /// The file as the user gave it: every re-framing starts again from it.
+    pub file: web_sys::File,
+    /// The user's turns, mirror and crop of the photo.
+    pub framing: RwSignal<Framing>,
+    /// Once re-framed: thumbnails of the view and of the view without its crop.
+    pub thumbnails: RwSignal<Option<(Thumbnail, Thumbnail)>>,
+    /// Why the file cannot be read at all (re-framing cannot help then).
+    pub unreadable: RwSignal<Option<String>>,
+    /// Why the last re-framing was refused; the card's answer is unchanged.
+    pub framing_error: RwSignal<Option<String>>,
 }
 
 /// Where fine-tuning is.
@@ -118,10 +129,13 @@ impl AppState {
         }
     }
 
-    fn show_engine(&self, engine: &Engine) {
+    /// Puts `engine` in charge (start-up, the CPU fallback, new weights, a fine-tune, a reset)
+    /// and shows its backend and models: the one place the engine changes.
+    fn swap_engine(&self, engine: Engine) -> Rc<Engine> {
         self.backend.set(BackendStatus { kind: Some(engine.backend.kind), detail: engine.backend.detail.clone() });
         let info = |m: &engine::Model| ModelInfo { name: m.architecture.name().to_string(), params: m.params, summary: m.summary.clone() };
         self.models.set(ModelsInfo { cnn: Some(info(&engine.cnn)), baseline: engine.baseline.as_ref().map(info) });
+        engine::install(engine)
     }
 
     /// Picks the backend, loads the shipped weights and warms the model up.
@@ -178,8 +192,7 @@ impl AppState {
             engine = engine.on_cpu(format!("WebGPU failed while warming up: {e}")).map_err(|e| e.to_string())?;
             engine.warm_up().await?;
         }
-        self.show_engine(&engine);
-        engine::install(engine);
+        self.swap_engine(engine);
         self.ready.set(true);
         // For the page benchmark: time from navigation to ready.
         browser::mark("fashion-ready");
@@ -207,9 +220,8 @@ impl AppState {
             Ok(scores) => Ok(scores),
             Err(e) if engine.backend.kind == BackendKind::WebGpu => {
                 let cpu = engine.on_cpu(format!("WebGPU stopped working ({e}); switched to the CPU")).map_err(|e| e.to_string())?;
-                self.show_engine(&cpu);
                 self.notice.set(Some("The GPU stopped responding; the page now runs on the CPU.".into()));
-                engine::install(cpu).classify(pixels).await
+                self.swap_engine(cpu).classify(pixels).await
             }
             Err(e) => Err(e),
         }
@@ -232,6 +244,11 @@ impl AppState {
                 teach: RwSignal::new(None),
                 frame: RwSignal::new(None),
                 heat: RwSignal::new(None),
+                file: file.clone(),
+                framing: RwSignal::new(Framing::default()),
+                thumbnails: RwSignal::new(None),
+                unreadable: RwSignal::new(None),
+                framing_error: RwSignal::new(None),
             };
             jobs.push((card, file));
         }
@@ -248,12 +265,15 @@ impl AppState {
         spawn_local(async move {
             let mut ready = Vec::new();
             for (card, file) in jobs {
-                match read_and_preprocess(file).await {
-                    Ok((pixels, frame)) => {
+                match read_framed(file, Framing::default()).await {
+                    Ok((pixels, frame, _)) => {
                         card.frame.set(Some(frame));
                         ready.push((card, pixels, None))
                     }
-                    Err(e) => card.result.set(CardResult::Failed(e)),
+                    Err(e) => {
+                        card.unreadable.set(Some(e.clone()));
+                        card.result.set(CardResult::Failed(e));
+                    }
                 }
                 browser::yield_now().await;
             }
@@ -281,6 +301,25 @@ impl AppState {
                 }
             }
         }
+    }
+
+    /// Re-frames a card's photo (turn, mirror, crop) and classifies the new view, read again
+    /// from the original file. A framing that cannot be applied (an empty or tiny crop box)
+    /// leaves the card's framing and answer as they were and says why on the card.
+    pub fn reframe(self, card: Card, framing: Framing) {
+        card.framing_error.set(None);
+        spawn_local(async move {
+            match read_framed(card.file.clone(), framing).await {
+                Ok((pixels, frame, thumbnails)) => {
+                    card.framing.set(framing);
+                    card.thumbnails.set(thumbnails);
+                    card.frame.set(Some(frame));
+                    card.result.set(CardResult::Working);
+                    self.classify_cards(vec![(card, pixels, None)]).await;
+                }
+                Err(e) => card.framing_error.set(Some(format!("Not re-framed: {e}. The card keeps its framing and answer."))),
+            }
+        });
     }
 
     /// Computes the heatmap of a card's answer ("Why?") on the engine in use; a failure is
@@ -331,8 +370,7 @@ impl AppState {
             .await;
             match result {
                 Ok(next) => {
-                    self.show_engine(&next);
-                    engine::install(next);
+                    self.swap_engine(next);
                     self.error.set(None);
                     self.notice.set(Some(format!("Loaded {name}.")));
                     self.reclassify_all().await;
@@ -389,8 +427,7 @@ impl AppState {
             .await;
             match result {
                 Ok(Some((next, weights, report))) => {
-                    self.show_engine(&next);
-                    engine::install(next);
+                    self.swap_engine(next);
                     if let Err(e) = storage::put(storage::FINE_TUNED, &weights).await {
                         self.notice.set(Some(format!(
                             "The fine-tuned model is in use but could not be saved in this browser ({e}); download it to keep it."
@@ -423,8 +460,7 @@ impl AppState {
             .await;
             match result {
                 Ok(next) => {
-                    self.show_engine(&next);
-                    engine::install(next);
+                    self.swap_engine(next);
                     self.tuning.set(Tuning::Idle);
                     self.notice.set(Some("Back to the shipped model; the fine-tuned one was deleted from this browser.".into()));
                     self.reclassify_all().await;
@@ -450,12 +486,13 @@ async fn read_file(file: web_sys::File) -> Result<Vec<u8>, String> {
     gloo_file::futures::read_as_bytes(&gloo_file::File::from(file)).await.map_err(|e| format!("cannot read the file: {e}"))
 }
 
-/// The 28×28 model input and where it lies on the photo.
-async fn read_and_preprocess(file: web_sys::File) -> Result<(Vec<f32>, [f32; 4]), String> {
+/// The 28×28 model input of a file's framed view, where it lies on the view, and the view's
+/// thumbnails when it is not the file as uploaded.
+async fn read_framed(file: web_sys::File, framing: Framing) -> Result<(Vec<f32>, [f32; 4], Option<(Thumbnail, Thumbnail)>), String> {
     let bytes = read_file(file).await?;
-    let input = preprocess_bytes(&bytes, DecodeLimits::default()).map_err(|e| e.to_string())?;
-    debug_assert_eq!(input.pixels.len(), IMAGE_PIXELS);
-    Ok((input.pixels.to_vec(), input.frame))
+    let framed = preprocess_framed(&bytes, DecodeLimits::default(), &framing).map_err(|e| e.to_string())?;
+    debug_assert_eq!(framed.input.pixels.len(), IMAGE_PIXELS);
+    Ok((framed.input.pixels.to_vec(), framed.input.frame, framed.thumbnails))
 }
 
 /// "Sneaker, 97.1%".

@@ -5,6 +5,7 @@ use fashion_model::{
 use leptos::{html, prelude::*};
 use wasm_bindgen::Clamped;
 
+use super::framing::{FramedPhoto, FramingTools, Reframer};
 use crate::state::{Card, CardResult, Classified, describe};
 
 /// One uploaded photo: the file, what the model sees, the CNN's answer with all ten
@@ -12,21 +13,21 @@ use crate::state::{Card, CardResult, Classified, describe};
 #[component]
 pub fn ResultCard(card: Card) -> impl IntoView {
     let this = card.clone();
-    let Card { name, photo_url, result, teach, frame, heat, .. } = card;
+    let reframer = Reframer::new(card.clone());
+    let Card { name, result, teach, frame, heat, framing, .. } = card;
     // The heatmap lies over the photo where the 28×28 view was cut from it.
     let overlay = move || {
         let (Some([left, top, width, height]), Some(values)) = (frame.get(), heat.get()) else { return None };
         let style = format!("left:{}%;top:{}%;width:{}%;height:{}%", 100.0 * left, 100.0 * top, 100.0 * width, 100.0 * height);
         Some(view! { <HeatCanvas values class="heat-on-photo" style /> })
     };
-    let photo = photo_url.map(|src| {
-        view! {
-            <div class="photo-frame">
-                <img class="photo" src=src alt=format!("Uploaded photo {name}") />
-                {overlay}
-            </div>
-        }
-    });
+    let photo = view! { <FramedPhoto reframer=reframer.clone() overlay=ViewFn::from(overlay) /> };
+    // For tests and styling: turns, mirror and crop in force.
+    let framing_attr = move || {
+        let f = framing.get();
+        let crop = f.crop.map(|c| format!("{:.3},{:.3},{:.3},{:.3}", c.left, c.top, c.width, c.height)).unwrap_or_else(|| "-".into());
+        format!("{}/{}/{crop}", f.quarter_turns, u8::from(f.mirrored))
+    };
     let body = {
         let name = name.clone();
         move || match result.get() {
@@ -39,8 +40,9 @@ pub fn ResultCard(card: Card) -> impl IntoView {
     };
     let (file, title) = (name.clone(), name);
     view! {
-        <article class="card" data-file=file>
+        <article class="card" data-file=file data-framing=framing_attr>
             <div class="pictures">{photo}</div>
+            <FramingTools reframer />
             <h3 class="file">{title}</h3>
             {body}
         </article>

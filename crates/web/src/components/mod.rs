@@ -4,5 +4,6 @@ pub mod about;
 pub mod badge;
 pub mod card;
 pub mod finetune;
+pub mod framing;
 pub mod upload;
 pub mod weights;
