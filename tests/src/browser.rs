@@ -161,6 +161,25 @@ impl Browser {
         self.wait_for("document.documentElement.dataset.offline === 'ready'", Duration::from_secs(120)).await
     }
 
+    /// Records the page's long main-thread tasks (over 50 ms) from now on, through
+    /// `PerformanceObserver` (`longtask`); [`Browser::longest_task_ms`] reads them.
+    pub async fn observe_long_tasks(&self) -> Result<()> {
+        self.eval(
+            "window.fashionLongTasks = [];
+             new PerformanceObserver(list => fashionLongTasks.push(...list.getEntries().map(e => e.duration)))
+                 .observe({ type: 'longtask' });",
+            vec![],
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// The longest main-thread task since [`Browser::observe_long_tasks`], in ms (0 if none
+    /// reached 50 ms).
+    pub async fn longest_task_ms(&self) -> Result<f64> {
+        Ok(self.eval("return Math.max(0, ...fashionLongTasks)", vec![]).await?.as_f64().unwrap_or(f64::NAN))
+    }
+
     /// Polls `condition` (a JavaScript expression) until it is truthy.
     pub async fn wait_for(&self, condition: &str, timeout: Duration) -> Result<()> {
         let started = Instant::now();

@@ -18,6 +18,9 @@ use page_tests::{
 use serde_json::{Value, json};
 
 const PHOTOS: usize = 36;
+/// The longest main-thread task allowed while a 6000×4000 JPEG is classified (issue "small and
+/// fast": 100 ms required).
+const LONGEST_TASK_MS: f64 = 100.0;
 
 #[test]
 fn page_on_webgpu() {
@@ -62,125 +65,132 @@ fn a_browser_without_wasm_simd_is_told_why() {
 /// photo; an empty crop box and a file that cannot be read get a message and change nothing;
 /// "Original" brings the first answer back.
 #[test]
-fn a_card_can_be_turned_mirrored_and_cropped() {
-    session(Gpu::Unavailable, async |browser, server| {
-        browser.client.goto(&format!("{}?backend=cpu", server.url)).await?;
-        browser.wait_for("document.querySelector('[data-testid=ready]')", Duration::from_secs(300)).await?;
-        let dir = tempfile::tempdir()?;
-        let data = trainer::data::load(None)?;
-        // An ankle boot (asymmetric under turns and mirrors) and, beside it in the pair, trousers.
-        let item = |label: u8| (0..).find(|&i| data.test.labels[i] == label).unwrap();
-        let photo = |label: u8| testkit::fmnist_to_photo(data.test.image(item(label)), 6, (21, 21), (210, 210), [1.0, 1.0, 1.0]);
-        let upright = photo(9);
-        let mut pair = image::DynamicImage::new_rgb8(420, 210);
-        image::imageops::overlay(&mut pair, &photo(1), 0, 0);
-        image::imageops::overlay(&mut pair, &upright, 210, 0);
-        let files =
-            [("upright.png", upright.clone()), ("turned.png", upright.rotate270()), ("mirrored.png", upright.fliph()), ("pair.png", pair)];
-        let mut paths = Vec::new();
-        for (name, image) in &files {
-            paths.push(dir.path().join(name));
-            std::fs::write(paths.last().unwrap(), testkit::encode(image, image::ImageFormat::Png))?;
-        }
-        paths.push(dir.path().join("unreadable.png"));
-        std::fs::write(paths.last().unwrap(), "text, not a picture")?;
-        let first = upload_and_wait(browser, &paths).await?;
-        let answer = |name: &str, seen: &HashMap<String, CardView>| {
-            let card = &seen[name];
-            (card.label.unwrap_or_else(|| panic!("{name}: no answer ({:?})", card.error)), card.confidence.unwrap())
-        };
-        let upright_answer = answer("upright.png", &first);
-        let pair_answer = answer("pair.png", &first);
-        let card = |name: &str| format!("[...document.querySelectorAll('.card')].find(c => c.dataset.file === '{name}')");
-        // Waits for the card's framing and a fresh answer, then checks it against `expected`.
-        let reframed = async |name: &str, framing: &str, expected: (u8, f64)| -> Result<()> {
-            browser
-                .wait_for(
-                    &format!("{0}.dataset.framing === '{framing}' && {0}.querySelector('[data-testid=prediction]')", card(name)),
-                    Duration::from_secs(120),
-                )
-                .await?;
-            let got = answer(name, &cards(browser).await?);
-            ensure!(got.0 == expected.0 && (got.1 - expected.1).abs() < 1e-4, "{name} framed {framing}: {got:?}, expected {expected:?}");
-            Ok(())
-        };
+fn a_card_can_be_turned_mirrored_and_cropped_on_the_cpu() {
+    session(Gpu::Unavailable, async |browser, server| framing_scenario(browser, &format!("{}?backend=cpu", server.url)).await);
+}
 
-        browser.eval(&format!("{}.querySelector('[data-testid=rotate]').click()", card("turned.png")), vec![]).await?;
-        reframed("turned.png", "1/0/-", upright_answer).await?;
-        let drawn = browser.eval(&format!("return !!{}.querySelector('canvas.photo')", card("turned.png")), vec![]).await?;
-        ensure!(drawn == json!(true), "the turned card does not show the turned view");
-        browser.eval(&format!("{}.querySelector('[data-testid=mirror]').click()", card("mirrored.png")), vec![]).await?;
-        reframed("mirrored.png", "0/1/-", upright_answer).await?;
-
-        // Crop with the keyboard alone: Enter on "Crop…", Shift+← ten times (half as wide),
-        // → ten times (to the right half), Enter.
-        let crop_button = browser.client.find(Locator::Css("[data-file='pair.png'] [data-testid=crop]")).await?;
-        crop_button.send_keys("\u{E007}").await?;
-        browser
-            .wait_for(
-                &format!("document.activeElement === {}.querySelector('[data-testid=crop-box]')", card("pair.png")),
-                Duration::from_secs(10),
-            )
-            .await?;
-        let keys = format!("\u{E008}{}\u{E000}{}\u{E007}", "\u{E012}".repeat(10), "\u{E014}".repeat(10));
-        browser.client.active_element().await?.send_keys(&keys).await?;
-        reframed("pair.png", "0/0/0.500,0.000,0.500,1.000", upright_answer).await?;
-
-        // A click without a drag is an empty box: a message, and the card keeps its crop and answer.
-        browser.eval(&format!("{}.querySelector('[data-testid=crop]').click()", card("pair.png")), vec![]).await?;
-        browser
-            .eval(
-                &format!(
-                    "const a = {}.querySelector('[data-testid=crop-area]'); const r = a.getBoundingClientRect();
-                     const at = {{ clientX: r.left + r.width * 0.3, clientY: r.top + r.height * 0.3, pointerId: 1, bubbles: true }};
-                     a.dispatchEvent(new PointerEvent('pointerdown', at)); a.dispatchEvent(new PointerEvent('pointerup', at));",
-                    card("pair.png")
-                ),
-                vec![],
-            )
-            .await?;
-        browser.eval(&format!("{}.querySelector('[data-testid=crop-apply]').click()", card("pair.png")), vec![]).await?;
-        browser.wait_for(&format!("{}.querySelector('[data-testid=framing-error]')", card("pair.png")), Duration::from_secs(10)).await?;
-        let message =
-            browser.eval(&format!("return {}.querySelector('[data-testid=framing-error]').textContent", card("pair.png")), vec![]).await?;
-        ensure!(message.as_str().unwrap_or_default().contains("empty"), "unclear message for an empty crop box: {message}");
-        reframed("pair.png", "0/0/0.500,0.000,0.500,1.000", upright_answer).await?;
-        // Escape closes the editor and the message.
-        browser.eval(&format!("{}.querySelector('[data-testid=crop-box]').focus()", card("pair.png")), vec![]).await?;
-        browser.client.active_element().await?.send_keys("\u{E00C}").await?;
-        browser
-            .wait_for(
-                &format!(
-                    "!{0}.querySelector('[data-testid=crop-box]') && !{0}.querySelector('[data-testid=framing-error]')",
-                    card("pair.png")
-                ),
-                Duration::from_secs(10),
-            )
-            .await?;
-
-        // "Original": the photo as uploaded, and its first answer.
-        browser.eval(&format!("{}.querySelector('[data-testid=original]').click()", card("pair.png")), vec![]).await?;
-        reframed("pair.png", "0/0/-", pair_answer).await?;
-
-        // A file that cannot be read cannot be turned: it says so, and its card is unchanged.
-        browser.eval(&format!("{}.querySelector('[data-testid=rotate]').click()", card("unreadable.png")), vec![]).await?;
-        browser
-            .wait_for(&format!("{}.querySelector('[data-testid=framing-error]')", card("unreadable.png")), Duration::from_secs(10))
-            .await?;
-        let state = browser
-            .eval(
-                &format!(
-                    "const c = {}; return [c.querySelector('[data-testid=framing-error]').textContent, c.dataset.framing,
-                     !!c.querySelector('[data-testid=error]')]",
-                    card("unreadable.png")
-                ),
-                vec![],
-            )
-            .await?;
-        ensure!(state[0].as_str().unwrap_or_default().contains("cannot be read"), "unclear message: {state}");
-        ensure!(state[1] == json!("0/0/-") && state[2] == json!(true), "the unreadable card changed: {state}");
+#[test]
+fn a_card_can_be_turned_mirrored_and_cropped_on_webgpu() {
+    session(Gpu::WebGpu, async |browser, server| {
+        framing_scenario(browser, &server.url).await?;
+        let badge = browser.eval("return document.querySelector('[data-testid=backend]').dataset.backend", vec![]).await?;
+        ensure!(badge == json!("webgpu"), "the framing ran on {badge}, not WebGPU");
         Ok(())
     });
+}
+
+async fn framing_scenario(browser: &Browser, url: &str) -> Result<()> {
+    browser.client.goto(url).await?;
+    browser.wait_for("document.querySelector('[data-testid=ready]')", Duration::from_secs(300)).await?;
+    let dir = tempfile::tempdir()?;
+    let data = trainer::data::load(None)?;
+    // An ankle boot (asymmetric under turns and mirrors) and, beside it in the pair, trousers.
+    let item = |label: u8| (0..).find(|&i| data.test.labels[i] == label).unwrap();
+    let photo = |label: u8| testkit::fmnist_to_photo(data.test.image(item(label)), 6, (21, 21), (210, 210), [1.0, 1.0, 1.0]);
+    let upright = photo(9);
+    let mut pair = image::DynamicImage::new_rgb8(420, 210);
+    image::imageops::overlay(&mut pair, &photo(1), 0, 0);
+    image::imageops::overlay(&mut pair, &upright, 210, 0);
+    let files =
+        [("upright.png", upright.clone()), ("turned.png", upright.rotate270()), ("mirrored.png", upright.fliph()), ("pair.png", pair)];
+    let mut paths = Vec::new();
+    for (name, image) in &files {
+        paths.push(dir.path().join(name));
+        std::fs::write(paths.last().unwrap(), testkit::encode(image, image::ImageFormat::Png))?;
+    }
+    paths.push(dir.path().join("unreadable.png"));
+    std::fs::write(paths.last().unwrap(), "text, not a picture")?;
+    let first = upload_and_wait(browser, &paths).await?;
+    let answer = |name: &str, seen: &HashMap<String, CardView>| {
+        let card = &seen[name];
+        (card.label.unwrap_or_else(|| panic!("{name}: no answer ({:?})", card.error)), card.confidence.unwrap())
+    };
+    let upright_answer = answer("upright.png", &first);
+    let pair_answer = answer("pair.png", &first);
+    let card = |name: &str| format!("[...document.querySelectorAll('.card')].find(c => c.dataset.file === '{name}')");
+    // Waits for the card's framing and a fresh answer, then checks it against `expected`.
+    let reframed = async |name: &str, framing: &str, expected: (u8, f64)| -> Result<()> {
+        browser
+            .wait_for(
+                &format!("{0}.dataset.framing === '{framing}' && {0}.querySelector('[data-testid=prediction]')", card(name)),
+                Duration::from_secs(120),
+            )
+            .await?;
+        let got = answer(name, &cards(browser).await?);
+        ensure!(got.0 == expected.0 && (got.1 - expected.1).abs() < 1e-4, "{name} framed {framing}: {got:?}, expected {expected:?}");
+        Ok(())
+    };
+
+    browser.eval(&format!("{}.querySelector('[data-testid=rotate]').click()", card("turned.png")), vec![]).await?;
+    reframed("turned.png", "1/0/-", upright_answer).await?;
+    let drawn = browser.eval(&format!("return !!{}.querySelector('canvas.photo')", card("turned.png")), vec![]).await?;
+    ensure!(drawn == json!(true), "the turned card does not show the turned view");
+    browser.eval(&format!("{}.querySelector('[data-testid=mirror]').click()", card("mirrored.png")), vec![]).await?;
+    reframed("mirrored.png", "0/1/-", upright_answer).await?;
+
+    // Crop with the keyboard alone: Enter on "Crop…", Shift+← ten times (half as wide),
+    // → ten times (to the right half), Enter.
+    let crop_button = browser.client.find(Locator::Css("[data-file='pair.png'] [data-testid=crop]")).await?;
+    crop_button.send_keys("\u{E007}").await?;
+    browser
+        .wait_for(
+            &format!("document.activeElement === {}.querySelector('[data-testid=crop-box]')", card("pair.png")),
+            Duration::from_secs(10),
+        )
+        .await?;
+    let keys = format!("\u{E008}{}\u{E000}{}\u{E007}", "\u{E012}".repeat(10), "\u{E014}".repeat(10));
+    browser.client.active_element().await?.send_keys(&keys).await?;
+    reframed("pair.png", "0/0/0.500,0.000,0.500,1.000", upright_answer).await?;
+
+    // A click without a drag is an empty box: a message, and the card keeps its crop and answer.
+    browser.eval(&format!("{}.querySelector('[data-testid=crop]').click()", card("pair.png")), vec![]).await?;
+    browser
+        .eval(
+            &format!(
+                "const a = {}.querySelector('[data-testid=crop-area]'); const r = a.getBoundingClientRect();
+                 const at = {{ clientX: r.left + r.width * 0.3, clientY: r.top + r.height * 0.3, pointerId: 1, bubbles: true }};
+                 a.dispatchEvent(new PointerEvent('pointerdown', at)); a.dispatchEvent(new PointerEvent('pointerup', at));",
+                card("pair.png")
+            ),
+            vec![],
+        )
+        .await?;
+    browser.eval(&format!("{}.querySelector('[data-testid=crop-apply]').click()", card("pair.png")), vec![]).await?;
+    browser.wait_for(&format!("{}.querySelector('[data-testid=framing-error]')", card("pair.png")), Duration::from_secs(10)).await?;
+    let message =
+        browser.eval(&format!("return {}.querySelector('[data-testid=framing-error]').textContent", card("pair.png")), vec![]).await?;
+    ensure!(message.as_str().unwrap_or_default().contains("empty"), "unclear message for an empty crop box: {message}");
+    reframed("pair.png", "0/0/0.500,0.000,0.500,1.000", upright_answer).await?;
+    // Escape closes the editor and the message.
+    browser.eval(&format!("{}.querySelector('[data-testid=crop-box]').focus()", card("pair.png")), vec![]).await?;
+    browser.client.active_element().await?.send_keys("\u{E00C}").await?;
+    browser
+        .wait_for(
+            &format!("!{0}.querySelector('[data-testid=crop-box]') && !{0}.querySelector('[data-testid=framing-error]')", card("pair.png")),
+            Duration::from_secs(10),
+        )
+        .await?;
+
+    // "Original": the photo as uploaded, and its first answer.
+    browser.eval(&format!("{}.querySelector('[data-testid=original]').click()", card("pair.png")), vec![]).await?;
+    reframed("pair.png", "0/0/-", pair_answer).await?;
+
+    // A file that cannot be read cannot be turned: it says so, and its card is unchanged.
+    browser.eval(&format!("{}.querySelector('[data-testid=rotate]').click()", card("unreadable.png")), vec![]).await?;
+    browser.wait_for(&format!("{}.querySelector('[data-testid=framing-error]')", card("unreadable.png")), Duration::from_secs(10)).await?;
+    let state = browser
+        .eval(
+            &format!(
+                "const c = {}; return [c.querySelector('[data-testid=framing-error]').textContent, c.dataset.framing,
+                 !!c.querySelector('[data-testid=error]')]",
+                card("unreadable.png")
+            ),
+            vec![],
+        )
+        .await?;
+    ensure!(state[0].as_str().unwrap_or_default().contains("cannot be read"), "unclear message: {state}");
+    ensure!(state[1] == json!("0/0/-") && state[2] == json!(true), "the unreadable card changed: {state}");
+    Ok(())
 }
 
 /// On a touch screen a "Take a photo" button opens the camera (`capture`); on a desktop it is
@@ -419,18 +429,28 @@ async fn scenario(browser: &Browser, server: &StaticServer, gpu: Gpu) -> Result<
     std::fs::write(&huge, testkit::encode(&image::DynamicImage::ImageRgb8(testkit::blob_photo(6000, 4000)), image::ImageFormat::Jpeg))?;
     let heap = async || browser.eval("return wasmBindings.fashionWasmMemoryBytes()", vec![]).await.map(|v| v.as_f64().unwrap_or(f64::NAN));
     let heap_before = heap().await?;
+    browser.observe_long_tasks().await?;
     let started = std::time::Instant::now();
     let seen = upload_and_wait(browser, &[huge.clone()]).await?;
+    // Let a last long task be reported.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let longest = browser.longest_task_ms().await?;
     let heap_after = heap().await?;
     eprintln!(
-        "6000×4000 JPEG classified in {:.1} s; wasm heap {:.1} → {:.1} MiB",
+        "6000×4000 JPEG classified in {:.1} s; page's wasm heap {:.1} → {:.1} MiB; longest main-thread task {longest:.0} ms",
         started.elapsed().as_secs_f64(),
         heap_before / 1048576.0,
         heap_after / 1048576.0
     );
     let card = &seen[&file_name(&huge)];
     ensure!(card.label.is_some(), "the 6000×4000 photo was not classified: {:?}", card.error);
-    ensure!(heap_after <= 512.0 * 1048576.0, "the wasm heap reached {heap_after} bytes for one photo");
+    // Decoded in the worker: the page's own heap does not take the 24-megapixel image (on the
+    // main thread it grew by about 80 MiB), and the page never froze for long.
+    ensure!(
+        heap_after - heap_before <= 16.0 * 1048576.0,
+        "the page's wasm heap grew {heap_before} → {heap_after}: decoded on the main thread?"
+    );
+    ensure!(longest <= LONGEST_TASK_MS, "a {longest:.0} ms main-thread task while a 6000×4000 photo was classified");
 
     // "Load weights…": a bad file is refused with a message and the model stays; the
     // trainer's baseline file loads.
@@ -526,9 +546,12 @@ async fn scenario(browser: &Browser, server: &StaticServer, gpu: Gpu) -> Result<
         ensure!(badge == "cpu", "badge still says {badge} after the GPU device was lost");
     }
 
-    // Nothing was fetched once the page was ready, and nothing ever left this origin.
+    // Nothing was fetched once the page was ready, and nothing ever left this origin. The one
+    // exception is the browser's own check for a new `sw.js`, which it makes when a page or a
+    // worker (the decoder) starts under the service worker.
     let after = server.requests();
-    ensure!(after == assets_loaded, "requests after the page was ready: {:?}", &after[assets_loaded.len()..]);
+    let later: Vec<&String> = after[assets_loaded.len()..].iter().filter(|r| !r.starts_with("/sw.js")).collect();
+    ensure!(after.starts_with(&assets_loaded) && later.is_empty(), "requests after the page was ready: {later:?}");
     let foreign = browser
         .eval("return performance.getEntriesByType('resource').map(e => e.name).filter(n => !n.startsWith(location.origin))", vec![])
         .await?;

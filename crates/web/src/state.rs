@@ -3,14 +3,11 @@
 
 use std::rc::Rc;
 
-use fashion_model::{
-    CLASS_NAMES, DecodeLimits, Framing, IMAGE_PIXELS, LabelledImages, NUM_CLASSES, TrainingSummary, finetune::FineTuneConfig,
-    framing::Thumbnail, preprocess_framed,
-};
+use fashion_model::{CLASS_NAMES, Framing, LabelledImages, NUM_CLASSES, TrainingSummary, finetune::FineTuneConfig, framing::Thumbnail};
 use leptos::{prelude::*, task::spawn_local};
 
 use crate::{
-    browser,
+    browser, decoder,
     engine::{self, Backend, BackendKind, Engine, Scores},
     storage, tuning,
 };
@@ -196,6 +193,8 @@ impl AppState {
         self.ready.set(true);
         // For the page benchmark: time from navigation to ready.
         browser::mark("fashion-ready");
+        // Only now: the worker's download must not delay the first answer.
+        decoder::start();
         Ok(())
     }
 
@@ -265,10 +264,10 @@ impl AppState {
         spawn_local(async move {
             let mut ready = Vec::new();
             for (card, file) in jobs {
-                match read_framed(file, Framing::default()).await {
-                    Ok((pixels, frame, _)) => {
-                        card.frame.set(Some(frame));
-                        ready.push((card, pixels, None))
+                match decoder::decode(&file, Framing::default()).await {
+                    Ok(decoded) => {
+                        card.frame.set(Some(decoded.frame));
+                        ready.push((card, decoded.pixels, None))
                     }
                     Err(e) => {
                         card.unreadable.set(Some(e.clone()));
@@ -309,13 +308,13 @@ impl AppState {
     pub fn reframe(self, card: Card, framing: Framing) {
         card.framing_error.set(None);
         spawn_local(async move {
-            match read_framed(card.file.clone(), framing).await {
-                Ok((pixels, frame, thumbnails)) => {
+            match decoder::decode(&card.file, framing).await {
+                Ok(decoded) => {
                     card.framing.set(framing);
-                    card.thumbnails.set(thumbnails);
-                    card.frame.set(Some(frame));
+                    card.thumbnails.set(decoded.thumbnails);
+                    card.frame.set(Some(decoded.frame));
                     card.result.set(CardResult::Working);
-                    self.classify_cards(vec![(card, pixels, None)]).await;
+                    self.classify_cards(vec![(card, decoded.pixels, None)]).await;
                 }
                 Err(e) => card.framing_error.set(Some(format!("Not re-framed: {e}. The card keeps its framing and answer."))),
             }
@@ -484,15 +483,6 @@ impl AppState {
 /// The bytes of a file the user picked, dropped or pasted.
 async fn read_file(file: web_sys::File) -> Result<Vec<u8>, String> {
     gloo_file::futures::read_as_bytes(&gloo_file::File::from(file)).await.map_err(|e| format!("cannot read the file: {e}"))
-}
-
-/// The 28×28 model input of a file's framed view, where it lies on the view, and the view's
-/// thumbnails when it is not the file as uploaded.
-async fn read_framed(file: web_sys::File, framing: Framing) -> Result<(Vec<f32>, [f32; 4], Option<(Thumbnail, Thumbnail)>), String> {
-    let bytes = read_file(file).await?;
-    let framed = preprocess_framed(&bytes, DecodeLimits::default(), &framing).map_err(|e| e.to_string())?;
-    debug_assert_eq!(framed.input.pixels.len(), IMAGE_PIXELS);
-    Ok((framed.input.pixels.to_vec(), framed.input.frame, framed.thumbnails))
 }
 
 /// "Sneaker, 97.1%".

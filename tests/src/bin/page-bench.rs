@@ -19,11 +19,6 @@ use serde_json::{Value, json};
 
 const RUNS: u32 = 60;
 
-/// Records long main-thread tasks (over 50 ms) from now on, in `window.fashionLongTasks`.
-const OBSERVE_LONG_TASKS: &str = "window.fashionLongTasks = [];
-    new PerformanceObserver(list => fashionLongTasks.push(...list.getEntries().map(e => e.duration)))
-        .observe({ type: 'longtask' });";
-
 async fn measure(server: &StaticServer, gpu: Gpu, photo: &[u8], huge: &std::path::Path) -> Result<Value> {
     let browser = Browser::launch(gpu).await?;
     let url = match gpu {
@@ -37,7 +32,7 @@ async fn measure(server: &StaticServer, gpu: Gpu, photo: &[u8], huge: &std::path
         let (raw, gzipped) = page_tests::download_size(&dist(), &browser.fetched_before_ready().await?);
         // The offline copy downloads after the first answer; let it finish before timing.
         browser.wait_for_offline_copy().await?;
-        browser.eval(OBSERVE_LONG_TASKS, vec![]).await?;
+        browser.observe_long_tasks().await?;
         browser.upload(&[huge.to_path_buf()]).await?;
         browser
             .wait_for(
@@ -47,14 +42,14 @@ async fn measure(server: &StaticServer, gpu: Gpu, photo: &[u8], huge: &std::path
             .await?;
         // Let a last long task be reported.
         tokio::time::sleep(Duration::from_millis(300)).await;
-        let longest = browser.eval("return Math.max(0, ...fashionLongTasks)", vec![]).await?;
+        let longest = browser.longest_task_ms().await?;
         let bench = browser
             .eval_promise("wasmBindings.fashionBench(new Uint8Array(arguments[0]), arguments[1])", vec![json!(photo), json!(RUNS)])
             .await?;
         let mut bench: Value = serde_json::from_str(bench.as_str().context("bench result")?)?;
         bench["ready_ms"] = ready_ms;
         bench["first_answer_bytes"] = json!([raw, gzipped]);
-        bench["longest_task_upload_ms"] = longest;
+        bench["longest_task_upload_ms"] = json!(longest);
         let steps = if gpu == Gpu::WebGpu { 8 } else { 20 };
         let training = browser.eval_promise("wasmBindings.fashionBenchTraining(arguments[0])", vec![json!(steps)]).await?;
         bench["training"] = serde_json::from_str(training.as_str().context("training bench result")?)?;

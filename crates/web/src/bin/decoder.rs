@@ -1,0 +1,92 @@
+//! The decoding worker: turns a photo file into the model input away from the page's main
+//! thread. Decoding a 6000×4000 JPEG takes a few hundred milliseconds, which on the main thread
+//! freezes the page (no scrolling, no clicks) for that long. Trunk builds this binary as a Web
+//! Worker (`index.html`, `data-type="worker"`); the page talks to it through
+//! `crates/web/src/decoder.rs`, which also holds the message format. It runs the model crate's
+//! preprocessing, the same code as `trainer predict`.
+
+#[cfg(target_arch = "wasm32")]
+unsafe extern "C" {
+    fn __wasm_call_ctors();
+}
+
+#[cfg(target_arch = "wasm32")]
+fn main() {
+    // Once, here, rather than at the top of every export (see the page's `main.rs`).
+    unsafe {
+        __wasm_call_ctors();
+    }
+    worker::start();
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn main() {
+    eprintln!("the decoder is the page's Web Worker: Trunk builds it for wasm32 (see index.html)");
+}
+
+#[cfg(target_arch = "wasm32")]
+#[path = "../message.rs"]
+mod message;
+
+#[cfg(target_arch = "wasm32")]
+mod worker {
+    use fashion_model::{CropBox, DecodeLimits, Framing, framing::Thumbnail, preprocess_framed};
+    use js_sys::{Array, Float32Array, Reflect, Uint8Array};
+    use wasm_bindgen::{JsCast, JsValue, prelude::Closure};
+    use web_sys::{DedicatedWorkerGlobalScope, File, FileReaderSync, MessageEvent};
+
+    use crate::message::{get, object};
+
+    /// Answers every request; says "ready" once it listens (messages sent before that would be
+    /// lost, so the page holds them until then).
+    pub fn start() {
+        let scope: DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
+        let reply_to = scope.clone();
+        let on_message = Closure::<dyn Fn(MessageEvent)>::new(move |event: MessageEvent| {
+            let request = event.data();
+            let id = get(&request, "id");
+            let reply = match answer(&request) {
+                Ok(reply) => reply,
+                Err(message) => object(&[("error", JsValue::from_str(&message))]),
+            };
+            let _ = Reflect::set(&reply, &"id".into(), &id);
+            let _ = reply_to.post_message(&reply);
+        });
+        scope.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        on_message.forget();
+        let _ = scope.post_message(&object(&[("ready", JsValue::TRUE)]));
+    }
+
+    /// `{ file, turns, mirrored, crop: [left, top, width, height] | null }` → `{ pixels, frame,
+    /// view?, whole? }`, or an error message for the card.
+    fn answer(request: &JsValue) -> Result<JsValue, String> {
+        let file: File = get(request, "file").dyn_into().map_err(|_| "no file to decode".to_string())?;
+        let crop = get(request, "crop").dyn_into::<Array>().ok().map(|c| {
+            let at = |i| c.get(i).as_f64().unwrap_or(0.0) as f32;
+            CropBox { left: at(0), top: at(1), width: at(2), height: at(3) }
+        });
+        let framing = Framing {
+            quarter_turns: get(request, "turns").as_f64().unwrap_or(0.0) as u8 % 4,
+            mirrored: get(request, "mirrored").as_bool().unwrap_or(false),
+            crop,
+        };
+        let buffer = FileReaderSync::new()
+            .and_then(|reader| reader.read_as_array_buffer(&file))
+            .map_err(|e| format!("cannot read the file: {}", e.as_string().unwrap_or_else(|| format!("{e:?}"))))?;
+        let bytes = Uint8Array::new(&buffer).to_vec();
+        let framed = preprocess_framed(&bytes, DecodeLimits::default(), &framing).map_err(|e| e.to_string())?;
+        let mut fields = vec![
+            ("pixels", Float32Array::from(&framed.input.pixels[..]).into()),
+            ("frame", Float32Array::from(&framed.input.frame[..]).into()),
+        ];
+        if let Some((view, whole)) = &framed.thumbnails {
+            fields.push(("view", thumbnail(view)));
+            fields.push(("whole", thumbnail(whole)));
+        }
+        Ok(object(&fields))
+    }
+
+    fn thumbnail(t: &Thumbnail) -> JsValue {
+        object(&[("rgba", Uint8Array::from(&t.rgba[..]).into()), ("width", JsValue::from(t.width)), ("height", JsValue::from(t.height))])
+    }
+}
