@@ -141,9 +141,16 @@ async fn scenario(browser: &Browser, server: &StaticServer) -> Result<()> {
         select.select_by_value(&label.to_string()).await?;
     }
     let started = std::time::Instant::now();
+    browser.observe_long_tasks().await?;
     browser.client.find(Locator::Css("[data-testid=finetune]")).await?.click().await?;
     browser.wait_for("document.querySelector('[data-testid=finetune-done]')", Duration::from_secs(900)).await?;
-    eprintln!("fine-tuning took {:.0} s", started.elapsed().as_secs_f64());
+    // Fine-tuning still runs on the page's main thread, one step per task: reported, not yet
+    // bounded (issue "small and fast").
+    eprintln!(
+        "fine-tuning took {:.0} s; longest main-thread task during it {:.0} ms",
+        started.elapsed().as_secs_f64(),
+        browser.longest_task_ms().await?
+    );
     let done = browser
         .eval(
             "const d = document.querySelector('[data-testid=finetune-done]').dataset;
