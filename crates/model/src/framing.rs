@@ -178,8 +178,9 @@ pub fn preprocess_framed(bytes: &[u8], limits: DecodeLimits, framing: &Framing) 
     let thumbnails = if framing.is_original() {
         None
     } else {
-        let uncropped = if framing.crop.is_some() { framing.uncropped().apply(&image)? } else { view.clone() };
-        Some((Thumbnail::of(&view), Thumbnail::of(&uncropped)))
+        let shown = Thumbnail::of(&view);
+        let whole = if framing.crop.is_some() { Thumbnail::of(&framing.uncropped().apply(&image)?) } else { shown.clone() };
+        Some((shown, whole))
     };
     Ok(FramedPhoto { input, thumbnails })
 }

@@ -98,12 +98,16 @@ mod tests {
         all.0.into_iter().flat_map(|t| t.into_data().to_vec::<f32>().unwrap()).collect()
     }
 
-    #[test]
-    fn the_average_moves_part_of_the_way_towards_the_trained_weights() {
+    /// Two initialisations of one tiny network: the weights before and after "training".
+    fn start_and_later() -> (Network, Network) {
         let device = Device::default();
         let arch = Architecture::Compact(CompactConfig { stages: vec![vec![4]], pooled_side: 1, hidden: 8, dropout: 0.0 });
-        let start = arch.init(&device);
-        let later = arch.init(&device);
+        (arch.init(&device), arch.init(&device))
+    }
+
+    #[test]
+    fn the_average_moves_part_of_the_way_towards_the_trained_weights() {
+        let (start, later) = start_and_later();
         let mut average = WeightAverage::restore(start.clone(), 0.9, 1_000);
         average.update(&later);
         let (a, b, avg) = (weights(&start), weights(&later), weights(average.network()));
@@ -117,10 +121,7 @@ mod tests {
 
     #[test]
     fn early_updates_follow_the_trained_weights_closely() {
-        let device = Device::default();
-        let arch = Architecture::Compact(CompactConfig { stages: vec![vec![4]], pooled_side: 1, hidden: 8, dropout: 0.0 });
-        let start = arch.init(&device);
-        let later = arch.init(&device);
+        let (start, later) = start_and_later();
         let mut average = WeightAverage::new(&start, 0.999);
         average.update(&later);
         // First step: decay (1 + 0) / (10 + 0) = 0.1, so the average is 90% the new weights.

@@ -2,7 +2,7 @@
 //! event loop, the address's query string.
 
 use js_sys::{Function, Promise, Reflect, Uint8Array};
-use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen::{Clamped, JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
 fn window() -> web_sys::Window {
@@ -97,4 +97,19 @@ pub fn download(bytes: &[u8], file_name: &str) -> Result<(), String> {
     anchor.click();
     let _ = web_sys::Url::revoke_object_url(&url);
     Ok(())
+}
+
+/// The bytes of a file the user picked, dropped or pasted.
+pub async fn read_file(file: &web_sys::File) -> Result<Vec<u8>, String> {
+    gloo_file::futures::read_as_bytes(&gloo_file::File::from(file.clone())).await.map_err(|e| format!("cannot read the file: {e}"))
+}
+
+/// Draws `width × height` RGBA pixels at the canvas's top-left corner (the canvas scales them
+/// with CSS); a canvas that cannot draw is left blank.
+pub fn draw_rgba(canvas: &web_sys::HtmlCanvasElement, rgba: &[u8], width: u32, height: u32) {
+    let Ok(image) = web_sys::ImageData::new_with_u8_clamped_array_and_sh(Clamped(rgba), width, height) else { return };
+    if let Ok(Some(ctx)) = canvas.get_context("2d") {
+        let ctx: web_sys::CanvasRenderingContext2d = ctx.unchecked_into();
+        let _ = ctx.put_image_data(&image, 0.0, 0.0);
+    }
 }

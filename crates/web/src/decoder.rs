@@ -90,8 +90,7 @@ pub async fn decode(file: &web_sys::File, framing: Framing) -> Result<Decoded, S
             return parse(&reply);
         }
     }
-    let bytes =
-        gloo_file::futures::read_as_bytes(&gloo_file::File::from(file.clone())).await.map_err(|e| format!("cannot read the file: {e}"))?;
+    let bytes = browser::read_file(file).await?;
     let framed = preprocess_framed(&bytes, DecodeLimits::default(), &framing).map_err(|e| e.to_string())?;
     Ok(Decoded { pixels: framed.input.pixels.to_vec(), frame: framed.input.frame, thumbnails: framed.thumbnails })
 }

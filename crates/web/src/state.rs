@@ -362,7 +362,7 @@ impl AppState {
         spawn_local(async move {
             let name = file.name();
             let result = async {
-                let bytes = read_file(file).await.map_err(|e| format!("{name}: {e}"))?;
+                let bytes = browser::read_file(&file).await.map_err(|e| format!("{name}: {e}"))?;
                 let engine = self.engine().await?;
                 engine.with_weights(bytes).map_err(|e| format!("{name} was not loaded: {e}. The previous model is still in use."))
             }
@@ -478,11 +478,6 @@ impl AppState {
             }
         }
     }
-}
-
-/// The bytes of a file the user picked, dropped or pasted.
-async fn read_file(file: web_sys::File) -> Result<Vec<u8>, String> {
-    gloo_file::futures::read_as_bytes(&gloo_file::File::from(file)).await.map_err(|e| format!("cannot read the file: {e}"))
 }
 
 /// "Sneaker, 97.1%".

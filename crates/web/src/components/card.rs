@@ -3,10 +3,12 @@ use fashion_model::{
     verdict::{Doubt, Verdict},
 };
 use leptos::{html, prelude::*};
-use wasm_bindgen::Clamped;
 
 use super::framing::{FramedPhoto, FramingTools, Reframer};
-use crate::state::{Card, CardResult, Classified, describe};
+use crate::{
+    browser,
+    state::{Card, CardResult, Classified, describe},
+};
 
 /// One uploaded photo: the file, what the model sees, the CNN's answer with all ten
 /// probabilities, and the logistic-regression baseline's answer.
@@ -188,13 +190,7 @@ fn HeatCanvas(values: Vec<f32>, class: &'static str, style: String) -> impl Into
     Effect::new(move |_| {
         let Some(canvas) = canvas.get() else { return };
         let rgba: Vec<u8> = values.iter().flat_map(|&h| [230, 30, 20, (h.clamp(0.0, 1.0) * 200.0) as u8]).collect();
-        let side = IMAGE_SIDE as u32;
-        let Ok(image) = web_sys::ImageData::new_with_u8_clamped_array_and_sh(Clamped(&rgba), side, side) else { return };
-        if let Ok(Some(ctx)) = canvas.get_context("2d") {
-            use wasm_bindgen::JsCast;
-            let ctx: web_sys::CanvasRenderingContext2d = ctx.unchecked_into();
-            let _ = ctx.put_image_data(&image, 0.0, 0.0);
-        }
+        browser::draw_rgba(&canvas, &rgba, IMAGE_SIDE as u32, IMAGE_SIDE as u32);
     });
     view! {
         <canvas
@@ -225,15 +221,7 @@ fn Seen(pixels: Vec<f32>) -> impl IntoView {
                 [g, g, g, 255]
             })
             .collect();
-        let side = IMAGE_SIDE as u32;
-        let Ok(image) = web_sys::ImageData::new_with_u8_clamped_array_and_sh(Clamped(&rgba), side, side) else {
-            return;
-        };
-        if let Ok(Some(ctx)) = canvas.get_context("2d") {
-            use wasm_bindgen::JsCast;
-            let ctx: web_sys::CanvasRenderingContext2d = ctx.unchecked_into();
-            let _ = ctx.put_image_data(&image, 0.0, 0.0);
-        }
+        browser::draw_rgba(&canvas, &rgba, IMAGE_SIDE as u32, IMAGE_SIDE as u32);
     });
     view! {
         <canvas class="seen" width="28" height="28" node_ref=canvas role="img" aria-label="the 28×28 image the model sees"></canvas>

@@ -7,9 +7,12 @@ use fashion_model::{
     framing::{KEY_STEP, Thumbnail},
 };
 use leptos::{ev, html, prelude::*};
-use wasm_bindgen::{Clamped, JsCast};
+use wasm_bindgen::JsCast;
 
-use crate::state::{AppState, Card, CardResult};
+use crate::{
+    browser,
+    state::{AppState, Card, CardResult},
+};
 
 /// The card's framing actions, shared by the photo (the crop editor's keys) and the buttons.
 #[derive(Clone)]
@@ -265,11 +268,8 @@ fn ThumbnailCanvas(thumbnail: Thumbnail, alt: String) -> impl IntoView {
     let canvas = NodeRef::<html::Canvas>::new();
     let (width, height) = (thumbnail.width, thumbnail.height);
     Effect::new(move |_| {
-        let Some(canvas) = canvas.get() else { return };
-        let Ok(image) = web_sys::ImageData::new_with_u8_clamped_array_and_sh(Clamped(&thumbnail.rgba), width, height) else { return };
-        if let Ok(Some(ctx)) = canvas.get_context("2d") {
-            let ctx: web_sys::CanvasRenderingContext2d = ctx.unchecked_into();
-            let _ = ctx.put_image_data(&image, 0.0, 0.0);
+        if let Some(canvas) = canvas.get() {
+            browser::draw_rgba(&canvas, &thumbnail.rgba, width, height);
         }
     });
     view! { <canvas class="photo" width=width.to_string() height=height.to_string() node_ref=canvas role="img" aria-label=alt></canvas> }
