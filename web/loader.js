@@ -19,6 +19,7 @@ try {
   await bindings.default({ module_or_path: tag.dataset.wasm });
   // Test and benchmark hooks (see crates/web/src/hooks.rs), as Trunk's own loader does.
   window.wasmBindings = bindings;
+  window.fashionLoadGpu = loadGpu;
   dispatchEvent(new CustomEvent("TrunkApplicationStarted"));
   sessionStorage.removeItem(REPAIRED);
   keepOfflineCopy();
@@ -41,6 +42,26 @@ try {
     boot.setAttribute("data-testid", "error");
     boot.setAttribute("role", "alert");
   }
+}
+
+// The WebGPU module (crates/engine/src/bin/gpu.rs), which the app asks for once it can
+// answer on the CPU: a classic script (Trunk builds it like a worker, `--target no-modules`)
+// that declares the global `wasm_bindgen`. Resolves to its exports, once started.
+let gpuModule = null;
+function loadGpu() {
+  gpuModule ??= new Promise((resolve, reject) => {
+    const script = document.createElement("script");
+    script.src = "gpu.js";
+    script.onload = () => resolve();
+    script.onerror = () => reject(new Error("gpu.js could not be loaded"));
+    document.head.append(script);
+  }).then(async () => {
+    // Declared by gpu.js.
+    const gpu = wasm_bindgen;
+    await gpu({ module_or_path: "gpu_bg.wasm" });
+    return gpu;
+  });
+  return gpuModule;
 }
 
 // Removes the offline copy and its service worker if this page was served by them; true if

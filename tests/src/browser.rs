@@ -155,6 +155,17 @@ impl Browser {
         Ok(paths.as_array().context("resource list")?.iter().filter_map(|p| p.as_str().map(String::from)).collect())
     }
 
+    /// Waits until the page can answer and its backend is settled: on WebGPU once the WebGPU
+    /// module has started (the page answers on the CPU meanwhile; the badge has
+    /// `data-pending` until then), on the CPU once WebGPU has been ruled out.
+    pub async fn wait_ready(&self, timeout: Duration) -> Result<()> {
+        self.wait_for(
+            "document.querySelector('[data-testid=ready]') && !document.querySelector('[data-testid=backend][data-pending]')",
+            timeout,
+        )
+        .await
+    }
+
     /// Waits until the service worker has stored the offline copy (`web/loader.js` sets
     /// `data-offline` on `<html>`); its downloads are then over.
     pub async fn wait_for_offline_copy(&self) -> Result<()> {

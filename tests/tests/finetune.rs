@@ -41,13 +41,13 @@ fn works_offline_after_the_first_visit() {
         let paths: Vec<PathBuf> = wrong.iter().map(|p| p.path.clone()).collect();
         let files: Vec<String> = paths.iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
         browser.client.goto(&server.url).await?;
-        browser.wait_for("document.querySelector('[data-testid=ready]')", Duration::from_secs(300)).await?;
+        browser.wait_ready(Duration::from_secs(300)).await?;
         browser.wait_for_offline_copy().await?;
 
         server.set_offline(true);
         let online_requests = server.requests().len();
         browser.client.refresh().await?;
-        browser.wait_for("document.querySelector('[data-testid=ready]')", Duration::from_secs(300)).await?;
+        browser.wait_ready(Duration::from_secs(300)).await?;
         upload_and_wait(browser, &paths).await?;
         ensure!(labels_on_page(browser, &files).await?.iter().all(Option::is_some), "photos not classified offline");
         for (file, photo) in files.iter().zip(&wrong) {
@@ -79,7 +79,7 @@ fn works_offline_after_the_first_visit() {
         ensure!(left == json!([]), "the damaged offline copy is still there: {left}");
         server.set_offline(false);
         browser.client.refresh().await?;
-        browser.wait_for("document.querySelector('[data-testid=ready]')", Duration::from_secs(300)).await?;
+        browser.wait_ready(Duration::from_secs(300)).await?;
         let notice = browser.eval("return document.querySelector('.banner.notice')?.textContent ?? ''", vec![]).await?;
         ensure!(notice.as_str().unwrap_or_default().contains("fine-tuned model, restored"), "the fine-tuned model was lost: {notice}");
         browser.wait_for_offline_copy().await?;
@@ -128,7 +128,7 @@ async fn scenario(browser: &Browser, server: &StaticServer) -> Result<()> {
     let truth: Vec<u64> = wrong.iter().map(|p| p.label as u64).collect();
 
     browser.client.goto(&server.url).await?;
-    browser.wait_for("document.querySelector('[data-testid=ready]')", Duration::from_secs(300)).await?;
+    browser.wait_ready(Duration::from_secs(300)).await?;
     browser.wait_for_offline_copy().await?;
     let assets_loaded = server.requests().len();
     upload_and_wait(browser, &paths).await?;
@@ -203,7 +203,7 @@ async fn scenario(browser: &Browser, server: &StaticServer) -> Result<()> {
 
     // A reload restores the fine-tuned model from IndexedDB.
     browser.client.refresh().await?;
-    browser.wait_for("document.querySelector('[data-testid=ready]')", Duration::from_secs(300)).await?;
+    browser.wait_ready(Duration::from_secs(300)).await?;
     let notice = browser.eval("return document.querySelector('.banner.notice')?.textContent ?? ''", vec![]).await?;
     ensure!(notice.as_str().unwrap_or_default().contains("fine-tuned model, restored"), "no restore notice: {notice}");
     upload_and_wait(browser, &paths).await?;

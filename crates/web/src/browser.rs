@@ -1,20 +1,14 @@
-//! Thin wrappers over browser APIs the app needs: fetch, the WebGPU probe, yielding to the
-//! event loop, the address's query string.
+//! Thin wrappers over browser APIs the app needs: fetch, the address's query string,
+//! downloads, files, canvases. The clock, yielding and JavaScript errors are the engine's
+//! (`fashion_engine::js`), re-exported here.
 
-use js_sys::{Function, Promise, Reflect, Uint8Array};
-use wasm_bindgen::{Clamped, JsCast, JsValue};
+pub use fashion_engine::js::{js_error, sleep_ms, yield_now};
+use js_sys::Uint8Array;
+use wasm_bindgen::{Clamped, JsCast};
 use wasm_bindgen_futures::JsFuture;
 
 fn window() -> web_sys::Window {
     web_sys::window().expect("the app runs in a browser window")
-}
-
-/// A JavaScript exception as a readable message.
-pub fn js_error(value: JsValue) -> String {
-    if let Some(error) = value.dyn_ref::<js_sys::Error>() {
-        return String::from(error.message());
-    }
-    value.as_string().unwrap_or_else(|| format!("{value:?}"))
 }
 
 /// GETs a file served beside the page.
@@ -31,48 +25,11 @@ pub async fn fetch_bytes(url: &str) -> Result<Vec<u8>, String> {
     Ok(Uint8Array::new(&buffer).to_vec())
 }
 
-/// Checks, from JavaScript, that the browser exposes a WebGPU adapter, before wgpu is asked
-/// for one (wgpu may panic where the browser lacks a feature). `Err` says why not.
-pub async fn probe_webgpu() -> Result<(), String> {
-    let navigator = window().navigator();
-    let gpu = Reflect::get(&navigator, &"gpu".into()).unwrap_or(JsValue::UNDEFINED);
-    if gpu.is_undefined() || gpu.is_null() {
-        return Err("this browser does not offer WebGPU".into());
-    }
-    let request: Function = Reflect::get(&gpu, &"requestAdapter".into())
-        .ok()
-        .and_then(|f| f.dyn_into().ok())
-        .ok_or("this browser's WebGPU has no requestAdapter")?;
-    let promise: Promise = request.call0(&gpu).map_err(js_error)?.dyn_into().map_err(js_error)?;
-    let adapter = JsFuture::from(promise).await.map_err(|e| format!("WebGPU adapter request failed: {}", js_error(e)))?;
-    if adapter.is_null() || adapter.is_undefined() {
-        return Err("no WebGPU adapter is available (WebGPU disabled or the GPU is blocklisted)".into());
-    }
-    Ok(())
-}
-
-/// Lets the browser paint and handle input before the next chunk of work.
-pub async fn yield_now() {
-    sleep_ms(0).await
-}
-
-pub async fn sleep_ms(ms: i32) {
-    let promise = Promise::new(&mut |resolve, _| {
-        let _ = window().set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms);
-    });
-    let _ = JsFuture::from(promise).await;
-}
-
 /// A parameter of the page's address (`?backend=cpu`).
 pub fn query_param(name: &str) -> Option<String> {
     let search = window().location().search().ok()?;
     let params = web_sys::UrlSearchParams::new_with_str(&search).ok()?;
     params.get(name)
-}
-
-/// Milliseconds from a monotonic clock.
-pub fn now_ms() -> f64 {
-    window().performance().map(|p| p.now()).unwrap_or_default()
 }
 
 /// A named point on the page's performance timeline.

@@ -1,20 +1,20 @@
-//! The page: upload a clothing photo and classify it in the tab, on WebGPU through
-//! burn-wgpu or on burn's CPU backend. Built by Trunk from the root `index.html`.
+//! The page: upload a clothing photo and classify it in the tab, on burn's CPU backend and,
+//! once its WebGPU module has loaded (`gpu.rs`), on WebGPU through burn-wgpu. Built by Trunk
+//! from the root `index.html`.
 
 mod app;
 mod browser;
 mod components;
 mod decoder;
-mod engine;
+mod gpu;
 mod hooks;
 mod message;
 mod panic;
+mod samples;
 mod state;
 mod storage;
-mod tuning;
 
-// Static constructors (`inventory` registrations in burn's GPU compiler stack), synthesised by
-// the linker. See `main`.
+// Static constructors, synthesised by the linker. See `main`.
 #[cfg(target_family = "wasm")]
 unsafe extern "C" {
     fn __wasm_call_ctors();

@@ -1,16 +1,21 @@
 //! The app's reactive state, shared through Leptos context, and the actions that change it
 //! (start-up, classifying uploads, swapping weights). Components stay thin.
 
-use std::rc::Rc;
+use std::{cell::RefCell, rc::Rc};
 
+use fashion_engine::{
+    engine::{self, Backend, BackendKind, Engine, Scores},
+    tuning,
+};
 use fashion_model::{CLASS_NAMES, Framing, LabelledImages, NUM_CLASSES, TrainingSummary, finetune::FineTuneConfig, framing::Thumbnail};
 use leptos::{prelude::*, task::spawn_local};
 
-use crate::{
-    browser, decoder,
-    engine::{self, Backend, BackendKind, Engine, Scores},
-    storage, tuning,
-};
+use crate::{browser, decoder, gpu, samples, storage};
+
+thread_local! {
+    /// The shipped CNN's file, for "Reset".
+    static SHIPPED_CNN: RefCell<Option<Rc<Vec<u8>>>> = const { RefCell::new(None) };
+}
 
 /// Oldest cards are dropped past this many (their photo's object URL is released), so a long
 /// session does not grow without bound.
@@ -22,6 +27,8 @@ pub struct BackendStatus {
     /// `None` while starting.
     pub kind: Option<BackendKind>,
     pub detail: String,
+    /// While the WebGPU module loads and starts (the CPU answers meanwhile).
+    pub pending: bool,
 }
 
 /// Facts about the loaded models, for the "about" panel.
@@ -112,7 +119,7 @@ pub struct AppState {
 impl AppState {
     pub fn new() -> Self {
         Self {
-            backend: RwSignal::new(BackendStatus { kind: None, detail: "starting…".into() }),
+            backend: RwSignal::new(BackendStatus { kind: None, detail: "starting…".into(), pending: false }),
             ready: RwSignal::new(false),
             error: RwSignal::new(None),
             notice: RwSignal::new(None),
@@ -126,35 +133,43 @@ impl AppState {
         }
     }
 
-    /// Puts `engine` in charge (start-up, the CPU fallback, new weights, a fine-tune, a reset)
-    /// and shows its backend and models: the one place the engine changes.
-    fn swap_engine(&self, engine: Engine) -> Rc<Engine> {
-        self.backend.set(BackendStatus { kind: Some(engine.backend.kind), detail: engine.backend.detail.clone() });
+    /// Puts `engine` in charge (start-up, new weights, a fine-tune, a reset), shows its models
+    /// and gives them to the WebGPU module if it runs: the one place the models change.
+    async fn swap_engine(&self, engine: Engine) -> Rc<Engine> {
         let info = |m: &engine::Model| ModelInfo { name: m.architecture.name().to_string(), params: m.params, summary: m.summary.clone() };
         self.models.set(ModelsInfo { cnn: Some(info(&engine.cnn)), baseline: engine.baseline.as_ref().map(info) });
-        engine::install(engine)
+        let engine = engine::install(engine);
+        if let Some(gpu) = gpu::current() {
+            if let Err(e) = gpu.set_models(&engine.cnn.bytes, engine.baseline.as_ref().map(|m| m.bytes.as_slice())).await {
+                self.use_cpu(format!("WebGPU could not take the new model ({e}); switched to the CPU"));
+            }
+        }
+        engine
+    }
+
+    /// Classification moves to the CPU module for good, and the badge says why.
+    fn use_cpu(&self, why: String) {
+        gpu::stop();
+        self.backend.set(BackendStatus { kind: Some(BackendKind::Cpu), detail: why, pending: false });
     }
 
     /// Picks the backend, loads the shipped weights and warms the model up.
     pub fn start(self) {
         spawn_local(async move {
             if let Err(e) = self.try_start().await {
-                self.backend.update(|b| b.detail = "not ready".into());
+                self.backend.update(|b| {
+                    b.detail = "not ready".into();
+                    b.pending = false;
+                });
                 self.error.set(Some(e));
             }
         });
     }
 
+    /// Answers on the CPU first, then moves to WebGPU once its module has loaded and started.
     async fn try_start(self) -> Result<(), String> {
-        let backend = if browser::query_param("backend").as_deref() == Some("cpu") {
-            Backend::cpu("chosen in the address (?backend=cpu)")
-        } else {
-            match Backend::webgpu().await {
-                Ok(backend) => backend,
-                Err(why) => Backend::cpu(why),
-            }
-        };
-        self.backend.set(BackendStatus { kind: Some(backend.kind), detail: "loading the model…".into() });
+        let want_gpu = browser::query_param("backend").as_deref() != Some("cpu");
+        self.backend.set(BackendStatus { kind: None, detail: "loading the model…".into(), pending: want_gpu });
         let cnn = browser::fetch_bytes("cnn.fmw")
             .await
             .map_err(|e| format!("The model could not be downloaded: {e}. Reload the page to try again."))?;
@@ -165,8 +180,9 @@ impl AppState {
                 None
             }
         };
-        engine::set_shipped_cnn(cnn.clone());
-        let mut engine = Engine::load(backend, cnn, baseline).map_err(|e| format!("The shipped model is unusable: {e}"))?;
+        SHIPPED_CNN.with(|s| *s.borrow_mut() = Some(Rc::new(cnn.clone())));
+        let reason = if want_gpu { "WebGPU is starting…" } else { "chosen in the address (?backend=cpu)" };
+        let mut engine = Engine::load(Backend::cpu(reason), cnn, baseline).map_err(|e| format!("The shipped model is unusable: {e}"))?;
         // The user's fine-tuned model, if they made one in an earlier visit.
         match storage::get(storage::FINE_TUNED).await {
             Ok(Some(saved)) => match engine.with_weights(saved) {
@@ -181,24 +197,45 @@ impl AppState {
             Ok(None) => {}
             Err(e) => self.notice.set(Some(format!("Saved models are unavailable: {e}."))),
         }
-        self.backend.update(|b| b.detail = "warming up…".into());
-        if let Err(e) = engine.warm_up().await {
-            if engine.backend.kind != BackendKind::WebGpu {
-                return Err(format!("The model failed to run: {e}"));
-            }
-            engine = engine.on_cpu(format!("WebGPU failed while warming up: {e}")).map_err(|e| e.to_string())?;
-            engine.warm_up().await?;
-        }
-        self.swap_engine(engine);
+        engine.warm_up().await.map_err(|e| format!("The model failed to run: {e}"))?;
+        self.swap_engine(engine).await;
+        self.backend.set(BackendStatus { kind: Some(BackendKind::Cpu), detail: reason.into(), pending: want_gpu });
         self.ready.set(true);
         // For the page benchmark: time from navigation to ready.
         browser::mark("fashion-ready");
-        // Only now: the worker's download must not delay the first answer.
+        // Only now: the workers' and the WebGPU module's downloads must not delay the first answer.
         decoder::start();
+        if want_gpu {
+            self.start_gpu().await;
+        }
         Ok(())
     }
 
-    /// The engine, waiting for start-up to finish if needed.
+    /// Loads and starts the WebGPU module with the models in use; where it cannot start, the
+    /// CPU goes on and the badge says why.
+    async fn start_gpu(self) {
+        let Some(models) = engine::current() else { return };
+        // Asked of the browser first: without an adapter the module is not worth its download.
+        if let Err(why) = fashion_engine::js::probe_webgpu().await {
+            return self.use_cpu(why);
+        }
+        match gpu::start(&models.cnn.bytes, models.baseline.as_ref().map(|m| m.bytes.as_slice())).await {
+            Ok(gpu) => {
+                // The models may have changed while WebGPU started (loaded weights, a reset).
+                let now = engine::current().unwrap_or(models.clone());
+                if !Rc::ptr_eq(&now, &models) {
+                    if let Err(e) = gpu.set_models(&now.cnn.bytes, now.baseline.as_ref().map(|m| m.bytes.as_slice())).await {
+                        return self.use_cpu(format!("WebGPU could not take the model ({e})"));
+                    }
+                }
+                self.backend.set(BackendStatus { kind: Some(BackendKind::WebGpu), detail: gpu.adapter.clone(), pending: false });
+                browser::mark("fashion-webgpu-ready");
+            }
+            Err(why) => self.use_cpu(why),
+        }
+    }
+
+    /// The page's models, waiting for start-up to finish if needed.
     async fn engine(&self) -> Result<Rc<Engine>, String> {
         loop {
             if let Some(engine) = engine::current() {
@@ -211,19 +248,23 @@ impl AppState {
         }
     }
 
-    /// Classifies on the current engine. If WebGPU fails (device lost, out of memory), moves
-    /// to the CPU, says so, and retries there: the user still gets an answer.
+    /// Classifies on WebGPU when it runs, else on the CPU. If WebGPU fails (device lost, out
+    /// of memory), moves to the CPU, says so, and answers there: the user still gets an answer.
     pub async fn classify(&self, pixels: &[f32]) -> Result<Vec<Scores>, String> {
         let engine = self.engine().await?;
-        match engine.classify(pixels).await {
-            Ok(scores) => Ok(scores),
-            Err(e) if engine.backend.kind == BackendKind::WebGpu => {
-                let cpu = engine.on_cpu(format!("WebGPU stopped working ({e}); switched to the CPU")).map_err(|e| e.to_string())?;
-                self.notice.set(Some("The GPU stopped responding; the page now runs on the CPU.".into()));
-                self.swap_engine(cpu).classify(pixels).await
+        if let Some(gpu) = gpu::current() {
+            match gpu.logits(pixels).await {
+                // The page's copy of the models calibrates, as for the CPU's logits.
+                Ok((cnn, baseline)) => return Ok(engine.scores(&cnn, baseline.as_deref())),
+                Err(e) => self.gpu_failed(e),
             }
-            Err(e) => Err(e),
         }
+        engine.classify(pixels).await
+    }
+
+    fn gpu_failed(&self, e: String) {
+        self.use_cpu(format!("WebGPU stopped working ({e}); switched to the CPU"));
+        self.notice.set(Some("The GPU stopped responding; the page now runs on the CPU.".into()));
     }
 
     /// Adds files to the gallery (newest first) and classifies them.
@@ -325,14 +366,23 @@ impl AppState {
     /// shown on the page and changes nothing else.
     pub fn explain(self, card: Card, pixels: Vec<f32>) {
         spawn_local(async move {
-            match self.engine().await {
-                Ok(engine) => match engine.explain(&pixels).await {
-                    Ok(heat) => card.heat.set(Some(heat)),
-                    Err(e) => self.error.set(Some(format!("Could not explain this answer: {e}"))),
-                },
-                Err(e) => self.error.set(Some(e)),
+            match self.explain_pixels(&pixels).await {
+                Ok(heat) => card.heat.set(Some(heat)),
+                Err(e) => self.error.set(Some(format!("Could not explain this answer: {e}"))),
             }
         });
+    }
+
+    /// The heatmap on WebGPU when it runs (on the CPU if it fails there), else on the CPU.
+    async fn explain_pixels(&self, pixels: &[f32]) -> Result<Vec<f32>, String> {
+        let engine = self.engine().await?;
+        if let Some(gpu) = gpu::current() {
+            match gpu.explain(pixels).await {
+                Ok(heat) => return Ok(heat),
+                Err(e) => self.gpu_failed(e),
+            }
+        }
+        engine.explain(pixels).await
     }
 
     /// Classifies every finished card again (after the model changed).
@@ -369,7 +419,7 @@ impl AppState {
             .await;
             match result {
                 Ok(next) => {
-                    self.swap_engine(next);
+                    self.swap_engine(next).await;
                     self.error.set(None);
                     self.notice.set(Some(format!("Loaded {name}.")));
                     self.reclassify_all().await;
@@ -412,11 +462,18 @@ impl AppState {
         spawn_local(async move {
             let result = async {
                 let engine = self.engine().await?;
-                let on_step = |step, loss| {
+                let sets = samples::sets().await?;
+                let on_step = move |step, loss| {
                     self.losses.update(|l| l.push(loss));
                     self.tuning.set(Tuning::Running { step, steps });
                 };
-                let outcome = tuning::run(&engine, user, config, on_step, || self.cancel.get_untracked()).await?;
+                let cancelled = move || self.cancel.get_untracked();
+                // On WebGPU when it runs; a failure there is reported, not retried on the CPU
+                // (the user chooses to run it again).
+                let outcome = match gpu::current() {
+                    Some(gpu) => gpu.fine_tune(&user, &sets, &config, on_step, cancelled).await?,
+                    None => tuning::run(&engine, user, &sets, config, on_step, cancelled).await?,
+                };
                 let tuning::Outcome::Done { weights, report } = outcome else {
                     return Ok(None);
                 };
@@ -426,7 +483,7 @@ impl AppState {
             .await;
             match result {
                 Ok(Some((next, weights, report))) => {
-                    self.swap_engine(next);
+                    self.swap_engine(next).await;
                     if let Err(e) = storage::put(storage::FINE_TUNED, &weights).await {
                         self.notice.set(Some(format!(
                             "The fine-tuned model is in use but could not be saved in this browser ({e}); download it to keep it."
@@ -451,7 +508,7 @@ impl AppState {
         spawn_local(async move {
             let result = async {
                 let engine = self.engine().await?;
-                let shipped = engine::shipped_cnn().ok_or("the shipped model is not loaded")?;
+                let shipped = SHIPPED_CNN.with(|s| s.borrow().clone()).ok_or("the shipped model is not loaded")?;
                 let next = engine.with_weights(shipped.to_vec()).map_err(|e| e.to_string())?;
                 storage::delete(storage::FINE_TUNED).await?;
                 Ok::<_, String>(next)
@@ -459,7 +516,7 @@ impl AppState {
             .await;
             match result {
                 Ok(next) => {
-                    self.swap_engine(next);
+                    self.swap_engine(next).await;
                     self.tuning.set(Tuning::Idle);
                     self.notice.set(Some("Back to the shipped model; the fine-tuned one was deleted from this browser.".into()));
                     self.reclassify_all().await;

@@ -1,8 +1,11 @@
 use leptos::prelude::*;
 
-use crate::{engine::BackendKind, state::AppState};
+use fashion_engine::BackendKind;
 
-/// Names the backend in use and, on the CPU, why; shows `ready` once the model can answer.
+use crate::state::AppState;
+
+/// Names the backend in use and, on the CPU, why (`data-pending` while WebGPU is still
+/// starting); shows `ready` once the model can answer.
 #[component]
 pub fn BackendBadge() -> impl IntoView {
     let state = expect_context::<AppState>();
@@ -14,6 +17,7 @@ pub fn BackendBadge() -> impl IntoView {
                 class:gpu=move || kind() == Some(BackendKind::WebGpu)
                 data-testid="backend"
                 data-backend=move || kind().map(|k| k.label().to_lowercase()).unwrap_or_default()
+                data-pending=move || state.backend.get().pending.then_some("true")
             >
                 {move || {
                     let status = state.backend.get();

@@ -1,5 +1,5 @@
 //! The models in the tab: which burn device runs them (WebGPU or the CPU), the shipped or
-//! user-loaded weights, and classification. No UI here; `app` drives it.
+//! user-loaded weights, and classification. No UI here: the page drives it.
 //!
 //! WebGPU reads must be awaited (`into_data_async`): a synchronous read panics in the browser.
 
@@ -14,7 +14,7 @@ use fashion_model::{
     verdict::Verdict,
 };
 
-use crate::browser;
+use crate::js;
 
 /// Images per forward pass: large enough to amortise GPU dispatch, small enough to keep the
 /// page responsive between passes.
@@ -43,18 +43,26 @@ pub struct Backend {
     /// The GPU adapter's name, or why the CPU is in use.
     pub detail: String,
     /// Kept so a test can destroy it and exercise the device-lost fallback.
+    #[cfg(feature = "webgpu")]
     gpu: Option<burn::tensor::wgpu::wgpu::Device>,
 }
 
 impl Backend {
     /// burn's Flex CPU backend (single-threaded in the tab).
     pub fn cpu(reason: impl Into<String>) -> Self {
-        Self { kind: BackendKind::Cpu, device: Device::flex(), detail: reason.into(), gpu: None }
+        Self {
+            kind: BackendKind::Cpu,
+            device: Device::flex(),
+            detail: reason.into(),
+            #[cfg(feature = "webgpu")]
+            gpu: None,
+        }
     }
 
     /// burn-wgpu on the browser's WebGPU; `Err` explains why it cannot be used.
+    #[cfg(feature = "webgpu")]
     pub async fn webgpu() -> Result<Self, String> {
-        browser::probe_webgpu().await?;
+        js::probe_webgpu().await?;
         let (device, setup) =
             Device::wgpu_options().init_with_setup_async().await.map_err(|e| format!("WebGPU could not be initialised: {e}"))?;
         let info = setup.adapter.get_info();
@@ -65,7 +73,10 @@ impl Backend {
     /// Destroys the GPU device (a test hook standing in for a driver reset). Returns whether
     /// there was one.
     pub fn destroy_gpu_device(&self) -> bool {
-        self.gpu.as_ref().map(|device| device.destroy()).is_some()
+        #[cfg(feature = "webgpu")]
+        return self.gpu.as_ref().map(|device| device.destroy()).is_some();
+        #[cfg(not(feature = "webgpu"))]
+        false
     }
 }
 
@@ -155,26 +166,41 @@ impl Engine {
 
     /// Probabilities for `pixels` (n × 784, in 0..=1), in batches of [`BATCH`].
     pub async fn classify(&self, pixels: &[f32]) -> Result<Vec<Scores>, String> {
-        let mut out = Vec::with_capacity(pixels.len() / IMAGE_PIXELS);
+        let (cnn, baseline) = self.all_logits(pixels).await?;
+        Ok(self.scores(&cnn, baseline.as_deref()))
+    }
+
+    /// Raw logits (n × 10) of the CNN and of the baseline (when loaded) for `pixels`, in
+    /// batches of [`BATCH`].
+    pub async fn all_logits(&self, pixels: &[f32]) -> Result<(Vec<f32>, Option<Vec<f32>>), String> {
         let mut networks = vec![&self.cnn.inference];
         networks.extend(self.baseline.as_ref().map(|m| &m.inference));
+        let (mut cnn, mut baseline) = (Vec::with_capacity(pixels.len() / IMAGE_PIXELS * NUM_CLASSES), Vec::new());
         for (n, chunk) in pixels.chunks(BATCH * IMAGE_PIXELS).enumerate() {
             if n > 0 {
                 // Let the page paint and take input between batches (not after the last one:
                 // a timer costs several milliseconds, more than a CPU forward pass of one photo).
-                browser::yield_now().await;
+                js::yield_now().await;
             }
             let mut per_network = logits_of(&networks, chunk, &self.backend.device).await?.into_iter();
-            // Calibrated: each file's temperature (fitted on the validation split) divides its logits.
-            let cnn_logits = per_network.next().unwrap_or_default();
-            let (t, rule) = (self.cnn.temperature(), self.cnn.summary.unsure_rule());
-            let cnn = probabilities(&cnn_logits, t);
-            let baseline = per_network.next().map(|l| probabilities(&l, self.baseline.as_ref().map_or(1.0, Model::temperature)));
-            for (i, (cnn, row)) in cnn.into_iter().zip(cnn_logits.chunks_exact(NUM_CLASSES)).enumerate() {
-                out.push(Scores { cnn, verdict: rule.judge(row, t), baseline: baseline.as_ref().map(|b| b[i]) });
-            }
+            cnn.extend(per_network.next().unwrap_or_default());
+            baseline.extend(per_network.next().unwrap_or_default());
         }
-        Ok(out)
+        Ok((cnn, self.baseline.is_some().then_some(baseline)))
+    }
+
+    /// Calibrated probabilities and verdicts from [`Engine::all_logits`]' output: each file's
+    /// temperature (fitted on the validation split) divides its logits. The page computes
+    /// them from logits of either module, so that both answer alike.
+    pub fn scores(&self, cnn_logits: &[f32], baseline_logits: Option<&[f32]>) -> Vec<Scores> {
+        let (t, rule) = (self.cnn.temperature(), self.cnn.summary.unsure_rule());
+        let cnn = probabilities(cnn_logits, t);
+        let baseline = baseline_logits.map(|l| probabilities(l, self.baseline.as_ref().map_or(1.0, Model::temperature)));
+        cnn.into_iter()
+            .zip(cnn_logits.chunks_exact(NUM_CLASSES))
+            .enumerate()
+            .map(|(i, (cnn, row))| Scores { cnn, verdict: rule.judge(row, t), baseline: baseline.as_ref().and_then(|b| b.get(i).copied()) })
+            .collect()
     }
 }
 
@@ -189,7 +215,7 @@ impl Engine {
         for chunk in batch.chunks(BATCH * IMAGE_PIXELS) {
             let logits = logits(&self.cnn.inference, chunk, &self.backend.device).await?;
             probs.extend(probabilities(&logits, self.cnn.temperature()));
-            browser::yield_now().await;
+            js::yield_now().await;
         }
         let original = probs.remove(0);
         Ok(explain::heatmap(fashion_model::network::argmax(&original), &original, &probs))
@@ -213,9 +239,7 @@ pub async fn logits_of(networks: &[&Network], pixels: &[f32], device: &Device) -
 }
 
 thread_local! {
-    /// The shipped CNN's file, for "Reset".
-    static SHIPPED_CNN: RefCell<Option<Rc<Vec<u8>>>> = const { RefCell::new(None) };
-    // The page is single-threaded; the engine is swapped whole (never borrowed across an
+    // The module is single-threaded; the engine is swapped whole (never borrowed across an
     // await), so a panic in the middle of a classification cannot leave it locked.
     static CURRENT: RefCell<Option<Rc<Engine>>> = const { RefCell::new(None) };
 }
@@ -229,12 +253,4 @@ pub fn install(engine: Engine) -> Rc<Engine> {
     let engine = Rc::new(engine);
     CURRENT.with(|c| *c.borrow_mut() = Some(engine.clone()));
     engine
-}
-
-pub fn set_shipped_cnn(bytes: Vec<u8>) {
-    SHIPPED_CNN.with(|s| *s.borrow_mut() = Some(Rc::new(bytes)));
-}
-
-pub fn shipped_cnn() -> Option<Rc<Vec<u8>>> {
-    SHIPPED_CNN.with(|s| s.borrow().clone())
 }

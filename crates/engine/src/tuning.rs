@@ -3,39 +3,21 @@
 //! page stays responsive; accuracy before and after on the shipped held-out slice and on the
 //! user's photos.
 
-use std::{cell::RefCell, rc::Rc};
-
 use fashion_model::{
     IMAGE_PIXELS, LabelledImages, Precision, WeightsFile,
     finetune::{FineTuneConfig, FineTuner},
     network::{Network, argmax, copy_to_device_async},
 };
 
-use crate::{browser, engine};
+use serde::{Deserialize, Serialize};
 
-/// The sets the trainer writes beside the weights (`trainer samples`).
+use crate::{engine, js};
+
+/// The sets the trainer writes beside the weights (`trainer samples`); the page downloads
+/// them once.
 pub struct Sets {
     pub replay: LabelledImages,
     pub heldout: LabelledImages,
-}
-
-thread_local! {
-    static SETS: RefCell<Option<Rc<Sets>>> = const { RefCell::new(None) };
-}
-
-async fn fetch_set(url: &str) -> Result<LabelledImages, String> {
-    let bytes = browser::fetch_bytes(url).await?;
-    LabelledImages::decode(&bytes).map_err(|e| format!("{url}: {e}"))
-}
-
-/// The replay set and the held-out slice, downloaded once (from this site) and kept.
-pub async fn sets() -> Result<Rc<Sets>, String> {
-    if let Some(sets) = SETS.with(|s| s.borrow().clone()) {
-        return Ok(sets);
-    }
-    let sets = Rc::new(Sets { replay: fetch_set("replay.fms").await?, heldout: fetch_set("heldout.fms").await? });
-    SETS.with(|s| *s.borrow_mut() = Some(sets.clone()));
-    Ok(sets)
 }
 
 /// Share of `labels` that `network` gets right on `pixels` (n × 784 in 0..=1).
@@ -47,13 +29,13 @@ pub async fn accuracy(network: &Network, device: &burn::prelude::Device, pixels:
     for (chunk, chunk_labels) in pixels.chunks(250 * IMAGE_PIXELS).zip(labels.chunks(250)) {
         let logits = engine::logits(network, chunk, device).await?;
         correct += logits.chunks_exact(10).zip(chunk_labels).filter(|(row, l)| argmax(row) == **l as usize).count();
-        browser::yield_now().await;
+        js::yield_now().await;
     }
     Ok(correct as f64 / labels.len() as f64)
 }
 
 /// Before and after, for the user to judge the run.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Report {
     pub heldout_images: usize,
     pub heldout_before: f64,
@@ -78,11 +60,11 @@ pub enum Outcome {
 pub async fn run(
     engine: &engine::Engine,
     user: LabelledImages,
+    sets: &Sets,
     config: FineTuneConfig,
     on_step: impl Fn(usize, f32),
     cancelled: impl Fn() -> bool,
 ) -> Result<Outcome, String> {
-    let sets = sets().await?;
     let device = &engine.backend.device;
     let base = &engine.cnn;
     let heldout = sets.heldout.to_f32();
@@ -94,7 +76,7 @@ pub async fn run(
     let batch = config.batch_size;
     let user_labels = user.labels.clone();
     let mut tuner = FineTuner::new(&base.network, device, config, user, sets.replay.clone());
-    let started = browser::now_ms();
+    let started = js::now_ms();
     for step in 1..=steps {
         if cancelled() {
             return Ok(Outcome::Cancelled);
@@ -104,9 +86,9 @@ pub async fn run(
             return Err(format!("training diverged at step {step} (loss {loss}); lower the learning rate"));
         }
         on_step(step, loss);
-        browser::yield_now().await;
+        js::yield_now().await;
     }
-    let seconds = (browser::now_ms() - started) / 1000.0;
+    let seconds = (js::now_ms() - started) / 1000.0;
     let network = tuner.network();
     let heldout_after = accuracy(&network, device, &heldout, &sets.heldout.labels).await?;
     let user_after = accuracy(&network, device, &user_pixels, &user_labels).await?;

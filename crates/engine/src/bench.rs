@@ -1,0 +1,91 @@
+//! What the page benchmark (`cargo xtask bench-page`) measures, on whichever module's engine
+//! is in use: the page's hooks call these on the CPU engine or forward them to the WebGPU
+//! module, which runs the same functions on its own.
+
+use fashion_model::{
+    DecodeLimits, IMAGE_PIXELS,
+    finetune::{FineTuneConfig, FineTuner, TrainableLayers},
+    preprocess_bytes,
+};
+
+use crate::{Engine, engine, js::now_ms, tuning::Sets};
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs[xs.len() / 2]
+}
+
+/// Times decode + preprocess of `photo`, CNN inference at batch 1 and the page's whole
+/// answer for one photo (CNN and baseline), as medians over `runs` after warm-up, and
+/// throughput at batch 64. Returns JSON.
+pub async fn inference(engine: &Engine, photo: &[u8], runs: u32) -> Result<String, String> {
+    let runs = runs.max(1);
+    let mut preprocess = Vec::new();
+    let mut input = None;
+    for _ in 0..runs {
+        let t = now_ms();
+        let p = preprocess_bytes(photo, DecodeLimits::default()).map_err(|e| e.to_string())?;
+        preprocess.push(now_ms() - t);
+        input = Some(p.pixels);
+    }
+    let pixels = input.expect("runs ≥ 1").to_vec();
+    let (network, device) = (&engine.cnn.inference, &engine.backend.device);
+    let run = |pixels: Vec<f32>| async move { engine::logits(network, &pixels, device).await };
+    let batch: Vec<f32> = pixels.iter().copied().cycle().take(64 * IMAGE_PIXELS).collect();
+    for _ in 0..3 {
+        run(pixels.clone()).await?;
+        run(batch.clone()).await?;
+    }
+    let mut single = Vec::new();
+    for _ in 0..runs {
+        let t = now_ms();
+        run(pixels.clone()).await?;
+        single.push(now_ms() - t);
+    }
+    // What the page does for each uploaded photo: the CNN and the baseline, one read-back.
+    let mut answer = Vec::new();
+    for _ in 0..runs {
+        let t = now_ms();
+        engine.classify(&pixels).await?;
+        answer.push(now_ms() - t);
+    }
+    let batches = 5;
+    let t = now_ms();
+    for _ in 0..batches {
+        run(batch.clone()).await?;
+    }
+    let batch_ms = now_ms() - t;
+    Ok(serde_json::json!({
+        "backend": engine.backend.kind.label(),
+        "detail": engine.backend.detail,
+        "runs": runs,
+        "preprocess_ms_median": median(preprocess),
+        "infer_batch1_ms_median": median(single),
+        "classify_batch1_ms_median": median(answer),
+        "batch64_images_per_s": (batches * 64) as f64 / (batch_ms / 1000.0),
+    })
+    .to_string())
+}
+
+/// Fine-tuning throughput (forward + backward + optimizer step, images/s), `steps` steps at
+/// the default batch of 32 (user photos stood in for by held-out images), after 2 warm-up
+/// steps, for the dense layers and for all layers. Returns JSON.
+pub async fn training(engine: &Engine, sets: &Sets, steps: u32) -> Result<String, String> {
+    let mut out = serde_json::Map::new();
+    for layers in [TrainableLayers::Head, TrainableLayers::All] {
+        let config = FineTuneConfig { layers, ..FineTuneConfig::default() };
+        let batch = config.batch_size;
+        let mut tuner = FineTuner::new(&engine.cnn.network, &engine.backend.device, config, sets.heldout.clone(), sets.replay.clone());
+        let mut t = 0.0;
+        for step in 0..steps.max(1) + 2 {
+            if step == 2 {
+                t = now_ms();
+            }
+            tuner.step().into_scalar_async::<f32>().await.map_err(|e| format!("{e:?}"))?;
+        }
+        let images_per_s = (steps.max(1) as usize * batch) as f64 / ((now_ms() - t) / 1000.0);
+        out.insert(format!("{layers:?}").to_lowercase(), images_per_s.into());
+    }
+    out.insert("backend".into(), engine.backend.kind.label().into());
+    Ok(serde_json::Value::Object(out).to_string())
+}
