@@ -53,3 +53,12 @@ pub async fn sleep_ms(ms: i32) {
 pub fn now_ms() -> f64 {
     window().performance().map(|p| p.now()).unwrap_or_default()
 }
+
+/// Size of this module's wasm heap in bytes (it only grows, so it bounds what the module
+/// holds).
+pub fn wasm_memory_bytes() -> f64 {
+    wasm_bindgen::memory()
+        .dyn_into::<js_sys::WebAssembly::Memory>()
+        .map(|m| m.buffer().unchecked_into::<js_sys::ArrayBuffer>().byte_length() as f64)
+        .unwrap_or(f64::NAN)
+}

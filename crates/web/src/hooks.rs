@@ -5,7 +5,7 @@
 
 use fashion_engine::{bench, engine};
 use fashion_model::IMAGE_PIXELS;
-use wasm_bindgen::{JsCast, prelude::*};
+use wasm_bindgen::prelude::*;
 
 use crate::{gpu, samples};
 
@@ -72,11 +72,7 @@ pub async fn lose_gpu_device() -> bool {
 /// only grow, so they bound what the tab holds.
 #[wasm_bindgen(js_name = fashionWasmMemoryBytes)]
 pub fn wasm_memory_bytes() -> f64 {
-    let page = wasm_bindgen::memory()
-        .dyn_into::<js_sys::WebAssembly::Memory>()
-        .map(|m| m.buffer().unchecked_into::<js_sys::ArrayBuffer>().byte_length() as f64)
-        .unwrap_or(f64::NAN);
-    page + gpu::current().map_or(0.0, |gpu| gpu.memory_bytes())
+    fashion_engine::js::wasm_memory_bytes() + gpu::current().map_or(0.0, |gpu| gpu.memory_bytes())
 }
 
 /// Classifies `pixels` `times` times as the page does (WebGPU when it runs, else the CPU),

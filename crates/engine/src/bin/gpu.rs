@@ -31,7 +31,7 @@ mod exports {
     };
     use fashion_model::{IMAGE_PIXELS, LabelledImages, finetune::FineTuneConfig};
     use js_sys::{Array, Float32Array, Function, Uint8Array};
-    use wasm_bindgen::{JsCast, prelude::*};
+    use wasm_bindgen::prelude::*;
 
     fn engine() -> Result<Rc<Engine>, JsValue> {
         current().ok_or_else(|| JsValue::from_str("WebGPU has not started"))
@@ -118,10 +118,7 @@ mod exports {
     /// Size of this module's wasm heap in bytes (the page's memory hook adds it to its own).
     #[wasm_bindgen(js_name = memoryBytes)]
     pub fn memory_bytes() -> f64 {
-        wasm_bindgen::memory()
-            .dyn_into::<js_sys::WebAssembly::Memory>()
-            .map(|m| m.buffer().unchecked_into::<js_sys::ArrayBuffer>().byte_length() as f64)
-            .unwrap_or(f64::NAN)
+        fashion_engine::js::wasm_memory_bytes()
     }
 
     /// The page benchmark's inference figures on WebGPU ([`bench::inference`]).
