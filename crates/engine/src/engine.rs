@@ -133,17 +133,6 @@ impl Engine {
         Ok(Self { backend, cnn, baseline })
     }
 
-    /// The same models rebuilt on the CPU, from the bytes they were loaded from.
-    pub fn on_cpu(&self, reason: impl Into<String>) -> Result<Self, WeightsError> {
-        let backend = Backend::cpu(reason);
-        let cnn = Model::load(self.cnn.bytes.clone(), &backend.device, true)?;
-        let baseline = match &self.baseline {
-            Some(m) => Some(Model::load(m.bytes.clone(), &backend.device, false)?),
-            None => None,
-        };
-        Ok(Self { backend, cnn, baseline })
-    }
-
     /// A copy with one model replaced by a weights file of either kind. The file is fully
     /// validated first; on error `self` is untouched.
     pub fn with_weights(&self, bytes: Vec<u8>) -> Result<Self, WeightsError> {
