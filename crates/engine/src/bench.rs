@@ -8,7 +8,7 @@ use fashion_model::{
     preprocess_bytes,
 };
 
-use crate::{Engine, engine, js::now_ms, tuning::Sets};
+use crate::{Engine, EngineError, engine, js::now_ms, tuning::Sets};
 
 fn median(mut xs: Vec<f64>) -> f64 {
     xs.sort_by(f64::total_cmp);
@@ -18,13 +18,13 @@ fn median(mut xs: Vec<f64>) -> f64 {
 /// Times decode + preprocess of `photo`, CNN inference at batch 1 and the page's whole
 /// answer for one photo (CNN and baseline), as medians over `runs` after warm-up, and
 /// throughput at batch 64. Returns JSON.
-pub async fn inference(engine: &Engine, photo: &[u8], runs: u32) -> Result<String, String> {
+pub async fn inference(engine: &Engine, photo: &[u8], runs: u32) -> Result<String, EngineError> {
     let runs = runs.max(1);
     let mut preprocess = Vec::new();
     let mut input = None;
     for _ in 0..runs {
         let t = now_ms();
-        let p = preprocess_bytes(photo, DecodeLimits::default()).map_err(|e| e.to_string())?;
+        let p = preprocess_bytes(photo, DecodeLimits::default()).map_err(|e| EngineError::Photo(e.to_string()))?;
         preprocess.push(now_ms() - t);
         input = Some(p.pixels);
     }
@@ -70,7 +70,7 @@ pub async fn inference(engine: &Engine, photo: &[u8], runs: u32) -> Result<Strin
 /// Fine-tuning throughput (forward + backward + optimizer step, images/s), `steps` steps at
 /// the default batch of 32 (user photos stood in for by held-out images), after 2 warm-up
 /// steps, for the dense layers and for all layers. Returns JSON.
-pub async fn training(engine: &Engine, sets: &Sets, steps: u32) -> Result<String, String> {
+pub async fn training(engine: &Engine, sets: &Sets, steps: u32) -> Result<String, EngineError> {
     let mut out = serde_json::Map::new();
     for layers in [TrainableLayers::Head, TrainableLayers::All] {
         let config = FineTuneConfig { layers, ..FineTuneConfig::default() };
@@ -81,7 +81,7 @@ pub async fn training(engine: &Engine, sets: &Sets, steps: u32) -> Result<String
             if step == 2 {
                 t = now_ms();
             }
-            tuner.step().into_scalar_async::<f32>().await.map_err(|e| format!("{e:?}"))?;
+            tuner.step().into_scalar_async::<f32>().await.map_err(EngineError::device)?;
         }
         let images_per_s = (steps.max(1) as usize * batch) as f64 / ((now_ms() - t) / 1000.0);
         out.insert(format!("{layers:?}").to_lowercase(), images_per_s.into());

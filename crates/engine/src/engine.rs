@@ -3,7 +3,7 @@
 //!
 //! WebGPU reads must be awaited (`into_data_async`): a synchronous read panics in the browser.
 
-use std::{cell::RefCell, rc::Rc};
+use std::rc::Rc;
 
 use burn::{module::Module, prelude::*, tensor::Transaction};
 use fashion_model::{
@@ -14,7 +14,7 @@ use fashion_model::{
     verdict::Verdict,
 };
 
-use crate::js;
+use crate::{EngineError, js};
 
 /// Images per forward pass: large enough to amortise GPU dispatch, small enough to keep the
 /// page responsive between passes.
@@ -149,19 +149,19 @@ impl Engine {
     }
 
     /// Runs the CNN once so that WebGPU compiles its shaders before the first user image.
-    pub async fn warm_up(&self) -> Result<(), String> {
+    pub async fn warm_up(&self) -> Result<(), EngineError> {
         logits(&self.cnn.inference, &[0.0; IMAGE_PIXELS], &self.backend.device).await.map(|_| ())
     }
 
     /// Probabilities for `pixels` (n × 784, in 0..=1), in batches of [`BATCH`].
-    pub async fn classify(&self, pixels: &[f32]) -> Result<Vec<Scores>, String> {
+    pub async fn classify(&self, pixels: &[f32]) -> Result<Vec<Scores>, EngineError> {
         let (cnn, baseline) = self.all_logits(pixels).await?;
         Ok(self.scores(&cnn, baseline.as_deref()))
     }
 
     /// Raw logits (n × 10) of the CNN and of the baseline (when loaded) for `pixels`, in
     /// batches of [`BATCH`].
-    pub async fn all_logits(&self, pixels: &[f32]) -> Result<(Vec<f32>, Option<Vec<f32>>), String> {
+    pub async fn all_logits(&self, pixels: &[f32]) -> Result<(Vec<f32>, Option<Vec<f32>>), EngineError> {
         let mut networks = vec![&self.cnn.inference];
         networks.extend(self.baseline.as_ref().map(|m| &m.inference));
         let (mut cnn, mut baseline) = (Vec::with_capacity(pixels.len() / IMAGE_PIXELS * NUM_CLASSES), Vec::new());
@@ -197,7 +197,7 @@ impl Engine {
     /// The occlusion heatmap of the CNN's answer for one 28×28 input
     /// ([`fashion_model::explain`]): the input and its occluded copies in batches of
     /// [`BATCH`], on the backend in use.
-    pub async fn explain(&self, pixels: &[f32]) -> Result<Vec<f32>, String> {
+    pub async fn explain(&self, pixels: &[f32]) -> Result<Vec<f32>, EngineError> {
         let mut batch = pixels.to_vec();
         batch.extend(explain::occluded(pixels));
         let mut probs = Vec::with_capacity(batch.len() / IMAGE_PIXELS);
@@ -212,7 +212,7 @@ impl Engine {
 }
 
 /// Raw logits `[n × 10]` of `network` on `pixels`.
-pub async fn logits(network: &Network, pixels: &[f32], device: &Device) -> Result<Vec<f32>, String> {
+pub async fn logits(network: &Network, pixels: &[f32], device: &Device) -> Result<Vec<f32>, EngineError> {
     Ok(logits_of(&[network], pixels, device).await?.pop().unwrap_or_default())
 }
 
@@ -220,26 +220,9 @@ pub async fn logits(network: &Network, pixels: &[f32], device: &Device) -> Resul
 /// WebGPU every read waits for the device, so the CNN and the baseline share one wait (on
 /// SwiftShader the gain was within noise, 213 → 203 ms; not yet measured on a hardware
 /// GPU).
-pub async fn logits_of(networks: &[&Network], pixels: &[f32], device: &Device) -> Result<Vec<Vec<f32>>, String> {
+pub async fn logits_of(networks: &[&Network], pixels: &[f32], device: &Device) -> Result<Vec<Vec<f32>>, EngineError> {
     let input = images_tensor(pixels.to_vec(), device);
     let read = networks.iter().fold(Transaction::default(), |tx, network| tx.register(network.forward(input.clone())));
-    let data = read.execute_async().await.map_err(|e| format!("the device failed: {e:?}"))?;
-    data.into_iter().map(|d| d.convert::<f32>().try_to_vec::<f32>().map_err(|e| format!("unexpected model output: {e:?}"))).collect()
-}
-
-thread_local! {
-    // The module is single-threaded; the engine is swapped whole (never borrowed across an
-    // await), so a panic in the middle of a classification cannot leave it locked.
-    static CURRENT: RefCell<Option<Rc<Engine>>> = const { RefCell::new(None) };
-}
-
-/// The engine in use, once loaded.
-pub fn current() -> Option<Rc<Engine>> {
-    CURRENT.with(|c| c.borrow().clone())
-}
-
-pub fn install(engine: Engine) -> Rc<Engine> {
-    let engine = Rc::new(engine);
-    CURRENT.with(|c| *c.borrow_mut() = Some(engine.clone()));
-    engine
+    let data = read.execute_async().await.map_err(EngineError::device)?;
+    data.into_iter().map(|d| d.convert::<f32>().try_to_vec::<f32>().map_err(|e| EngineError::Output(format!("{e:?}")))).collect()
 }

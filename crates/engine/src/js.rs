@@ -1,12 +1,15 @@
 //! The few browser services the engine needs: a clock, yielding to the event loop, the WebGPU
-//! probe, readable JavaScript errors.
+//! probe, readable JavaScript errors. Each works on the page and in a Web Worker (the CPU
+//! fine-tuning worker, `web/tuner.js`): both scopes have `setTimeout`, `performance` and
+//! `navigator`, so they are read from the global object rather than from `window`.
 
 use js_sys::{Function, Promise, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
-fn window() -> web_sys::Window {
-    web_sys::window().expect("the engine runs in a browser window")
+/// `globalThis[name]` (the window or the worker's scope), `undefined` when absent.
+fn global(name: &str) -> JsValue {
+    Reflect::get(&js_sys::global(), &name.into()).unwrap_or(JsValue::UNDEFINED)
 }
 
 /// A JavaScript exception as a readable message.
@@ -20,8 +23,7 @@ pub fn js_error(value: JsValue) -> String {
 /// Checks, from JavaScript, that the browser exposes a WebGPU adapter, before wgpu is asked
 /// for one (wgpu may panic where the browser lacks a feature). `Err` says why not.
 pub async fn probe_webgpu() -> Result<(), String> {
-    let navigator = window().navigator();
-    let gpu = Reflect::get(&navigator, &"gpu".into()).unwrap_or(JsValue::UNDEFINED);
+    let gpu = Reflect::get(&global("navigator"), &"gpu".into()).unwrap_or(JsValue::UNDEFINED);
     if gpu.is_undefined() || gpu.is_null() {
         return Err("this browser does not offer WebGPU".into());
     }
@@ -44,14 +46,18 @@ pub async fn yield_now() {
 
 pub async fn sleep_ms(ms: i32) {
     let promise = Promise::new(&mut |resolve, _| {
-        let _ = window().set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms);
+        if let Ok(set_timeout) = global("setTimeout").dyn_into::<Function>() {
+            let _ = set_timeout.call2(&JsValue::NULL, &resolve, &ms.into());
+        } else {
+            let _ = resolve.call0(&JsValue::NULL);
+        }
     });
     let _ = JsFuture::from(promise).await;
 }
 
 /// Milliseconds from a monotonic clock.
 pub fn now_ms() -> f64 {
-    window().performance().map(|p| p.now()).unwrap_or_default()
+    global("performance").dyn_into::<web_sys::Performance>().map(|p| p.now()).unwrap_or_default()
 }
 
 /// Size of this module's wasm heap in bytes (it only grows, so it bounds what the module

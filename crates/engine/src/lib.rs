@@ -8,7 +8,9 @@
 
 pub mod bench;
 pub mod engine;
+pub mod error;
 pub mod js;
 pub mod tuning;
 
 pub use engine::{Backend, BackendKind, Engine, Model, Scores};
+pub use error::EngineError;

@@ -11,7 +11,7 @@ use fashion_model::{
 
 use serde::{Deserialize, Serialize};
 
-use crate::{engine, js};
+use crate::{EngineError, engine, js};
 
 /// The sets the trainer writes beside the weights (`trainer samples`); the page downloads
 /// them once.
@@ -21,7 +21,7 @@ pub struct Sets {
 }
 
 /// Share of `labels` that `network` gets right on `pixels` (n × 784 in 0..=1).
-pub async fn accuracy(network: &Network, device: &burn::prelude::Device, pixels: &[f32], labels: &[u8]) -> Result<f64, String> {
+pub async fn accuracy(network: &Network, device: &burn::prelude::Device, pixels: &[f32], labels: &[u8]) -> Result<f64, EngineError> {
     if labels.is_empty() {
         return Ok(f64::NAN);
     }
@@ -64,7 +64,7 @@ pub async fn run(
     config: FineTuneConfig,
     on_step: impl Fn(usize, f32),
     cancelled: impl Fn() -> bool,
-) -> Result<Outcome, String> {
+) -> Result<Outcome, EngineError> {
     let device = &engine.backend.device;
     let base = &engine.cnn;
     let heldout = sets.heldout.to_f32();
@@ -81,9 +81,9 @@ pub async fn run(
         if cancelled() {
             return Ok(Outcome::Cancelled);
         }
-        let loss = tuner.step().into_scalar_async::<f32>().await.map_err(|e| format!("the device failed: {e:?}"))?;
+        let loss = tuner.step().into_scalar_async::<f32>().await.map_err(EngineError::device)?;
         if !loss.is_finite() {
-            return Err(format!("training diverged at step {step} (loss {loss}); lower the learning rate"));
+            return Err(EngineError::Diverged { step, loss });
         }
         on_step(step, loss);
         js::yield_now().await;
@@ -106,7 +106,7 @@ pub async fn run(
 
     // Saving reads every parameter: copy to the CPU first (WebGPU cannot read synchronously).
     let cpu = burn::prelude::Device::flex();
-    let on_cpu = copy_to_device_async(&network, &cpu).await.map_err(|e| format!("could not read the trained weights: {e:?}"))?;
+    let on_cpu = copy_to_device_async(&network, &cpu).await.map_err(EngineError::device)?;
     let mut summary = base.summary.clone();
     summary.fine_tuned = Some(true);
     summary.test_accuracy = None;
@@ -119,6 +119,6 @@ pub async fn run(
         100.0 * heldout_before
     ));
     // Full precision: the user's own work is kept exactly as trained.
-    let weights = WeightsFile::encode(&base.architecture, &summary, on_cpu, Precision::F32).map_err(|e| e.to_string())?;
+    let weights = WeightsFile::encode(&base.architecture, &summary, on_cpu, Precision::F32)?;
     Ok(Outcome::Done { weights, report })
 }

@@ -9,6 +9,7 @@ use crate::{
 pub fn App() -> impl IntoView {
     let state = AppState::new();
     provide_context(state);
+    crate::hooks::register(state);
     state.start();
 
     view! {

@@ -3,18 +3,39 @@
 //! when the page classifies there (through the WebGPU module) and otherwise on the page's
 //! CPU engine; none of them touches the user's photos or the network.
 
+use std::{cell::Cell, rc::Rc};
+
 use fashion_engine::{bench, engine};
 use fashion_model::IMAGE_PIXELS;
 use wasm_bindgen::prelude::*;
 
-use crate::{gpu, samples};
+use crate::{gpu::Gpu, samples, state::AppState};
 
-fn engine() -> Result<std::rc::Rc<engine::Engine>, JsValue> {
-    engine::current().ok_or_else(|| JsValue::from_str("the model is not loaded yet"))
+thread_local! {
+    // The hooks are free functions called from JavaScript: they reach the app through this.
+    static APP: Cell<Option<AppState>> = const { Cell::new(None) };
 }
 
-fn js(e: String) -> JsValue {
-    JsValue::from_str(&e)
+/// Gives the hooks the app's state (once, when the app starts).
+pub fn register(state: AppState) {
+    APP.with(|app| app.set(Some(state)));
+}
+
+fn app() -> Result<AppState, JsValue> {
+    APP.with(Cell::get).ok_or_else(|| JsValue::from_str("the app has not started"))
+}
+
+fn engine() -> Result<Rc<engine::Engine>, JsValue> {
+    app()?.current_engine().ok_or_else(|| JsValue::from_str("the model is not loaded yet"))
+}
+
+/// The WebGPU module, while the page classifies there.
+fn gpu() -> Option<Rc<Gpu>> {
+    app().ok()?.current_gpu()
+}
+
+fn js(e: impl std::fmt::Display) -> JsValue {
+    JsValue::from_str(&e.to_string())
 }
 
 /// CNN logits (n × 10) for `pixels` (n × 784) on the backend in use (`"current"`) or on the
@@ -25,7 +46,7 @@ pub async fn logits(pixels: Vec<f32>, backend: String) -> Result<Vec<f32>, JsVal
         return Err(JsValue::from_str("pixels must be a whole number of 28×28 images"));
     }
     let engine = engine()?;
-    match (backend.as_str(), gpu::current()) {
+    match (backend.as_str(), gpu()) {
         ("current", Some(gpu)) => Ok(gpu.logits(&pixels).await.map_err(js)?.0),
         ("current" | "cpu", _) => engine::logits(&engine.cnn.inference, &pixels, &engine.backend.device).await.map_err(js),
         (other, _) => Err(JsValue::from_str(&format!("unknown backend {other:?}"))),
@@ -40,7 +61,7 @@ pub async fn heatmap(pixels: Vec<f32>, backend: String) -> Result<Vec<f32>, JsVa
         return Err(JsValue::from_str("pixels must be one 28×28 image"));
     }
     let engine = engine()?;
-    match (backend.as_str(), gpu::current()) {
+    match (backend.as_str(), gpu()) {
         ("current", Some(gpu)) => gpu.explain(&pixels).await.map_err(js),
         ("current" | "cpu", _) => engine.explain(&pixels).await.map_err(js),
         (other, _) => Err(JsValue::from_str(&format!("unknown backend {other:?}"))),
@@ -52,7 +73,7 @@ pub async fn heatmap(pixels: Vec<f32>, backend: String) -> Result<Vec<f32>, JsVa
 /// warm-up, and throughput at batch 64 ([`bench::inference`]). Returns JSON.
 #[wasm_bindgen(js_name = fashionBench)]
 pub async fn bench(photo: Vec<u8>, runs: u32) -> Result<String, JsValue> {
-    match gpu::current() {
+    match gpu() {
         Some(gpu) => gpu.bench(&photo, runs).await.map_err(js),
         None => bench::inference(&*engine()?, &photo, runs).await.map_err(js),
     }
@@ -62,7 +83,7 @@ pub async fn bench(photo: Vec<u8>, runs: u32) -> Result<String, JsValue> {
 /// to the CPU. Returns whether a GPU device was in use.
 #[wasm_bindgen(js_name = fashionLoseGpuDevice)]
 pub async fn lose_gpu_device() -> bool {
-    match gpu::current() {
+    match gpu() {
         Some(gpu) => gpu.lose_device().await,
         None => false,
     }
@@ -72,7 +93,7 @@ pub async fn lose_gpu_device() -> bool {
 /// only grow, so they bound what the tab holds.
 #[wasm_bindgen(js_name = fashionWasmMemoryBytes)]
 pub fn wasm_memory_bytes() -> f64 {
-    fashion_engine::js::wasm_memory_bytes() + gpu::current().map_or(0.0, |gpu| gpu.memory_bytes())
+    fashion_engine::js::wasm_memory_bytes() + gpu().map_or(0.0, |gpu| gpu.memory_bytes())
 }
 
 /// Classifies `pixels` `times` times as the page does (WebGPU when it runs, else the CPU),
@@ -81,11 +102,10 @@ pub fn wasm_memory_bytes() -> f64 {
 pub async fn classify_repeatedly(pixels: Vec<f32>, times: u32) -> Result<u32, JsValue> {
     let engine = engine()?;
     for _ in 0..times {
-        match gpu::current() {
-            Some(gpu) => gpu.logits(&pixels).await.map(drop),
-            None => engine.classify(&pixels).await.map(drop),
+        match gpu() {
+            Some(gpu) => gpu.logits(&pixels).await.map(drop).map_err(js)?,
+            None => engine.classify(&pixels).await.map(drop).map_err(js)?,
         }
-        .map_err(js)?;
     }
     Ok(times)
 }
@@ -107,7 +127,7 @@ pub fn current_weights() -> Result<Vec<u8>, JsValue> {
 #[wasm_bindgen(js_name = fashionBenchTraining)]
 pub async fn bench_training(steps: u32) -> Result<String, JsValue> {
     let sets = samples::sets().await.map_err(js)?;
-    match gpu::current() {
+    match gpu() {
         Some(gpu) => gpu.bench_training(steps, &sets).await.map_err(js),
         None => bench::training(&*engine()?, &sets, steps).await.map_err(js),
     }

@@ -13,6 +13,7 @@ mod panic;
 mod samples;
 mod state;
 mod storage;
+mod tuner;
 
 // Static constructors, synthesised by the linker. See `main`.
 #[cfg(target_family = "wasm")]

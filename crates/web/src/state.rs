@@ -1,25 +1,25 @@
-//! The app's reactive state, shared through Leptos context, and the actions that change it
-//! (start-up, classifying uploads, swapping weights). Components stay thin.
+//! The app's reactive state, shared through Leptos context, and the browser actions that
+//! change it (start-up, classifying uploads, swapping weights, fine-tuning). The gallery's
+//! rules are plain data in `fashion-gallery` (`crates/gallery`); components stay thin.
 
-use std::{cell::RefCell, rc::Rc};
+use std::rc::Rc;
 
 use fashion_engine::{
     engine::{self, Backend, BackendKind, Engine, Scores},
     tuning,
 };
-use fashion_model::{CLASS_NAMES, Framing, LabelledImages, NUM_CLASSES, TrainingSummary, finetune::FineTuneConfig, framing::Thumbnail};
+use fashion_model::{Framing, LabelledImages, TrainingSummary, finetune::FineTuneConfig, framing::Thumbnail};
+use js_sys::{Function, Promise};
 use leptos::{prelude::*, task::spawn_local};
+use wasm_bindgen::JsValue;
+use wasm_bindgen_futures::JsFuture;
 
-use crate::{browser, decoder, gpu, samples, storage};
-
-thread_local! {
-    /// The shipped CNN's file, for "Reset".
-    static SHIPPED_CNN: RefCell<Option<Rc<Vec<u8>>>> = const { RefCell::new(None) };
-}
-
-/// Oldest cards are dropped past this many (their photo's object URL is released), so a long
-/// session does not grow without bound.
-pub const MAX_CARDS: usize = 200;
+use crate::{
+    browser, decoder,
+    gpu::{self, Gpu, GpuError},
+    samples, storage, tuner,
+};
+use fashion_gallery::{self as gallery, CardResult, Classified, MAX_CARDS};
 
 /// What the backend badge shows.
 #[derive(Clone, Debug, PartialEq)]
@@ -43,24 +43,6 @@ pub struct ModelInfo {
     pub name: String,
     pub params: usize,
     pub summary: TrainingSummary,
-}
-
-/// A classified image.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Classified {
-    /// The 28×28 model input, 0..=1.
-    pub pixels: Vec<f32>,
-    pub scores: Scores,
-    /// The answer of the model used before the last change (fine-tuning, loaded weights,
-    /// reset): class and calibrated confidence, shown beside the new one.
-    pub before: Option<(usize, f32)>,
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub enum CardResult {
-    Working,
-    Failed(String),
-    Done(Classified),
 }
 
 /// One uploaded file in the gallery.
@@ -89,6 +71,40 @@ pub struct Card {
     pub framing_error: RwSignal<Option<String>>,
 }
 
+impl Card {
+    /// Releases what the card holds once the gallery drops it: its photo's object URL and
+    /// its signals (a task still working on it then writes to nothing).
+    fn dispose(self) {
+        if let Some(url) = &self.photo_url {
+            let _ = web_sys::Url::revoke_object_url(url);
+        }
+        self.result.dispose();
+        self.teach.dispose();
+        self.frame.dispose();
+        self.heat.dispose();
+        self.framing.dispose();
+        self.thumbnails.dispose();
+        self.unreadable.dispose();
+        self.framing_error.dispose();
+    }
+}
+
+/// Start-up's end, which actions that need the models wait for (an upload before the page is
+/// ready): a promise resolved once the models loaded or failed to.
+#[derive(Clone)]
+struct Started {
+    promise: Promise,
+    resolve: Function,
+}
+
+impl Started {
+    fn new() -> Self {
+        let mut resolve = None;
+        let promise = Promise::new(&mut |ok, _| resolve = Some(ok));
+        Self { promise, resolve: resolve.expect("a promise calls its executor at once") }
+    }
+}
+
 /// Where fine-tuning is.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Tuning {
@@ -114,6 +130,14 @@ pub struct AppState {
     pub losses: RwSignal<Vec<f32>>,
     cancel: RwSignal<bool>,
     next_id: StoredValue<u64>,
+    /// The page's models on the CPU, once loaded: they calibrate every answer, and classify
+    /// where WebGPU does not run.
+    engine: StoredValue<Option<Rc<Engine>>, LocalStorage>,
+    /// The WebGPU module, while classification runs there.
+    gpu: StoredValue<Option<Rc<Gpu>>, LocalStorage>,
+    /// The shipped CNN's file, for "Reset".
+    shipped_cnn: StoredValue<Option<Rc<Vec<u8>>>, LocalStorage>,
+    started: StoredValue<Started, LocalStorage>,
 }
 
 impl AppState {
@@ -130,7 +154,21 @@ impl AppState {
             losses: RwSignal::new(Vec::new()),
             cancel: RwSignal::new(false),
             next_id: StoredValue::new(0),
+            engine: StoredValue::new_local(None),
+            gpu: StoredValue::new_local(None),
+            shipped_cnn: StoredValue::new_local(None),
+            started: StoredValue::new_local(Started::new()),
         }
+    }
+
+    /// The page's models, once loaded.
+    pub fn current_engine(&self) -> Option<Rc<Engine>> {
+        self.engine.get_value()
+    }
+
+    /// The WebGPU module, while classification runs there.
+    pub fn current_gpu(&self) -> Option<Rc<Gpu>> {
+        self.gpu.get_value()
     }
 
     /// Puts `engine` in charge (start-up, new weights, a fine-tune, a reset), shows its models
@@ -138,8 +176,9 @@ impl AppState {
     async fn swap_engine(&self, engine: Engine) -> Rc<Engine> {
         let info = |m: &engine::Model| ModelInfo { name: m.architecture.name().to_string(), params: m.params, summary: m.summary.clone() };
         self.models.set(ModelsInfo { cnn: Some(info(&engine.cnn)), baseline: engine.baseline.as_ref().map(info) });
-        let engine = engine::install(engine);
-        if let Some(gpu) = gpu::current() {
+        let engine = Rc::new(engine);
+        self.engine.set_value(Some(engine.clone()));
+        if let Some(gpu) = self.current_gpu() {
             if let Err(e) = gpu.set_models(&engine.cnn.bytes, engine.baseline.as_ref().map(|m| m.bytes.as_slice())).await {
                 self.use_cpu(format!("WebGPU could not take the new model ({e}); switched to the CPU"));
             }
@@ -149,19 +188,22 @@ impl AppState {
 
     /// Classification moves to the CPU module for good, and the badge says why.
     fn use_cpu(&self, why: String) {
-        gpu::stop();
+        self.gpu.set_value(None);
         self.backend.set(BackendStatus { kind: Some(BackendKind::Cpu), detail: why, pending: false });
     }
 
     /// Picks the backend, loads the shipped weights and warms the model up.
     pub fn start(self) {
         spawn_local(async move {
-            if let Err(e) = self.try_start().await {
+            let result = self.try_start().await;
+            if let Err(e) = result {
                 self.backend.update(|b| {
                     b.detail = "not ready".into();
                     b.pending = false;
                 });
                 self.error.set(Some(e));
+                // Whatever waits for the models learns that they will not come.
+                self.started.with_value(|s| drop(s.resolve.call0(&JsValue::NULL)));
             }
         });
     }
@@ -180,7 +222,7 @@ impl AppState {
                 None
             }
         };
-        SHIPPED_CNN.with(|s| *s.borrow_mut() = Some(Rc::new(cnn.clone())));
+        self.shipped_cnn.set_value(Some(Rc::new(cnn.clone())));
         let reason = if want_gpu { "WebGPU is starting…" } else { "chosen in the address (?backend=cpu)" };
         let mut engine = Engine::load(Backend::cpu(reason), cnn, baseline).map_err(|e| format!("The shipped model is unusable: {e}"))?;
         // The user's fine-tuned model, if they made one in an earlier visit.
@@ -201,6 +243,7 @@ impl AppState {
         self.swap_engine(engine).await;
         self.backend.set(BackendStatus { kind: Some(BackendKind::Cpu), detail: reason.into(), pending: want_gpu });
         self.ready.set(true);
+        self.started.with_value(|s| drop(s.resolve.call0(&JsValue::NULL)));
         // For the page benchmark: time from navigation to ready.
         browser::mark("fashion-ready");
         // Only now: the workers' and the WebGPU module's downloads must not delay the first answer.
@@ -214,7 +257,7 @@ impl AppState {
     /// Loads and starts the WebGPU module with the models in use; where it cannot start, the
     /// CPU goes on and the badge says why.
     async fn start_gpu(self) {
-        let Some(models) = engine::current() else { return };
+        let Some(models) = self.current_engine() else { return };
         // Asked of the browser first: without an adapter the module is not worth its download.
         if let Err(why) = fashion_engine::js::probe_webgpu().await {
             return self.use_cpu(why);
@@ -222,13 +265,14 @@ impl AppState {
         match gpu::start(&models.cnn.bytes, models.baseline.as_ref().map(|m| m.bytes.as_slice())).await {
             Ok(gpu) => {
                 // The models may have changed while WebGPU started (loaded weights, a reset).
-                let now = engine::current().unwrap_or(models.clone());
+                let now = self.current_engine().unwrap_or(models.clone());
                 if !Rc::ptr_eq(&now, &models) {
                     if let Err(e) = gpu.set_models(&now.cnn.bytes, now.baseline.as_ref().map(|m| m.bytes.as_slice())).await {
                         return self.use_cpu(format!("WebGPU could not take the model ({e})"));
                     }
                 }
                 self.backend.set(BackendStatus { kind: Some(BackendKind::WebGpu), detail: gpu.adapter.clone(), pending: false });
+                self.gpu.set_value(Some(gpu));
                 browser::mark("fashion-webgpu-ready");
             }
             Err(why) => self.use_cpu(why),
@@ -236,35 +280,41 @@ impl AppState {
     }
 
     /// The page's models, waiting for start-up to finish if needed.
-    async fn engine(&self) -> Result<Rc<Engine>, String> {
-        loop {
-            if let Some(engine) = engine::current() {
-                return Ok(engine);
-            }
-            if self.error.get_untracked().is_some() && !self.ready.get_untracked() {
-                return Err("the model is not loaded".into());
-            }
-            browser::sleep_ms(50).await;
+    pub async fn engine(&self) -> Result<Rc<Engine>, String> {
+        if let Some(engine) = self.current_engine() {
+            return Ok(engine);
         }
+        let _ = JsFuture::from(self.started.with_value(|s| s.promise.clone())).await;
+        self.current_engine().ok_or_else(|| "the model is not loaded".into())
     }
 
-    /// Classifies on WebGPU when it runs, else on the CPU. If WebGPU fails (device lost, out
-    /// of memory), moves to the CPU, says so, and answers there: the user still gets an answer.
+    /// Classifies on WebGPU when it runs, else on the CPU. Where WebGPU fails, the CPU answers:
+    /// the user still gets an answer.
     pub async fn classify(&self, pixels: &[f32]) -> Result<Vec<Scores>, String> {
         let engine = self.engine().await?;
-        if let Some(gpu) = gpu::current() {
+        if let Some(gpu) = self.current_gpu() {
             match gpu.logits(pixels).await {
                 // The page's copy of the models calibrates, as for the CPU's logits.
                 Ok((cnn, baseline)) => return Ok(engine.scores(&cnn, baseline.as_deref())),
-                Err(e) => self.gpu_failed(e),
+                Err(e) => self.gpu_failed(e, "classify"),
             }
         }
-        engine.classify(pixels).await
+        engine.classify(pixels).await.map_err(|e| e.to_string())
     }
 
-    fn gpu_failed(&self, e: String) {
-        self.use_cpu(format!("WebGPU stopped working ({e}); switched to the CPU"));
-        self.notice.set(Some("The GPU stopped responding; the page now runs on the CPU.".into()));
+    /// After a failed call into the WebGPU module: a lost device (or a stopped module) moves
+    /// the page to the CPU for good, and says so; any other failure leaves WebGPU in charge
+    /// and only this call is answered on the CPU.
+    fn gpu_failed(&self, e: GpuError, what: &str) {
+        match e {
+            GpuError::Lost(why) => {
+                self.use_cpu(format!("WebGPU stopped working ({why}); switched to the CPU"));
+                self.notice.set(Some("The GPU stopped responding; the page now runs on the CPU.".into()));
+            }
+            GpuError::Failed(why) => {
+                web_sys::console::warn_1(&format!("WebGPU could not {what} ({why}); answered on the CPU.").into());
+            }
+        }
     }
 
     /// Adds files to the gallery (newest first) and classifies them.
@@ -292,16 +342,9 @@ impl AppState {
             };
             jobs.push((card, file));
         }
-        self.cards.update(|cards| {
-            for (card, _) in &jobs {
-                cards.insert(0, card.clone());
-            }
-            for dropped in cards.drain(MAX_CARDS.min(cards.len())..) {
-                if let Some(url) = dropped.photo_url {
-                    let _ = web_sys::Url::revoke_object_url(&url);
-                }
-            }
-        });
+        let mut dropped = Vec::new();
+        self.cards.update(|cards| dropped = gallery::add_newest(cards, jobs.iter().map(|(card, _)| card.clone()), MAX_CARDS));
+        dropped.into_iter().for_each(Card::dispose);
         spawn_local(async move {
             let mut ready = Vec::new();
             for (card, file) in jobs {
@@ -376,13 +419,13 @@ impl AppState {
     /// The heatmap on WebGPU when it runs (on the CPU if it fails there), else on the CPU.
     async fn explain_pixels(&self, pixels: &[f32]) -> Result<Vec<f32>, String> {
         let engine = self.engine().await?;
-        if let Some(gpu) = gpu::current() {
+        if let Some(gpu) = self.current_gpu() {
             match gpu.explain(pixels).await {
                 Ok(heat) => return Ok(heat),
-                Err(e) => self.gpu_failed(e),
+                Err(e) => self.gpu_failed(e, "explain"),
             }
         }
-        engine.explain(pixels).await
+        engine.explain(pixels).await.map_err(|e| e.to_string())
     }
 
     /// Classifies every finished card again (after the model changed).
@@ -391,12 +434,9 @@ impl AppState {
             .cards
             .get_untracked()
             .into_iter()
-            .filter_map(|card| match card.result.get_untracked() {
-                CardResult::Done(c) => {
-                    let (label, _, confidence) = describe(&c.scores.cnn);
-                    Some((card, c.pixels, Some((label, confidence))))
-                }
-                _ => None,
+            .filter_map(|card| {
+                let (pixels, before) = card.result.with_untracked(CardResult::to_reclassify)?;
+                Some((card, pixels, Some(before)))
             })
             .collect();
         // Show that the answers are being replaced rather than leave stale ones in place.
@@ -433,14 +473,9 @@ impl AppState {
 impl AppState {
     /// The photos the user labelled, as a fine-tuning set.
     pub fn teaching_set(&self) -> LabelledImages {
-        let mut set = LabelledImages::default();
-        for card in self.cards.get_untracked() {
-            if let (Some(label), CardResult::Done(c)) = (card.teach.get_untracked(), card.result.get_untracked()) {
-                let image: Vec<u8> = c.pixels.iter().map(|&v| (v * 255.0).round().clamp(0.0, 255.0) as u8).collect();
-                set.push(&image, label);
-            }
-        }
-        set
+        let cards = self.cards.get_untracked();
+        let results: Vec<(Option<u8>, CardResult)> = cards.iter().map(|c| (c.teach.get_untracked(), c.result.get_untracked())).collect();
+        gallery::teaching_set(results.iter().map(|(teach, result)| (*teach, result)))
     }
 
     /// Fine-tunes the CNN on the labelled photos; on success the new model replaces the old
@@ -469,10 +504,30 @@ impl AppState {
                 };
                 let cancelled = move || self.cancel.get_untracked();
                 // On WebGPU when it runs; a failure there is reported, not retried on the CPU
-                // (the user chooses to run it again).
-                let outcome = match gpu::current() {
-                    Some(gpu) => gpu.fine_tune(&user, &sets, &config, on_step, cancelled).await?,
-                    None => tuning::run(&engine, user, &sets, config, on_step, cancelled).await?,
+                // (the user chooses to run it again), and a lost device moves the page to the
+                // CPU. On the CPU in a worker, so that the page stays responsive; on the page
+                // itself only where the worker cannot start.
+                let outcome = match self.current_gpu() {
+                    Some(gpu) => match gpu.fine_tune(&user, &sets, &config, on_step, cancelled).await {
+                        Ok(outcome) => outcome,
+                        Err(e) => {
+                            let why = e.to_string();
+                            if matches!(e, GpuError::Lost(_)) {
+                                self.gpu_failed(e, "fine-tune");
+                            }
+                            return Err(why);
+                        }
+                    },
+                    None => match tuner::fine_tune(&engine.cnn.bytes, &user, &sets, &config, on_step, cancelled).await {
+                        Ok(outcome) => outcome,
+                        Err(tuner::Failure::Failed(e)) => return Err(e),
+                        Err(tuner::Failure::Unavailable(why)) => {
+                            web_sys::console::warn_1(
+                                &format!("The fine-tuning worker could not start ({why}); training on the page.").into(),
+                            );
+                            tuning::run(&engine, user, &sets, config, on_step, cancelled).await.map_err(|e| e.to_string())?
+                        }
+                    },
                 };
                 let tuning::Outcome::Done { weights, report } = outcome else {
                     return Ok(None);
@@ -508,7 +563,7 @@ impl AppState {
         spawn_local(async move {
             let result = async {
                 let engine = self.engine().await?;
-                let shipped = SHIPPED_CNN.with(|s| s.borrow().clone()).ok_or("the shipped model is not loaded")?;
+                let shipped = self.shipped_cnn.get_value().ok_or("the shipped model is not loaded")?;
                 let next = engine.with_weights(shipped.to_vec()).map_err(|e| e.to_string())?;
                 storage::delete(storage::FINE_TUNED).await?;
                 Ok::<_, String>(next)
@@ -528,17 +583,11 @@ impl AppState {
 
     /// Offers the CNN in use as a `.fmw` file, readable by `trainer evaluate --weights`.
     pub fn download_weights(&self) {
-        if let Some(engine) = engine::current() {
+        if let Some(engine) = self.current_engine() {
             let name = if engine.cnn.summary.fine_tuned == Some(true) { "fashion-cnn-fine-tuned.fmw" } else { "fashion-cnn.fmw" };
             if let Err(e) = browser::download(&engine.cnn.bytes, name) {
                 self.error.set(Some(format!("Download failed: {e}")));
             }
         }
     }
-}
-
-/// "Sneaker, 97.1%".
-pub fn describe(probs: &[f32; NUM_CLASSES]) -> (usize, &'static str, f32) {
-    let label = fashion_model::network::argmax(probs);
-    (label, CLASS_NAMES[label], probs[label])
 }

@@ -5,6 +5,9 @@
 //! backend lives there) and keeps nothing of its own but a copy of the page's models: the
 //! page sends every change of weights.
 //!
+//! Where WebGPU is not in use, the page's CPU fine-tuning worker (`web/tuner.js`) runs this
+//! module too, on burn's CPU backend (`startCpu`), so that training never blocks the page.
+//!
 //! Each export is a thin call into `fashion_engine`; errors come back as readable strings.
 
 #[cfg(target_arch = "wasm32")]
@@ -22,19 +25,44 @@ fn main() {
 
 #[cfg(target_arch = "wasm32")]
 mod exports {
-    use std::rc::Rc;
+    use std::{cell::RefCell, rc::Rc};
 
     use fashion_engine::{
-        Backend, Engine, bench,
-        engine::{self, current, install},
+        Backend, Engine, EngineError, bench,
         tuning::{self, Outcome, Sets},
     };
     use fashion_model::{IMAGE_PIXELS, LabelledImages, finetune::FineTuneConfig};
     use js_sys::{Array, Float32Array, Function, Uint8Array};
     use wasm_bindgen::prelude::*;
 
+    thread_local! {
+        // This module's models. The module is single-threaded; the engine is swapped whole
+        // (never borrowed across an await), so a panic in the middle of a call cannot leave
+        // it locked.
+        static CURRENT: RefCell<Option<Rc<Engine>>> = const { RefCell::new(None) };
+    }
+
+    fn current() -> Option<Rc<Engine>> {
+        CURRENT.with(|c| c.borrow().clone())
+    }
+
+    fn install(engine: Engine) {
+        CURRENT.with(|c| *c.borrow_mut() = Some(Rc::new(engine)));
+    }
+
     fn engine() -> Result<Rc<Engine>, JsValue> {
-        current().ok_or_else(|| JsValue::from_str("WebGPU has not started"))
+        current().ok_or_else(|| JsValue::from_str("the engine module has no models yet"))
+    }
+
+    /// An engine error as a JavaScript `Error`. A device failure is named `DeviceLost`: the
+    /// page then moves the models to the CPU (`crates/web/src/gpu.rs`); after any other error
+    /// this module is still usable.
+    fn error(e: EngineError) -> JsValue {
+        let error = js_sys::Error::new(&e.to_string());
+        if e.is_device_failure() {
+            error.set_name("DeviceLost");
+        }
+        error.into()
     }
 
     fn sets(replay: &[u8], heldout: &[u8]) -> Result<Sets, JsValue> {
@@ -48,10 +76,17 @@ mod exports {
     pub async fn start(cnn: Vec<u8>, baseline: Option<Vec<u8>>) -> Result<String, JsValue> {
         let backend = Backend::webgpu().await?;
         let engine = Engine::load(backend, cnn, baseline).map_err(|e| e.to_string())?;
-        engine.warm_up().await?;
+        engine.warm_up().await.map_err(error)?;
         let name = engine.backend.detail.clone();
         install(engine);
         Ok(name)
+    }
+
+    /// Loads the models on burn's CPU backend instead (the fine-tuning worker).
+    #[wasm_bindgen(js_name = startCpu)]
+    pub fn start_cpu(cnn: Vec<u8>, baseline: Option<Vec<u8>>) -> Result<(), JsValue> {
+        install(Engine::load(Backend::cpu("the fine-tuning worker"), cnn, baseline).map_err(|e| e.to_string())?);
+        Ok(())
     }
 
     /// Replaces both models (the page validated the files first).
@@ -65,7 +100,7 @@ mod exports {
     /// `[cnn, baseline | null]`: raw logits (n × 10) of each model for `pixels` (n × 784).
     #[wasm_bindgen]
     pub async fn logits(pixels: Vec<f32>) -> Result<Array, JsValue> {
-        let (cnn, baseline) = engine()?.all_logits(&pixels).await?;
+        let (cnn, baseline) = engine()?.all_logits(&pixels).await.map_err(error)?;
         let baseline: JsValue = baseline.map_or(JsValue::NULL, |b| Float32Array::from(&b[..]).into());
         Ok(Array::of2(&Float32Array::from(&cnn[..]), &baseline))
     }
@@ -73,7 +108,7 @@ mod exports {
     /// The occlusion heatmap of the CNN's answer for one 28×28 input.
     #[wasm_bindgen]
     pub async fn explain(pixels: Vec<f32>) -> Result<Vec<f32>, JsValue> {
-        Ok(engine()?.explain(&pixels).await?)
+        engine()?.explain(&pixels).await.map_err(error)
     }
 
     /// Fine-tunes the CNN on the user's photos (n × 784 bytes and their labels) with the
@@ -100,7 +135,7 @@ mod exports {
             let _ = on_step.call2(&JsValue::NULL, &(step as f64).into(), &loss.into());
         };
         let is_cancelled = || cancelled.call0(&JsValue::NULL).is_ok_and(|v| v.is_truthy());
-        match tuning::run(&engine, user, &sets, config, step, is_cancelled).await? {
+        match tuning::run(&engine, user, &sets, config, step, is_cancelled).await.map_err(error)? {
             Outcome::Cancelled => Ok(JsValue::NULL),
             Outcome::Done { weights, report } => {
                 let report = serde_json::to_string(&report).map_err(|e| e.to_string())?;
@@ -112,7 +147,7 @@ mod exports {
     /// Destroys the GPU device, as a driver reset would (a test hook).
     #[wasm_bindgen(js_name = loseDevice)]
     pub fn lose_device() -> bool {
-        engine::current().is_some_and(|e| e.backend.destroy_gpu_device())
+        current().is_some_and(|e| e.backend.destroy_gpu_device())
     }
 
     /// Size of this module's wasm heap in bytes (the page's memory hook adds it to its own).
@@ -124,12 +159,12 @@ mod exports {
     /// The page benchmark's inference figures on WebGPU ([`bench::inference`]).
     #[wasm_bindgen]
     pub async fn bench(photo: Vec<u8>, runs: u32) -> Result<String, JsValue> {
-        Ok(bench::inference(&*engine()?, &photo, runs).await?)
+        bench::inference(&*engine()?, &photo, runs).await.map_err(error)
     }
 
     /// The page benchmark's fine-tuning figures on WebGPU ([`bench::training`]).
     #[wasm_bindgen(js_name = benchTraining)]
     pub async fn bench_training(steps: u32, replay: Vec<u8>, heldout: Vec<u8>) -> Result<String, JsValue> {
-        Ok(bench::training(&*engine()?, &sets(&replay, &heldout)?, steps).await?)
+        bench::training(&*engine()?, &sets(&replay, &heldout)?, steps).await.map_err(error)
     }
 }

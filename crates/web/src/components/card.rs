@@ -1,3 +1,4 @@
+use fashion_gallery::{CardResult, Classified, describe};
 use fashion_model::{
     CLASS_NAMES, IMAGE_SIDE,
     verdict::{Doubt, Verdict},
@@ -5,10 +6,7 @@ use fashion_model::{
 use leptos::{html, prelude::*};
 
 use super::framing::{FramedPhoto, FramingTools, Reframer};
-use crate::{
-    browser,
-    state::{Card, CardResult, Classified, describe},
-};
+use crate::{browser, state::Card};
 
 /// One uploaded photo: the file, what the model sees, the CNN's answer with all ten
 /// probabilities, and the logistic-regression baseline's answer.

@@ -1,8 +1,9 @@
+use fashion_gallery::CardResult;
 use fashion_model::{CLASS_NAMES, finetune::TrainableLayers};
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 
-use crate::state::{AppState, CardResult, Tuning};
+use crate::state::{AppState, Tuning};
 
 fn pct(x: f64) -> String {
     if x.is_nan() { "–".into() } else { format!("{:.1}%", 100.0 * x) }

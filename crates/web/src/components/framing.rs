@@ -2,6 +2,7 @@
 //! the original. The card is re-classified from the original file ([`AppState::reframe`]); the
 //! geometry lives in `fashion_model::framing`, these components only render and forward.
 
+use fashion_gallery::CardResult;
 use fashion_model::{
     CropBox, Framing,
     framing::{KEY_STEP, Thumbnail},
@@ -11,7 +12,7 @@ use wasm_bindgen::JsCast;
 
 use crate::{
     browser,
-    state::{AppState, Card, CardResult},
+    state::{AppState, Card},
 };
 
 /// The card's framing actions, shared by the photo (the crop editor's keys) and the buttons.
