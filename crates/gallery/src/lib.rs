@@ -93,7 +93,7 @@ mod tests {
         assert_eq!(cards, [5, 4, 3, 2]);
         assert_eq!(dropped, [1]);
         assert!(add_newest(&mut cards, [], 4).is_empty());
-        assert_eq!(add_newest(&mut cards, [6], 2), [3, 2]);
+        assert_eq!(add_newest(&mut cards, [6], 2), [4, 3, 2]);
         assert_eq!(cards, [6, 5]);
     }
 
