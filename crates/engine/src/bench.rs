@@ -29,8 +29,8 @@ pub async fn inference(engine: &Engine, photo: &[u8], runs: u32) -> Result<Strin
         input = Some(p.pixels);
     }
     let pixels = input.expect("runs ≥ 1").to_vec();
-    let (network, device) = (&engine.cnn.inference, &engine.backend.device);
-    let run = |pixels: Vec<f32>| async move { engine::logits(network, &pixels, device).await };
+    let (cnn, device) = (&engine.cnn, &engine.backend.device);
+    let run = |pixels: Vec<f32>| async move { cnn.logits(&pixels, device).await };
     let batch: Vec<f32> = pixels.iter().copied().cycle().take(64 * IMAGE_PIXELS).collect();
     for _ in 0..3 {
         run(pixels.clone()).await?;
@@ -55,6 +55,25 @@ pub async fn inference(engine: &Engine, photo: &[u8], runs: u32) -> Result<Strin
         run(batch.clone()).await?;
     }
     let batch_ms = now_ms() - t;
+    // Where the hand-written kernels classify, burn's forward pass of the same network, timed
+    // in the same way right after: the two compare within one sitting, whatever the machine.
+    let mut burn = serde_json::Map::new();
+    if cnn.direct.is_some() {
+        let run = |pixels: Vec<f32>| async move { engine::logits(&cnn.inference, &pixels, device).await };
+        run(batch.clone()).await?;
+        let mut single = Vec::new();
+        for _ in 0..runs {
+            let t = now_ms();
+            run(pixels.clone()).await?;
+            single.push(now_ms() - t);
+        }
+        let t = now_ms();
+        for _ in 0..batches {
+            run(batch.clone()).await?;
+        }
+        burn.insert("infer_batch1_ms_median".into(), median(single).into());
+        burn.insert("batch64_images_per_s".into(), ((batches * 64) as f64 / ((now_ms() - t) / 1000.0)).into());
+    }
     Ok(serde_json::json!({
         "backend": engine.backend.kind.label(),
         "detail": engine.backend.detail,
@@ -63,6 +82,7 @@ pub async fn inference(engine: &Engine, photo: &[u8], runs: u32) -> Result<Strin
         "infer_batch1_ms_median": median(single),
         "classify_batch1_ms_median": median(answer),
         "batch64_images_per_s": (batches * 64) as f64 / (batch_ms / 1000.0),
+        "burn": burn,
     })
     .to_string())
 }

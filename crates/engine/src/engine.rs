@@ -9,6 +9,7 @@ use burn::{module::Module, prelude::*, tensor::Transaction};
 use fashion_model::{
     Architecture, IMAGE_PIXELS, NUM_CLASSES, TrainingSummary, WeightsError, WeightsFile,
     calibration::probabilities,
+    direct::DirectCnn,
     explain,
     network::{Network, images_tensor},
     verdict::Verdict,
@@ -89,6 +90,9 @@ pub struct Model {
     pub network: Network,
     /// What classifies: `network` with batch norm folded into the convolutions.
     pub inference: Network,
+    /// On the CPU, the same network in hand-written kernels ([`fashion_model::direct`]),
+    /// which classify instead of burn's where the network fits them.
+    pub direct: Option<Rc<DirectCnn>>,
     pub params: usize,
     /// The file as loaded, to rebuild the model on another device or offer it for download.
     pub bytes: Rc<Vec<u8>>,
@@ -100,11 +104,25 @@ impl Model {
         self.summary.softmax_temperature()
     }
 
-    fn load(bytes: Rc<Vec<u8>>, device: &Device, expect_cnn: bool) -> Result<Self, WeightsError> {
-        let file = WeightsFile::decode_expecting(&bytes, device, expect_cnn)?;
+    fn load(bytes: Rc<Vec<u8>>, backend: &Backend, expect_cnn: bool) -> Result<Self, WeightsError> {
+        let file = WeightsFile::decode_expecting(&bytes, &backend.device, expect_cnn)?;
         let params = file.network.num_params();
         let inference = file.network.for_inference();
-        Ok(Self { architecture: file.architecture, summary: file.summary, network: file.network, inference, params, bytes })
+        // Reading the weights out is synchronous: only where they are in main memory.
+        let direct = match (&file.network, backend.kind) {
+            (Network::Compact(net), BackendKind::Cpu) => net.direct().map(Rc::new),
+            _ => None,
+        };
+        Ok(Self { architecture: file.architecture, summary: file.summary, network: file.network, inference, direct, params, bytes })
+    }
+
+    /// Logits (n × 10) of the network for `pixels`, by the hand-written kernels where they
+    /// run, else by burn.
+    pub async fn logits(&self, pixels: &[f32], device: &Device) -> Result<Vec<f32>, EngineError> {
+        match &self.direct {
+            Some(direct) => Ok(direct.forward(pixels)),
+            None => logits(&self.inference, pixels, device).await,
+        }
     }
 }
 
@@ -128,8 +146,8 @@ pub struct Engine {
 
 impl Engine {
     pub fn load(backend: Backend, cnn: Vec<u8>, baseline: Option<Vec<u8>>) -> Result<Self, WeightsError> {
-        let cnn = Model::load(Rc::new(cnn), &backend.device, true)?;
-        let baseline = baseline.map(|b| Model::load(Rc::new(b), &backend.device, false)).transpose()?;
+        let cnn = Model::load(Rc::new(cnn), &backend, true)?;
+        let baseline = baseline.map(|b| Model::load(Rc::new(b), &backend, false)).transpose()?;
         Ok(Self { backend, cnn, baseline })
     }
 
@@ -138,7 +156,7 @@ impl Engine {
     pub fn with_weights(&self, bytes: Vec<u8>) -> Result<Self, WeightsError> {
         let (architecture, _) = WeightsFile::peek(&bytes)?;
         let is_cnn = architecture.is_cnn();
-        let model = Model::load(Rc::new(bytes), &self.backend.device, is_cnn)?;
+        let model = Model::load(Rc::new(bytes), &self.backend, is_cnn)?;
         let mut next = self.clone();
         if is_cnn {
             next.cnn = model;
@@ -150,7 +168,7 @@ impl Engine {
 
     /// Runs the CNN once so that WebGPU compiles its shaders before the first user image.
     pub async fn warm_up(&self) -> Result<(), EngineError> {
-        logits(&self.cnn.inference, &[0.0; IMAGE_PIXELS], &self.backend.device).await.map(|_| ())
+        self.cnn.logits(&[0.0; IMAGE_PIXELS], &self.backend.device).await.map(|_| ())
     }
 
     /// Probabilities for `pixels` (n × 784, in 0..=1), in batches of [`BATCH`].
@@ -171,7 +189,17 @@ impl Engine {
                 // a timer costs several milliseconds, more than a CPU forward pass of one photo).
                 js::yield_now().await;
             }
-            let mut per_network = logits_of(&networks, chunk, &self.backend.device).await?.into_iter();
+            let mut per_network = match &self.cnn.direct {
+                Some(direct) => {
+                    let mut both = vec![direct.forward(chunk)];
+                    if let Some(baseline) = &self.baseline {
+                        both.push(baseline.logits(chunk, &self.backend.device).await?);
+                    }
+                    both
+                }
+                None => logits_of(&networks, chunk, &self.backend.device).await?,
+            }
+            .into_iter();
             cnn.extend(per_network.next().unwrap_or_default());
             baseline.extend(per_network.next().unwrap_or_default());
         }
@@ -202,7 +230,7 @@ impl Engine {
         batch.extend(explain::occluded(pixels));
         let mut probs = Vec::with_capacity(batch.len() / IMAGE_PIXELS);
         for chunk in batch.chunks(BATCH * IMAGE_PIXELS) {
-            let logits = logits(&self.cnn.inference, chunk, &self.backend.device).await?;
+            let logits = self.cnn.logits(chunk, &self.backend.device).await?;
             probs.extend(probabilities(&logits, self.cnn.temperature()));
             js::yield_now().await;
         }

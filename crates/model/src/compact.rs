@@ -20,7 +20,10 @@ use burn::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::{IMAGE_SIDE, NUM_CLASSES};
+use crate::{
+    IMAGE_SIDE, NUM_CLASSES,
+    direct::{Conv3x3, Dense, DirectCnn},
+};
 
 /// The compact CNN's shape.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -192,6 +195,39 @@ impl CompactCnn {
         Self { stages: self.stages.iter().map(|s| s.iter().map(ConvBlock::folded).collect()).collect(), ..self.clone() }
     }
 
+    /// The hand-written inference of this network ([`crate::direct`]: batch norm folded,
+    /// weights read once); `None` where its kernels do not fit the shape, and the caller
+    /// keeps burn's forward pass.
+    pub fn direct(&self) -> Option<DirectCnn> {
+        let folded = self.folded();
+        let read = |data: TensorData| data.convert::<f32>().try_to_vec::<f32>().ok();
+        let mut convs = Vec::new();
+        for (s, stage) in folded.stages.iter().enumerate() {
+            for (b, block) in stage.iter().enumerate() {
+                let [cout, cin, kh, kw] = block.conv.weight.dims();
+                if [kh, kw] != [3, 3] {
+                    return None;
+                }
+                let weights = read(block.conv.weight.val().into_data())?;
+                let bias = read(block.conv.bias.as_ref()?.val().into_data())?;
+                convs.push(Conv3x3::from_oihw(cin, cout, &weights, bias, s > 0 && b == 0));
+            }
+        }
+        let dense = |layer: &Linear| {
+            let [inputs, outputs] = layer.weight.dims();
+            let bias = match &layer.bias {
+                Some(b) => read(b.val().into_data())?,
+                None => vec![0.0; outputs],
+            };
+            Some(Dense { inputs, outputs, weights: read(layer.weight.val().into_data())?, bias })
+        };
+        let [side, other] = folded.head_pool.output_size;
+        if side != other {
+            return None;
+        }
+        DirectCnn::new(convs, side, dense(&folded.fc1)?, dense(&folded.fc2)?)
+    }
+
     /// The convolutions and their batch-norm statistics frozen, dropout off: only the dense
     /// head trains (fine-tuning's default).
     pub fn freeze_features(self) -> Self {
@@ -247,6 +283,42 @@ mod tests {
         for config in bad {
             assert!(config.validate().is_err(), "{config:?}");
         }
+    }
+
+    /// The hand-written kernels give burn's logits for the shipped weights, on varied inputs.
+    #[test]
+    fn the_direct_forward_pass_matches_burns() {
+        let bytes = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../web/cnn.fmw")).unwrap();
+        let device = Device::flex();
+        let crate::network::Network::Compact(net) = crate::WeightsFile::decode(&bytes, &device).unwrap().network else {
+            panic!("the shipped CNN is the compact one")
+        };
+        let direct = net.direct().expect("the shipped CNN fits the kernels");
+        let mut pixels: Vec<f32> = (0..12 * IMAGE_PIXELS).map(|i| ((i * 7919) % 256) as f32 / 255.0).collect();
+        // A blank image and a white one: the borders and saturation.
+        pixels.extend(vec![0.0; IMAGE_PIXELS]);
+        pixels.extend(vec![1.0; IMAGE_PIXELS]);
+        let expected = net.folded().forward(images_tensor(pixels.clone(), &device)).into_data().try_to_vec::<f32>().unwrap();
+        let got = direct.forward(&pixels);
+        assert_eq!(got.len(), expected.len());
+        let worst = got.iter().zip(&expected).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+        let scale = expected.iter().fold(0f32, |m, v| m.max(v.abs()));
+        assert!(worst <= 1e-4 * scale.max(1.0), "largest logit difference {worst} (logits up to {scale})");
+    }
+
+    /// Channel counts that are not a multiple of 8 keep burn's forward pass.
+    #[test]
+    fn shapes_the_kernels_do_not_handle_are_refused() {
+        let device = Device::flex();
+        let odd = CompactConfig { stages: vec![vec![4], vec![8, 8]], pooled_side: 3, hidden: 16, dropout: 0.0 };
+        assert!(odd.init(&device).direct().is_none());
+        let even = CompactConfig { stages: vec![vec![8], vec![16], vec![16, 24]], pooled_side: 1, hidden: 16, dropout: 0.0 };
+        let net = even.init(&device);
+        let pixels: Vec<f32> = (0..3 * IMAGE_PIXELS).map(|i| ((i * 31) % 97) as f32 / 96.0).collect();
+        let expected = net.folded().forward(images_tensor(pixels.clone(), &device)).into_data().try_to_vec::<f32>().unwrap();
+        let got = net.direct().expect("multiples of 8 fit").forward(&pixels);
+        let worst = got.iter().zip(&expected).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+        assert!(worst <= 1e-4, "largest logit difference {worst} with global average pooling");
     }
 
     /// Batch norm folded into the convolutions: the shipped weights give the same logits.

@@ -9,6 +9,7 @@ pub mod augment;
 pub mod calibration;
 pub mod classes;
 pub mod compact;
+pub mod direct;
 pub mod explain;
 pub mod finetune;
 pub mod framing;

@@ -48,7 +48,7 @@ pub async fn logits(pixels: Vec<f32>, backend: String) -> Result<Vec<f32>, JsVal
     let engine = engine()?;
     match (backend.as_str(), gpu()) {
         ("current", Some(gpu)) => Ok(gpu.logits(&pixels).await.map_err(js)?.0),
-        ("current" | "cpu", _) => engine::logits(&engine.cnn.inference, &pixels, &engine.backend.device).await.map_err(js),
+        ("current" | "cpu", _) => engine.cnn.logits(&pixels, &engine.backend.device).await.map_err(js),
         (other, _) => Err(JsValue::from_str(&format!("unknown backend {other:?}"))),
     }
 }

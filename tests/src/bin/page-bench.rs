@@ -123,6 +123,12 @@ async fn main() -> Result<()> {
                     b["longest_task_upload_ms"].as_f64().unwrap_or(f64::NAN),
                     b["webgpu_ready_ms"].as_f64().map(|ms| format!(" | WebGPU took over at {ms:.0} ms")).unwrap_or_default()
                 );
+                if let Some(ms) = b["burn"]["infer_batch1_ms_median"].as_f64() {
+                    println!(
+                        "         | burn Flex's own forward pass of the same network (the page uses the hand-written kernels): batch 1 {ms:.2} ms, batch 64 {:.0} img/s",
+                        b["burn"]["batch64_images_per_s"].as_f64().unwrap_or(f64::NAN)
+                    );
+                }
                 if let Some(ms) = b["longest_task_finetune_ms"].as_f64() {
                     println!("         | longest main-thread task during a fine-tuning run started from the page: {ms:.0} ms");
                 }

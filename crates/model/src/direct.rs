@@ -1,0 +1,387 @@
+//! The compact CNN's inference written by hand, for the page's CPU path (one core, wasm SIMD).
+//!
+//! Why by hand: burn Flex runs each convolution as im2col, then a general matrix product; in
+//! the tab that reaches about 9.5 G multiply-adds/s, where TF.js's XNNPACK gets 13.8 on the
+//! same core with the same 128-bit instructions. Here each 3×3 convolution runs directly over
+//! channels-last maps kept with a zero border (no im2col, no padding branches), with the sums of
+//! 4 neighbouring pixels × 8 output channels held in registers while the input channels go
+//! by: per input channel, 2 weight loads and 4 pixel loads feed 32 multiply-adds.
+//!
+//! Inference only, from the network with batch norm folded into its convolutions
+//! ([`crate::compact::CompactCnn::folded`]); training and fine-tuning stay on burn. The same
+//! code runs natively (for the tests, with a portable 4-lane type) and in wasm32 with
+//! `simd128` (wasm SIMD intrinsics).
+
+use crate::{IMAGE_PIXELS, IMAGE_SIDE, NUM_CLASSES};
+
+/// Output pixels of one register block.
+const PIXELS: usize = 4;
+/// Output channels of one register block (two 4-lane vectors).
+const CHANNELS: usize = 8;
+
+/// A 3×3 'same' convolution followed by ReLU.
+#[derive(Clone, Debug)]
+pub struct Conv3x3 {
+    pub cin: usize,
+    pub cout: usize,
+    /// `[ky][kx][cin][cout]`: a block's output channels are contiguous.
+    pub weights: Vec<f32>,
+    pub bias: Vec<f32>,
+    /// A 2×2 max-pool halves the maps before this convolution (the first of stages 2 and 3).
+    pub pool_before: bool,
+}
+
+impl Conv3x3 {
+    /// From burn's layout, `[cout][cin][ky][kx]`.
+    pub fn from_oihw(cin: usize, cout: usize, oihw: &[f32], bias: Vec<f32>, pool_before: bool) -> Self {
+        assert_eq!(oihw.len(), cout * cin * 9);
+        let mut weights = vec![0.0; oihw.len()];
+        for o in 0..cout {
+            for i in 0..cin {
+                for k in 0..9 {
+                    weights[(k * cin + i) * cout + o] = oihw[(o * cin + i) * 9 + k];
+                }
+            }
+        }
+        Self { cin, cout, weights, bias, pool_before }
+    }
+}
+
+/// A dense layer, `[inputs][outputs]` as burn stores it.
+#[derive(Clone, Debug)]
+pub struct Dense {
+    pub inputs: usize,
+    pub outputs: usize,
+    pub weights: Vec<f32>,
+    pub bias: Vec<f32>,
+}
+
+/// The compact CNN ready to classify: see the module's documentation.
+#[derive(Clone, Debug)]
+pub struct DirectCnn {
+    convs: Vec<Conv3x3>,
+    pooled_side: usize,
+    hidden: Dense,
+    output: Dense,
+}
+
+impl DirectCnn {
+    /// `None` when the shape is not one these kernels handle (a channel count that is not a
+    /// multiple of 8, a head that does not match): the caller keeps burn's forward pass.
+    pub fn new(convs: Vec<Conv3x3>, pooled_side: usize, hidden: Dense, output: Dense) -> Option<Self> {
+        let mut cin = 1;
+        for conv in &convs {
+            if conv.cin != cin || conv.cout % CHANNELS != 0 || conv.bias.len() != conv.cout {
+                return None;
+            }
+            cin = conv.cout;
+        }
+        let pools = convs.iter().filter(|c| c.pool_before).count();
+        let side = IMAGE_SIDE >> pools;
+        let fits = !convs.is_empty()
+            && !convs[0].pool_before
+            && (1..=side).contains(&pooled_side)
+            && hidden.inputs == cin * pooled_side * pooled_side
+            && output.inputs == hidden.outputs
+            && output.outputs == NUM_CLASSES;
+        fits.then_some(Self { convs, pooled_side, hidden, output })
+    }
+
+    /// Logits (n × 10) for `pixels` (n × 784, in 0..=1).
+    pub fn forward(&self, pixels: &[f32]) -> Vec<f32> {
+        let mut maps = Maps::default();
+        let mut out = Vec::with_capacity(pixels.len() / IMAGE_PIXELS * NUM_CLASSES);
+        for image in pixels.chunks_exact(IMAGE_PIXELS) {
+            out.extend(self.forward_one(image, &mut maps));
+        }
+        out
+    }
+
+    fn forward_one(&self, image: &[f32], maps: &mut Maps) -> [f32; NUM_CLASSES] {
+        let mut side = IMAGE_SIDE;
+        maps.input.reset(side, 1);
+        for y in 0..side {
+            for x in 0..side {
+                maps.input.set(y, x, 0, image[y * side + x]);
+            }
+        }
+        for conv in &self.convs {
+            if conv.pool_before {
+                side /= 2;
+                max_pool(&maps.input, &mut maps.output, side);
+                std::mem::swap(&mut maps.input, &mut maps.output);
+            }
+            maps.output.reset(side, conv.cout);
+            convolve(conv, &maps.input, &mut maps.output);
+            std::mem::swap(&mut maps.input, &mut maps.output);
+        }
+        let flat = average_pool(&maps.input, self.pooled_side);
+        let mut hidden = dense(&self.hidden, &flat);
+        hidden.iter_mut().for_each(|h| *h = h.max(0.0));
+        let logits = dense(&self.output, &hidden);
+        let mut out = [0.0; NUM_CLASSES];
+        out.copy_from_slice(&logits);
+        out
+    }
+}
+
+/// A stack of channels-last feature maps with a one-pixel zero border.
+#[derive(Default)]
+struct Map {
+    side: usize,
+    channels: usize,
+    data: Vec<f32>,
+}
+
+impl Map {
+    fn reset(&mut self, side: usize, channels: usize) {
+        self.side = side;
+        self.channels = channels;
+        self.data.clear();
+        self.data.resize((side + 2) * (side + 2) * channels, 0.0);
+    }
+
+    /// Offset of pixel (y, x) of the map, border excluded (the border is at −1 and `side`).
+    fn at(&self, y: usize, x: usize) -> usize {
+        ((y + 1) * (self.side + 2) + x + 1) * self.channels
+    }
+
+    fn set(&mut self, y: usize, x: usize, c: usize, v: f32) {
+        let i = self.at(y, x) + c;
+        self.data[i] = v;
+    }
+}
+
+/// The two maps a forward pass alternates between, kept across images.
+#[derive(Default)]
+struct Maps {
+    input: Map,
+    output: Map,
+}
+
+fn convolve(conv: &Conv3x3, input: &Map, output: &mut Map) {
+    let side = input.side;
+    let (cin, cout) = (conv.cin, conv.cout);
+    let row = (side + 2) * cin;
+    // What `block` reads and writes unchecked lies inside these three buffers.
+    assert!(input.channels == cin && output.channels == cout && output.side == side);
+    assert!(input.data.len() == (side + 2) * row && output.data.len() == (side + 2) * (side + 2) * cout);
+    assert!(conv.weights.len() == 9 * cin * cout && conv.bias.len() == cout && cout % CHANNELS == 0);
+    for co in (0..cout).step_by(CHANNELS) {
+        for y in 0..side {
+            let mut x = 0;
+            while x + PIXELS <= side {
+                block::<PIXELS>(conv, input, output, co, y, x, row);
+                x += PIXELS;
+            }
+            while x < side {
+                block::<1>(conv, input, output, co, y, x, row);
+                x += 1;
+            }
+        }
+    }
+}
+
+/// Output pixels `x..x + P` of row `y`, channels `co..co + 8`. The innermost loop runs
+/// 9 × `cin` times per block, so it reads through raw pointers: bounds checks there cost
+/// more than the arithmetic ([`convolve`] checks the buffers' sizes once).
+#[inline(always)]
+fn block<const P: usize>(conv: &Conv3x3, input: &Map, output: &mut Map, co: usize, y: usize, x: usize, row: usize) {
+    let (cin, cout) = (conv.cin, conv.cout);
+    let bias = [V4::load(&conv.bias[co..]), V4::load(&conv.bias[co + 4..])];
+    let mut acc = [bias; P];
+    for ky in 0..3 {
+        for kx in 0..3 {
+            // Padded row y + ky holds input row y + ky − 1: tap (ky, kx) of output (y, x + p)
+            // is padded pixel (y + ky, x + p + kx). Both offsets stay inside the buffers for
+            // y < side, x + P ≤ side, co + 8 ≤ cout (asserted in `convolve`).
+            // SAFETY: see above; `V4::read` allows unaligned addresses.
+            unsafe {
+                let pixels = input.data.as_ptr().add((y + ky) * row + (x + kx) * cin);
+                let weights = conv.weights.as_ptr().add((ky * 3 + kx) * cin * cout + co);
+                for ci in 0..cin {
+                    let w = weights.add(ci * cout);
+                    let (w0, w1) = (V4::read(w), V4::read(w.add(4)));
+                    for (p, acc) in acc.iter_mut().enumerate() {
+                        let v = V4::read_splat(pixels.add(p * cin + ci));
+                        acc[0] = acc[0].mul_add(v, w0);
+                        acc[1] = acc[1].mul_add(v, w1);
+                    }
+                }
+            }
+        }
+    }
+    for (p, acc) in acc.iter().enumerate() {
+        let at = output.at(y, x + p) + co;
+        acc[0].relu().store(&mut output.data[at..]);
+        acc[1].relu().store(&mut output.data[at + 4..]);
+    }
+}
+
+/// 2×2 max-pool of `input` into `output` (`side` a side after pooling).
+fn max_pool(input: &Map, output: &mut Map, side: usize) {
+    let channels = input.channels;
+    output.reset(side, channels);
+    for y in 0..side {
+        for x in 0..side {
+            let to = output.at(y, x);
+            let from = [input.at(2 * y, 2 * x), input.at(2 * y, 2 * x + 1), input.at(2 * y + 1, 2 * x), input.at(2 * y + 1, 2 * x + 1)];
+            for c in 0..channels {
+                let m = from.iter().map(|&f| input.data[f + c]).fold(f32::NEG_INFINITY, f32::max);
+                output.data[to + c] = m;
+            }
+        }
+    }
+}
+
+/// Adaptive average pooling to a `k × k` grid (cell `i` spans `⌊i·s/k⌋..⌈(i+1)·s/k⌉`, as
+/// burn's), flattened channel-major as burn flattens `[c, k, k]`.
+fn average_pool(input: &Map, k: usize) -> Vec<f32> {
+    let (s, channels) = (input.side, input.channels);
+    let span = |i: usize| (i * s / k, ((i + 1) * s).div_ceil(k));
+    let mut out = vec![0.0; channels * k * k];
+    for i in 0..k {
+        let (y0, y1) = span(i);
+        for j in 0..k {
+            let (x0, x1) = span(j);
+            let count = ((y1 - y0) * (x1 - x0)) as f32;
+            for c in 0..channels {
+                let mut sum = 0.0;
+                for y in y0..y1 {
+                    for x in x0..x1 {
+                        sum += input.data[input.at(y, x) + c];
+                    }
+                }
+                out[(c * k + i) * k + j] = sum / count;
+            }
+        }
+    }
+    out
+}
+
+fn dense(layer: &Dense, x: &[f32]) -> Vec<f32> {
+    let mut out = layer.bias.clone();
+    for (i, &v) in x.iter().enumerate() {
+        if v == 0.0 {
+            continue;
+        }
+        let row = &layer.weights[i * layer.outputs..(i + 1) * layer.outputs];
+        out.iter_mut().zip(row).for_each(|(o, w)| *o += v * w);
+    }
+    out
+}
+
+pub use lanes::V4;
+
+/// Four f32 lanes: wasm SIMD in the browser, a plain array elsewhere (which the compiler
+/// vectorises natively). The kernels above are written once against it.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod lanes {
+    use core::arch::wasm32::*;
+
+    #[derive(Clone, Copy)]
+    pub struct V4(v128);
+
+    impl V4 {
+        #[inline(always)]
+        pub fn load(from: &[f32]) -> Self {
+            assert!(from.len() >= 4);
+            // SAFETY: four floats are readable at `from` (checked above); v128_load allows
+            // unaligned addresses.
+            Self(unsafe { v128_load(from.as_ptr() as *const v128) })
+        }
+
+        #[inline(always)]
+        pub fn splat(v: f32) -> Self {
+            Self(f32x4_splat(v))
+        }
+
+        /// Four floats at `at`.
+        ///
+        /// # Safety
+        /// `at..at + 4` must be readable (any alignment).
+        #[inline(always)]
+        pub unsafe fn read(at: *const f32) -> Self {
+            Self(unsafe { v128_load(at as *const v128) })
+        }
+
+        /// The float at `at` in all four lanes.
+        ///
+        /// # Safety
+        /// `at` must be readable (any alignment).
+        #[inline(always)]
+        pub unsafe fn read_splat(at: *const f32) -> Self {
+            Self(unsafe { v128_load32_splat(at as *const u32) })
+        }
+
+        /// `self + a·b`.
+        #[inline(always)]
+        pub fn mul_add(self, a: Self, b: Self) -> Self {
+            Self(f32x4_add(self.0, f32x4_mul(a.0, b.0)))
+        }
+
+        #[inline(always)]
+        pub fn relu(self) -> Self {
+            Self(f32x4_max(self.0, f32x4_splat(0.0)))
+        }
+
+        #[inline(always)]
+        pub fn store(self, to: &mut [f32]) {
+            assert!(to.len() >= 4);
+            // SAFETY: four floats are writable at `to` (checked above); unaligned is allowed.
+            unsafe { v128_store(to.as_mut_ptr() as *mut v128, self.0) }
+        }
+    }
+}
+
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+mod lanes {
+    #[derive(Clone, Copy)]
+    pub struct V4([f32; 4]);
+
+    impl V4 {
+        #[inline(always)]
+        pub fn load(from: &[f32]) -> Self {
+            Self([from[0], from[1], from[2], from[3]])
+        }
+
+        #[inline(always)]
+        pub fn splat(v: f32) -> Self {
+            Self([v; 4])
+        }
+
+        /// Four floats at `at`.
+        ///
+        /// # Safety
+        /// `at..at + 4` must be readable (any alignment).
+        #[inline(always)]
+        pub unsafe fn read(at: *const f32) -> Self {
+            Self(unsafe { std::ptr::read_unaligned(at as *const [f32; 4]) })
+        }
+
+        /// The float at `at` in all four lanes.
+        ///
+        /// # Safety
+        /// `at` must be readable (any alignment).
+        #[inline(always)]
+        pub unsafe fn read_splat(at: *const f32) -> Self {
+            Self([unsafe { at.read_unaligned() }; 4])
+        }
+
+        /// `self + a·b`.
+        #[inline(always)]
+        pub fn mul_add(self, a: Self, b: Self) -> Self {
+            Self(std::array::from_fn(|i| self.0[i] + a.0[i] * b.0[i]))
+        }
+
+        #[inline(always)]
+        pub fn relu(self) -> Self {
+            Self(self.0.map(|v| v.max(0.0)))
+        }
+
+        #[inline(always)]
+        pub fn store(self, to: &mut [f32]) {
+            to[..4].copy_from_slice(&self.0);
+        }
+    }
+}
