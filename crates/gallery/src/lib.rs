@@ -4,6 +4,8 @@
 //! are unit-tested natively with the rest of the workspace (the page crate builds for wasm32
 //! only); the page's `state.rs` holds the browser actions and the signals around these values.
 
+use std::borrow::Borrow;
+
 use fashion_engine::Scores;
 use fashion_model::{CLASS_NAMES, LabelledImages, NUM_CLASSES};
 
@@ -56,10 +58,10 @@ pub fn add_newest<T>(cards: &mut Vec<T>, new: impl IntoIterator<Item = T>, max: 
 /// The fine-tuning set: every answered card the user taught a class, its model input as
 /// bytes (the format of the replay and held-out sets). Cards still working, failed or not
 /// taught are left out.
-pub fn teaching_set<'a>(cards: impl IntoIterator<Item = (Option<u8>, &'a CardResult)>) -> LabelledImages {
+pub fn teaching_set<R: Borrow<CardResult>>(cards: impl IntoIterator<Item = (Option<u8>, R)>) -> LabelledImages {
     let mut set = LabelledImages::default();
     for (teach, result) in cards {
-        if let (Some(label), CardResult::Done(c)) = (teach, result) {
+        if let (Some(label), CardResult::Done(c)) = (teach, result.borrow()) {
             let image: Vec<u8> = c.pixels.iter().map(|&v| (v * 255.0).round().clamp(0.0, 255.0) as u8).collect();
             set.push(&image, label);
         }

@@ -195,8 +195,7 @@ impl AppState {
     /// Picks the backend, loads the shipped weights and warms the model up.
     pub fn start(self) {
         spawn_local(async move {
-            let result = self.try_start().await;
-            if let Err(e) = result {
+            if let Err(e) = self.try_start().await {
                 self.backend.update(|b| {
                     b.detail = "not ready".into();
                     b.pending = false;
@@ -474,8 +473,7 @@ impl AppState {
     /// The photos the user labelled, as a fine-tuning set.
     pub fn teaching_set(&self) -> LabelledImages {
         let cards = self.cards.get_untracked();
-        let results: Vec<(Option<u8>, CardResult)> = cards.iter().map(|c| (c.teach.get_untracked(), c.result.get_untracked())).collect();
-        gallery::teaching_set(results.iter().map(|(teach, result)| (*teach, result)))
+        gallery::teaching_set(cards.iter().map(|c| (c.teach.get_untracked(), c.result.get_untracked())))
     }
 
     /// Fine-tunes the CNN on the labelled photos; on success the new model replaces the old
