@@ -13,7 +13,8 @@
 //!
 //! Tools that are not Debian packages (Trunk, wasm-bindgen-cli) are built from crates.io into
 //! `<cargo target dir>/tools`, so they are cached with the build and a clean target dir
-//! rebuilds them.
+//! rebuilds them. Trunk's wasm builds go to `<cargo target dir>/wasm`, apart from the native
+//! ones, so that `test` can build both at once.
 
 use std::{
     path::{Path, PathBuf},
@@ -74,6 +75,13 @@ fn target_dir() -> PathBuf {
 
 fn tools_dir() -> PathBuf {
     target_dir().join("tools")
+}
+
+/// Where Trunk's wasm builds go: apart from the native builds, so that both can run at once
+/// (cargo locks a whole target directory; the two share no artifacts anyway, being built for
+/// other targets with other profiles).
+fn wasm_target_dir() -> PathBuf {
+    target_dir().join("wasm")
 }
 
 /// PATH with the project's tools first, for Trunk to find wasm-bindgen.
@@ -139,10 +147,10 @@ fn locked_wasm_bindgen_version() -> Result<String> {
     let lock = std::fs::read_to_string(root().join("Cargo.lock")).context("reading Cargo.lock")?;
     let mut lines = lock.lines();
     while let Some(line) = lines.next() {
-        if line == "name = \"wasm-bindgen\"" {
-            if let Some(version) = lines.next().and_then(|l| l.strip_prefix("version = \"")) {
-                return Ok(version.trim_end_matches('"').to_string());
-            }
+        if line == "name = \"wasm-bindgen\""
+            && let Some(version) = lines.next().and_then(|l| l.strip_prefix("version = \""))
+        {
+            return Ok(version.trim_end_matches('"').to_string());
         }
     }
     bail!("Cargo.lock has no wasm-bindgen entry")
@@ -163,21 +171,39 @@ fn ensure_web_tools() -> Result<()> {
     ensure_wasm_target()?;
     let tools = tools_dir();
     if !tool_version_is("trunk", TRUNK_VERSION) {
-        eprintln!("xtask: building Trunk {TRUNK_VERSION} into {} (once; about 12 minutes on 2 cores)", tools.display());
-        run(Command::new(env!("CARGO")).args(["install", "trunk", "--version", TRUNK_VERSION, "--locked", "--root"]).arg(&tools))?;
+        eprintln!("xtask: building Trunk {TRUNK_VERSION} into {} (once; about 4 minutes on 2 cores)", tools.display());
+        // No TLS stack and no update check: the page is built offline and served on localhost.
+        run(quick_install().args(["trunk", "--version", TRUNK_VERSION, "--locked", "--no-default-features", "--root"]).arg(&tools))?;
     }
     let bindgen = locked_wasm_bindgen_version()?;
     if !tool_version_is("wasm-bindgen", &bindgen) {
-        eprintln!("xtask: building wasm-bindgen-cli {bindgen} into {} (once; about 3 minutes)", tools.display());
+        eprintln!("xtask: building wasm-bindgen-cli {bindgen} into {} (once; about 2 minutes)", tools.display());
         // Not --locked: its lock file names a webpki-roots version the registry no longer serves.
-        run(Command::new(env!("CARGO")).args(["install", "wasm-bindgen-cli", "--version", &bindgen, "--force", "--root"]).arg(&tools))?;
+        // No TLS: only its test runner downloads anything.
+        run(quick_install().args(["wasm-bindgen-cli", "--version", &bindgen, "--no-default-features", "--force", "--root"]).arg(&tools))?;
     }
     Ok(())
 }
 
+/// `cargo install` with a release profile that builds in a third of the time: both tools spend
+/// their run time in file I/O and in passes over a few MB of wasm, where fat LTO and one
+/// codegen unit (Trunk's own profile) buy nothing measurable and cost 8 minutes on 2 cores.
+fn quick_install() -> Command {
+    let mut cmd = Command::new(env!("CARGO"));
+    cmd.arg("install")
+        // Not the native target directory, which a concurrent test build may hold (`test`).
+        .env("CARGO_TARGET_DIR", tools_dir().join("build"))
+        .env("CARGO_PROFILE_RELEASE_LTO", "off")
+        .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "16")
+        .env("CARGO_PROFILE_RELEASE_OPT_LEVEL", "1");
+    cmd
+}
+
 fn trunk() -> Command {
     let mut cmd = Command::new(tools_dir().join("bin/trunk"));
-    cmd.env("PATH", tools_path()).env("TRUNK_TOOLS_WASM_BINDGEN", locked_wasm_bindgen_version().unwrap_or_default());
+    cmd.env("PATH", tools_path())
+        .env("TRUNK_TOOLS_WASM_BINDGEN", locked_wasm_bindgen_version().unwrap_or_default())
+        .env("CARGO_TARGET_DIR", wasm_target_dir());
     cmd
 }
 
@@ -201,14 +227,60 @@ fn serve(extra: &[String]) -> Result<()> {
 fn test(extra: &[String]) -> Result<()> {
     ensure_dataset()?;
     ensure_chromium()?;
-    build_page()?;
     // --workspace (not -p) keeps burn's features identical to the trainer's build, so the
     // tests reuse it instead of compiling burn a second time. The page crate only builds for
-    // wasm32 (done by Trunk above); its tests run in the browser, from tests/.
-    run(Command::new(env!("CARGO"))
-        .args(["test", "--workspace", "--exclude", WEB_CRATE, "--release", "--locked"])
-        .env("FASHION_DIST", root().join("dist"))
-        .args(extra))
+    // wasm32 (done by Trunk); its tests run in the browser, from tests/.
+    let cargo_test = || {
+        let mut cmd = Command::new(env!("CARGO"));
+        cmd.args(["test", "--workspace", "--exclude", WEB_CRATE, "--release", "--locked"]).env("FASHION_DIST", root().join("dist"));
+        cmd
+    };
+    // The native test build runs beside the page's: the wasm builds spend minutes in
+    // single-threaded LTO links, which leaves the second core to the native build.
+    let log = target_dir().join("native-test-build.log");
+    let native = Background::start(cargo_test().arg("--no-run"), &log, "building the native tests")?;
+    if let Err(e) = build_page() {
+        native.stop();
+        return Err(e);
+    }
+    native.wait()?;
+    run(cargo_test().args(extra))
+}
+
+/// A command running beside others, its output in a log file rather than mixed with theirs.
+struct Background {
+    child: std::process::Child,
+    log: PathBuf,
+    what: &'static str,
+}
+
+impl Background {
+    fn start(cmd: &mut Command, log: &Path, what: &'static str) -> Result<Self> {
+        std::fs::create_dir_all(log.parent().unwrap_or(Path::new(".")))
+            .with_context(|| format!("creating the folder of {}", log.display()))?;
+        let file = std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
+        eprintln!("xtask: {what} in the background (output in {})", log.display());
+        let child =
+            cmd.current_dir(root()).stdout(file.try_clone()?).stderr(file).spawn().with_context(|| format!("cannot start {cmd:?}"))?;
+        Ok(Self { child, log: log.to_path_buf(), what })
+    }
+
+    /// Waits for it; on failure shows the end of its log.
+    fn wait(mut self) -> Result<()> {
+        let status = self.child.wait().with_context(|| format!("waiting for {}", self.what))?;
+        if status.success() {
+            return Ok(());
+        }
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        eprintln!("{}", lines[lines.len().saturating_sub(60)..].join("\n"));
+        bail!("{} failed ({status}); the whole output is in {}", self.what, self.log.display())
+    }
+
+    fn stop(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 fn train(extra: &[String]) -> Result<()> {
