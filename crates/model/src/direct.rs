@@ -2,21 +2,29 @@
 //!
 //! Why by hand: burn Flex runs each convolution as im2col, then a general matrix product; in
 //! the tab that reaches about 9.5 G multiply-adds/s, where TF.js's XNNPACK gets 13.8 on the
-//! same core with the same 128-bit instructions. Here each 3×3 convolution runs directly over
-//! channels-last maps kept with a zero border (no im2col, no padding branches), with the sums of
-//! 4 output pixels × 8 output channels held in registers while the input channels go by: per
-//! input channel, 2 weight loads and 4 pixel loads feed 32 multiply-adds. The 4 pixels are
-//! consecutive in reading order, across row ends, so that 7-pixel rows (the last stage, where
-//! most of the work is) do not leave 3 of every 7 pixels to a one-pixel block. Wider blocks
-//! (5 or 6 pixels) measured slower in V8 (Node 20): 16 vector registers do not hold their sums, the
-//! weights and the products.
+//! same core with the same 128-bit instructions.
+//!
+//! Every convolution whose input has channels in fours runs in Winograd's form
+//! ([`crate::winograd`]: about half the multiply-adds); the first (one input channel) runs
+//! directly over channels-last maps kept with a zero border (no im2col, no padding branches),
+//! with the sums of 4 output pixels × 8 output channels held in registers while the input
+//! channels go by: per input channel, 2 weight loads and 4 pixel loads feed 32 multiply-adds.
+//! The 4 pixels are consecutive in reading order, across row ends, so that a row whose length
+//! is not a multiple of 4 does not leave its last pixels to a one-pixel block. Wider blocks (5
+//! or 6 pixels) measured slower in V8 (Node 20): 16 vector registers do not hold their sums,
+//! the weights and the products. ReLU, the max-pools and the pooled head are written out
+//! plainly.
 //!
 //! Inference only, from the network with batch norm folded into its convolutions
 //! ([`crate::compact::CompactCnn::folded`]); training and fine-tuning stay on burn. The same
-//! code runs natively (for the tests, with a portable 4-lane type) and in wasm32 with
-//! `simd128` (wasm SIMD intrinsics).
+//! code runs natively (for the tests, with a portable 4-lane type, [`crate::lanes`]) and in
+//! wasm32 with `simd128` (wasm SIMD intrinsics).
 
-use crate::{IMAGE_PIXELS, IMAGE_SIDE, NUM_CLASSES};
+use crate::{
+    IMAGE_PIXELS, IMAGE_SIDE, NUM_CLASSES,
+    lanes::V4,
+    winograd::{Scratch, Winograd},
+};
 
 /// Output pixels of one register block.
 const PIXELS: usize = 4;
@@ -63,7 +71,7 @@ pub struct Dense {
 /// The compact CNN ready to classify: see the module's documentation.
 #[derive(Clone, Debug)]
 pub struct DirectCnn {
-    convs: Vec<Conv3x3>,
+    layers: Vec<Layer>,
     pooled_side: usize,
     hidden: Dense,
     output: Dense,
@@ -88,7 +96,21 @@ impl DirectCnn {
             && hidden.inputs == cin * pooled_side * pooled_side
             && output.inputs == hidden.outputs
             && output.outputs == NUM_CLASSES;
-        fits.then_some(Self { convs, pooled_side, hidden, output })
+        if !fits {
+            return None;
+        }
+        let layers = convs
+            .into_iter()
+            .map(|conv| {
+                let pool_before = conv.pool_before;
+                let kernel = match Winograd::new(conv.cin, conv.cout, &conv.weights, conv.bias.clone()) {
+                    Some(winograd) => Kernel::Winograd(winograd),
+                    None => Kernel::Direct(conv),
+                };
+                Layer { kernel, pool_before }
+            })
+            .collect();
+        Some(Self { layers, pooled_side, hidden, output })
     }
 
     /// Logits (n × 10) for `pixels` (n × 784, in 0..=1).
@@ -109,14 +131,22 @@ impl DirectCnn {
                 maps.input.set(y, x, 0, image[y * side + x]);
             }
         }
-        for conv in &self.convs {
-            if conv.pool_before {
+        for layer in &self.layers {
+            if layer.pool_before {
                 side /= 2;
                 max_pool(&maps.input, &mut maps.output, side);
                 std::mem::swap(&mut maps.input, &mut maps.output);
             }
-            maps.output.reset(side, conv.cout);
-            convolve(conv, &maps.input, &mut maps.output);
+            match &layer.kernel {
+                Kernel::Direct(conv) => {
+                    maps.output.reset(side, conv.cout);
+                    convolve(conv, &maps.input, &mut maps.output);
+                }
+                Kernel::Winograd(conv) => {
+                    maps.output.reset(side, conv.cout);
+                    conv.apply(&maps.input, &mut maps.output, &mut maps.scratch);
+                }
+            }
             std::mem::swap(&mut maps.input, &mut maps.output);
         }
         let flat = average_pool(&maps.input, self.pooled_side);
@@ -129,16 +159,31 @@ impl DirectCnn {
     }
 }
 
+/// One convolution of the network, in the kernels that run it fastest: Winograd's form
+/// wherever the channels fit it, direct for the first (one input channel).
+#[derive(Clone, Debug)]
+enum Kernel {
+    Direct(Conv3x3),
+    Winograd(Winograd),
+}
+
+#[derive(Clone, Debug)]
+struct Layer {
+    kernel: Kernel,
+    /// A 2×2 max-pool halves the maps before this convolution.
+    pool_before: bool,
+}
+
 /// A stack of channels-last feature maps with a one-pixel zero border.
 #[derive(Default)]
-struct Map {
-    side: usize,
-    channels: usize,
-    data: Vec<f32>,
+pub(crate) struct Map {
+    pub(crate) side: usize,
+    pub(crate) channels: usize,
+    pub(crate) data: Vec<f32>,
 }
 
 impl Map {
-    fn reset(&mut self, side: usize, channels: usize) {
+    pub(crate) fn reset(&mut self, side: usize, channels: usize) {
         self.side = side;
         self.channels = channels;
         self.data.clear();
@@ -146,24 +191,26 @@ impl Map {
     }
 
     /// Offset of pixel (y, x) of the map, border excluded (the border is at −1 and `side`).
-    fn at(&self, y: usize, x: usize) -> usize {
+    pub(crate) fn at(&self, y: usize, x: usize) -> usize {
         ((y + 1) * (self.side + 2) + x + 1) * self.channels
     }
 
-    fn set(&mut self, y: usize, x: usize, c: usize, v: f32) {
+    pub(crate) fn set(&mut self, y: usize, x: usize, c: usize, v: f32) {
         let i = self.at(y, x) + c;
         self.data[i] = v;
     }
 }
 
-/// The two maps a forward pass alternates between, kept across images.
+/// The two maps a forward pass alternates between and the Winograd kernels' buffers, kept
+/// across images.
 #[derive(Default)]
 struct Maps {
     input: Map,
     output: Map,
+    scratch: Scratch,
 }
 
-fn convolve(conv: &Conv3x3, input: &Map, output: &mut Map) {
+pub(crate) fn convolve(conv: &Conv3x3, input: &Map, output: &mut Map) {
     let side = input.side;
     let (cin, cout) = (conv.cin, conv.cout);
     // What `block` reads and writes unchecked lies inside these three buffers.
@@ -279,119 +326,4 @@ fn dense(layer: &Dense, x: &[f32]) -> Vec<f32> {
         out.iter_mut().zip(row).for_each(|(o, w)| *o += v * w);
     }
     out
-}
-
-pub use lanes::V4;
-
-/// Four f32 lanes: wasm SIMD in the browser, a plain array elsewhere (which the compiler
-/// vectorises natively). The kernels above are written once against it.
-#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-mod lanes {
-    use core::arch::wasm32::*;
-
-    #[derive(Clone, Copy)]
-    pub struct V4(v128);
-
-    impl V4 {
-        #[inline(always)]
-        pub fn load(from: &[f32]) -> Self {
-            assert!(from.len() >= 4);
-            // SAFETY: four floats are readable at `from` (checked above); v128_load allows
-            // unaligned addresses.
-            Self(unsafe { v128_load(from.as_ptr() as *const v128) })
-        }
-
-        #[inline(always)]
-        pub fn splat(v: f32) -> Self {
-            Self(f32x4_splat(v))
-        }
-
-        /// Four floats at `at`.
-        ///
-        /// # Safety
-        /// `at..at + 4` must be readable (any alignment).
-        #[inline(always)]
-        pub unsafe fn read(at: *const f32) -> Self {
-            Self(unsafe { v128_load(at as *const v128) })
-        }
-
-        /// The float at `at` in all four lanes.
-        ///
-        /// # Safety
-        /// `at` must be readable (any alignment).
-        #[inline(always)]
-        pub unsafe fn read_splat(at: *const f32) -> Self {
-            Self(unsafe { v128_load32_splat(at as *const u32) })
-        }
-
-        /// `self + a·b`.
-        #[inline(always)]
-        pub fn mul_add(self, a: Self, b: Self) -> Self {
-            Self(f32x4_add(self.0, f32x4_mul(a.0, b.0)))
-        }
-
-        #[inline(always)]
-        pub fn relu(self) -> Self {
-            Self(f32x4_max(self.0, f32x4_splat(0.0)))
-        }
-
-        #[inline(always)]
-        pub fn store(self, to: &mut [f32]) {
-            assert!(to.len() >= 4);
-            // SAFETY: four floats are writable at `to` (checked above); unaligned is allowed.
-            unsafe { v128_store(to.as_mut_ptr() as *mut v128, self.0) }
-        }
-    }
-}
-
-#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-mod lanes {
-    #[derive(Clone, Copy)]
-    pub struct V4([f32; 4]);
-
-    impl V4 {
-        #[inline(always)]
-        pub fn load(from: &[f32]) -> Self {
-            Self([from[0], from[1], from[2], from[3]])
-        }
-
-        #[inline(always)]
-        pub fn splat(v: f32) -> Self {
-            Self([v; 4])
-        }
-
-        /// Four floats at `at`.
-        ///
-        /// # Safety
-        /// `at..at + 4` must be readable (any alignment).
-        #[inline(always)]
-        pub unsafe fn read(at: *const f32) -> Self {
-            Self(unsafe { std::ptr::read_unaligned(at as *const [f32; 4]) })
-        }
-
-        /// The float at `at` in all four lanes.
-        ///
-        /// # Safety
-        /// `at` must be readable (any alignment).
-        #[inline(always)]
-        pub unsafe fn read_splat(at: *const f32) -> Self {
-            Self([unsafe { at.read_unaligned() }; 4])
-        }
-
-        /// `self + a·b`.
-        #[inline(always)]
-        pub fn mul_add(self, a: Self, b: Self) -> Self {
-            Self(std::array::from_fn(|i| self.0[i] + a.0[i] * b.0[i]))
-        }
-
-        #[inline(always)]
-        pub fn relu(self) -> Self {
-            Self(self.0.map(|v| v.max(0.0)))
-        }
-
-        #[inline(always)]
-        pub fn store(self, to: &mut [f32]) {
-            to[..4].copy_from_slice(&self.0);
-        }
-    }
 }

@@ -13,11 +13,13 @@ pub mod direct;
 pub mod explain;
 pub mod finetune;
 pub mod framing;
+pub mod lanes;
 pub mod network;
 pub mod preprocess;
 pub mod samples;
 pub mod verdict;
 pub mod weights;
+pub mod winograd;
 
 pub use classes::{CLASS_NAMES, NUM_CLASSES};
 pub use compact::CompactConfig;
