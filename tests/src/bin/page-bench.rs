@@ -6,7 +6,8 @@
 //! 32 (forward + backward + Adam step), the longest main-thread task (PerformanceObserver
 //! `longtask`) while a 6000×4000 JPEG is uploaded and classified and, on the CPU, while a
 //! fine-tuning run started from the page trains, and the bytes fetched before the page could
-//! answer (every request before `ready`, gzip -9).
+//! answer (every request before `ready`, gzip -9); on WebGPU, the compute dispatches and queue
+//! submissions of one batch-1 forward pass.
 
 use std::{io::Write, time::Duration};
 
@@ -20,6 +21,30 @@ use page_tests::{
 use serde_json::{Value, json};
 
 const RUNS: u32 = 60;
+
+/// Compute dispatches and queue submissions per batch-1 forward pass of the CNN on WebGPU,
+/// counted at the browser's WebGPU API (wgpu's web backend calls it for every kernel), over
+/// `arguments[0]` passes after one uncounted pass.
+const COUNT_GPU_CALLS: &str = "(async () => {
+    const count = { dispatches: 0, submits: 0 };
+    const wrap = (proto, names, key) => names.map(name => {
+        const original = proto[name];
+        proto[name] = function (...args) { count[key]++; return original.apply(this, args); };
+        return () => { proto[name] = original; };
+    });
+    const image = new Float32Array(784).fill(0.5);
+    await wasmBindings.fashionLogits(image, 'current');
+    const restore = [
+        ...wrap(GPUComputePassEncoder.prototype, ['dispatchWorkgroups', 'dispatchWorkgroupsIndirect'], 'dispatches'),
+        ...wrap(GPUQueue.prototype, ['submit'], 'submits'),
+    ];
+    try {
+        for (let i = 0; i < arguments[0]; i++) await wasmBindings.fashionLogits(image, 'current');
+    } finally {
+        restore.forEach(r => r());
+    }
+    return { dispatches: count.dispatches / arguments[0], submits: count.submits / arguments[0] };
+})()";
 
 async fn measure(server: &StaticServer, gpu: Gpu, photo: &[u8], huge: &std::path::Path) -> Result<Value> {
     let browser = Browser::launch(gpu).await?;
@@ -56,6 +81,9 @@ async fn measure(server: &StaticServer, gpu: Gpu, photo: &[u8], huge: &std::path
         bench["webgpu_ready_ms"] = webgpu_ready_ms;
         bench["first_answer_bytes"] = json!([raw, gzipped]);
         bench["longest_task_upload_ms"] = json!(longest);
+        if gpu == Gpu::WebGpu {
+            bench["gpu_calls_per_image"] = browser.eval_promise(COUNT_GPU_CALLS, vec![json!(RUNS)]).await?;
+        }
         let steps = if gpu == Gpu::WebGpu { 8 } else { 20 };
         let training = browser.eval_promise("wasmBindings.fashionBenchTraining(arguments[0])", vec![json!(steps)]).await?;
         bench["training"] = serde_json::from_str(training.as_str().context("training bench result")?)?;
@@ -123,6 +151,12 @@ async fn main() -> Result<()> {
                     b["longest_task_upload_ms"].as_f64().unwrap_or(f64::NAN),
                     b["webgpu_ready_ms"].as_f64().map(|ms| format!(" | WebGPU took over at {ms:.0} ms")).unwrap_or_default()
                 );
+                if let Some(dispatches) = b["gpu_calls_per_image"]["dispatches"].as_f64() {
+                    println!(
+                        "         | per batch-1 forward pass: {dispatches:.1} compute dispatches, {:.1} queue submissions",
+                        b["gpu_calls_per_image"]["submits"].as_f64().unwrap_or(f64::NAN)
+                    );
+                }
                 if let Some(ms) = b["burn"]["infer_batch1_ms_median"].as_f64() {
                     println!(
                         "         | burn Flex's own forward pass of the same network (the page uses the hand-written kernels): batch 1 {ms:.2} ms, batch 64 {:.0} img/s",
