@@ -137,15 +137,10 @@ impl DirectCnn {
                 max_pool(&maps.input, &mut maps.output, side);
                 std::mem::swap(&mut maps.input, &mut maps.output);
             }
+            maps.output.reset(side, layer.cout());
             match &layer.kernel {
-                Kernel::Direct(conv) => {
-                    maps.output.reset(side, conv.cout);
-                    convolve(conv, &maps.input, &mut maps.output);
-                }
-                Kernel::Winograd(conv) => {
-                    maps.output.reset(side, conv.cout);
-                    conv.apply(&maps.input, &mut maps.output, &mut maps.scratch);
-                }
+                Kernel::Direct(conv) => convolve(conv, &maps.input, &mut maps.output),
+                Kernel::Winograd(conv) => conv.apply(&maps.input, &mut maps.output, &mut maps.scratch),
             }
             std::mem::swap(&mut maps.input, &mut maps.output);
         }
@@ -172,6 +167,15 @@ struct Layer {
     kernel: Kernel,
     /// A 2×2 max-pool halves the maps before this convolution.
     pool_before: bool,
+}
+
+impl Layer {
+    fn cout(&self) -> usize {
+        match &self.kernel {
+            Kernel::Direct(conv) => conv.cout,
+            Kernel::Winograd(conv) => conv.cout,
+        }
+    }
 }
 
 /// A stack of channels-last feature maps with a one-pixel zero border.
@@ -254,17 +258,7 @@ fn block<const P: usize>(conv: &Conv3x3, input: &Map, output: &mut Map, co: usiz
             unsafe {
                 let taps = input.data.as_ptr().add((ky * wide + kx) * cin);
                 let weights = conv.weights.as_ptr().add((ky * 3 + kx) * cin * cout + co);
-                let px: [*const f32; P] = start.map(|s| taps.add(s));
-                let mut w = weights;
-                for ci in 0..cin {
-                    let (w0, w1) = (V4::read(w), V4::read(w.add(4)));
-                    for (p, acc) in acc.iter_mut().enumerate() {
-                        let v = V4::read_splat(px[p].add(ci));
-                        acc[0] = acc[0].mul_add(v, w0);
-                        acc[1] = acc[1].mul_add(v, w1);
-                    }
-                    w = w.add(cout);
-                }
+                accumulate(&mut acc, start.map(|s| taps.add(s)), weights, cin, cout);
             }
         }
     }
@@ -272,6 +266,34 @@ fn block<const P: usize>(conv: &Conv3x3, input: &Map, output: &mut Map, co: usiz
         let to = output.at(y, x) + co;
         acc[0].relu().store(&mut output.data[to..]);
         acc[1].relu().store(&mut output.data[to + 4..]);
+    }
+}
+
+/// The innermost loop of both kernels (this file's and [`crate::winograd`]'s): for each of
+/// `cin` input channels, the value at `rows[p] + ci` times the 8 weights at
+/// `weights + ci · cout`, added into `acc[p]`.
+///
+/// # Safety
+/// `rows[p]..rows[p] + cin` and, for every `ci < cin`, `weights + ci · cout` and the 7 floats
+/// after it must be readable (any alignment).
+#[inline(always)]
+pub(crate) unsafe fn accumulate<const P: usize>(
+    acc: &mut [[V4; 2]; P],
+    rows: [*const f32; P],
+    weights: *const f32,
+    cin: usize,
+    cout: usize,
+) {
+    let mut w = weights;
+    for ci in 0..cin {
+        // SAFETY: inside the ranges the caller vouches for.
+        let (w0, w1) = unsafe { (V4::read(w), V4::read(w.add(4))) };
+        for (p, acc) in acc.iter_mut().enumerate() {
+            let v = unsafe { V4::read_splat(rows[p].add(ci)) };
+            acc[0] = acc[0].mul_add(v, w0);
+            acc[1] = acc[1].mul_add(v, w1);
+        }
+        w = w.wrapping_add(cout);
     }
 }
 

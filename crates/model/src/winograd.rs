@@ -14,7 +14,10 @@
 
 use std::array::from_fn;
 
-use crate::{direct::Map, lanes::V4};
+use crate::{
+    direct::{Map, accumulate},
+    lanes::V4,
+};
 
 /// Tiles of one register block.
 const TILES: usize = 4;
@@ -45,7 +48,7 @@ impl Winograd {
     /// From kernels in [`crate::direct::Conv3x3`]'s layout, `[ky][kx][cin][cout]`; `None` when
     /// the channel counts do not fit the blocks (input channels in fours, output in eights).
     pub fn new(cin: usize, cout: usize, weights: &[f32], bias: Vec<f32>) -> Option<Self> {
-        if cin == 0 || cin % 4 != 0 || cout % CHANNELS != 0 || weights.len() != 9 * cin * cout || bias.len() != cout {
+        if cin == 0 || !cin.is_multiple_of(4) || !cout.is_multiple_of(CHANNELS) || weights.len() != 9 * cin * cout || bias.len() != cout {
             return None;
         }
         const G: [[f32; 3]; 4] = [[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]];
@@ -151,8 +154,8 @@ fn multiply(v: &[f32], u: &[f32], m: &mut [f32], cin: usize, cout: usize) {
     }
 }
 
-/// Rows `t..t + P` of `m`, columns `co..co + 8`. Raw pointers in the innermost loop, as in
-/// the direct kernels: bounds checks there would cost more than the arithmetic.
+/// Rows `t..t + P` of `m`, columns `co..co + 8`, by the direct kernels' innermost loop
+/// ([`accumulate`], raw pointers: bounds checks there would cost more than the arithmetic).
 #[inline(always)]
 fn block<const P: usize>(v: &[f32], u: &[f32], m: &mut [f32], t: usize, co: usize, cin: usize, cout: usize) {
     let mut acc = [[V4::splat(0.0); 2]; P];
@@ -161,16 +164,7 @@ fn block<const P: usize>(v: &[f32], u: &[f32], m: &mut [f32], t: usize, co: usiz
     // `V4::read` allows unaligned addresses.
     unsafe {
         let rows: [*const f32; P] = from_fn(|p| v.as_ptr().add((t + p) * cin));
-        let mut w = u.as_ptr().add(co);
-        for ci in 0..cin {
-            let (w0, w1) = (V4::read(w), V4::read(w.add(4)));
-            for (p, acc) in acc.iter_mut().enumerate() {
-                let x = V4::read_splat(rows[p].add(ci));
-                acc[0] = acc[0].mul_add(x, w0);
-                acc[1] = acc[1].mul_add(x, w1);
-            }
-            w = w.add(cout);
-        }
+        accumulate(&mut acc, rows, u.as_ptr().add(co), cin, cout);
     }
     for (p, acc) in acc.iter().enumerate() {
         let row = (t + p) * cout + co;
