@@ -9,7 +9,7 @@
 //! The dense hidden layer stays: fine-tuning in the tab trains the head only.
 
 use burn::{
-    module::Param,
+    module::{Param, RunningState},
     nn::{
         BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig2d,
         conv::{Conv2d, Conv2dConfig},
@@ -161,6 +161,52 @@ impl ConvBlock {
     }
 }
 
+/// The compact CNN's tensors as plain vectors in burn's layouts (conv weights
+/// `[cout][cin][3][3]`, dense weights `[inputs][outputs]`), for code that trains it without
+/// burn: the trainer's CPU kernels. Blocks in order, stage after stage.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompactParams {
+    pub blocks: Vec<BlockParams>,
+    pub fc1: DenseParams,
+    pub fc2: DenseParams,
+}
+
+/// One conv block: its 3×3 kernel (no bias: batch norm follows) and batch norm.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BlockParams {
+    pub cin: usize,
+    pub cout: usize,
+    pub weight: Vec<f32>,
+    pub gamma: Vec<f32>,
+    pub beta: Vec<f32>,
+    pub running_mean: Vec<f32>,
+    pub running_var: Vec<f32>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DenseParams {
+    pub inputs: usize,
+    pub outputs: usize,
+    pub weight: Vec<f32>,
+    pub bias: Vec<f32>,
+}
+
+/// Why plain parameters do not fit a network.
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[error("the parameters do not fit this network: {0}")]
+pub struct ParamsMismatch(String);
+
+fn plain<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
+    tensor.into_data().convert::<f32>().try_into_vec::<f32>().expect("f32 data")
+}
+
+fn tensor<const D: usize>(values: &[f32], shape: [usize; D], like: &Tensor<D>) -> Result<Tensor<D>, ParamsMismatch> {
+    if like.dims() != shape || values.len() != shape.iter().product::<usize>() {
+        return Err(ParamsMismatch(format!("{} values of shape {shape:?} for a tensor of shape {:?}", values.len(), like.dims())));
+    }
+    Ok(Tensor::from_data(TensorData::new(values.to_vec(), shape), &like.device()))
+}
+
 #[derive(Module, Debug)]
 pub struct CompactCnn {
     stages: Vec<Vec<ConvBlock>>,
@@ -228,6 +274,61 @@ impl CompactCnn {
         DirectCnn::new(convs, side, dense(&folded.fc1)?, dense(&folded.fc2)?)
     }
 
+    /// Every trained tensor and batch-norm statistic, as plain vectors.
+    pub fn params(&self) -> CompactParams {
+        let dense = |layer: &Linear| {
+            let [inputs, outputs] = layer.weight.dims();
+            DenseParams {
+                inputs,
+                outputs,
+                weight: plain(layer.weight.val()),
+                bias: layer.bias.as_ref().map_or_else(|| vec![0.0; outputs], |b| plain(b.val())),
+            }
+        };
+        let blocks = self
+            .stages
+            .iter()
+            .flatten()
+            .map(|block| {
+                let [cout, cin, ..] = block.conv.weight.dims();
+                let norm = block.norm.as_ref().expect("a trainable network keeps batch norm separate");
+                BlockParams {
+                    cin,
+                    cout,
+                    weight: plain(block.conv.weight.val()),
+                    gamma: plain(norm.gamma.val()),
+                    beta: plain(norm.beta.val()),
+                    running_mean: plain(norm.running_mean.value_sync()),
+                    running_var: plain(norm.running_var.value_sync()),
+                }
+            })
+            .collect();
+        CompactParams { blocks, fc1: dense(&self.fc1), fc2: dense(&self.fc2) }
+    }
+
+    /// This network with `params` in place of its tensors (same shapes required).
+    pub fn with_params(mut self, params: &CompactParams) -> Result<Self, ParamsMismatch> {
+        let blocks: Vec<&mut ConvBlock> = self.stages.iter_mut().flatten().collect();
+        if blocks.len() != params.blocks.len() {
+            return Err(ParamsMismatch(format!("{} conv blocks for a network of {}", params.blocks.len(), blocks.len())));
+        }
+        for (block, p) in blocks.into_iter().zip(&params.blocks) {
+            let weight = tensor(&p.weight, [p.cout, p.cin, 3, 3], &block.conv.weight.val())?;
+            block.conv.weight = Param::from_tensor(weight);
+            let norm = block.norm.as_mut().ok_or_else(|| ParamsMismatch("batch norm folded".into()))?;
+            norm.gamma = Param::from_tensor(tensor(&p.gamma, [p.cout], &norm.gamma.val())?);
+            norm.beta = Param::from_tensor(tensor(&p.beta, [p.cout], &norm.beta.val())?);
+            norm.running_mean = RunningState::new(tensor(&p.running_mean, [p.cout], &norm.running_mean.value())?);
+            norm.running_var = RunningState::new(tensor(&p.running_var, [p.cout], &norm.running_var.value())?);
+        }
+        for (layer, p) in [(&mut self.fc1, &params.fc1), (&mut self.fc2, &params.fc2)] {
+            layer.weight = Param::from_tensor(tensor(&p.weight, [p.inputs, p.outputs], &layer.weight.val())?);
+            let bias = layer.bias.as_ref().ok_or_else(|| ParamsMismatch("dense layer without bias".into()))?.val();
+            layer.bias = Some(Param::from_tensor(tensor(&p.bias, [p.outputs], &bias)?));
+        }
+        Ok(self)
+    }
+
     /// The convolutions and their batch-norm statistics frozen, dropout off: only the dense
     /// head trains (fine-tuning's default).
     pub fn freeze_features(self) -> Self {
@@ -261,6 +362,28 @@ mod tests {
         assert!(config.multiply_adds() as f64 <= 1.5 * report as f64, "{} vs {report}", config.multiply_adds());
         let x = images_tensor(vec![0.5; 3 * IMAGE_PIXELS], &device);
         assert_eq!(net.forward(x).dims(), [3, NUM_CLASSES]);
+    }
+
+    #[test]
+    fn plain_parameters_round_trip_and_other_shapes_are_refused() {
+        let device = Device::flex();
+        let config = CompactConfig { stages: vec![vec![4], vec![8]], pooled_side: 3, hidden: 16, dropout: 0.0 };
+        let (a, b) = (config.init(&device), config.init(&device));
+        let x = images_tensor((0..2 * IMAGE_PIXELS).map(|i| (i % 17) as f32 / 17.0).collect(), &device);
+        let params = a.params();
+        assert_eq!(params.blocks.len(), 2);
+        assert_eq!(params.blocks[1].weight.len(), 8 * 4 * 9);
+        let copied = b.with_params(&params).unwrap();
+        assert_eq!(copied.params(), params);
+        let (want, got) = (a.forward(x.clone()).into_data(), copied.forward(x).into_data());
+        assert_eq!(want, got, "the copy computes what the original does");
+
+        let mut wrong = params.clone();
+        wrong.blocks[1].weight.pop();
+        assert!(config.init(&device).with_params(&wrong).is_err());
+        let mut fewer = params;
+        fewer.blocks.pop();
+        assert!(config.init(&device).with_params(&fewer).is_err());
     }
 
     #[test]

@@ -95,7 +95,7 @@ mod tests {
     fn weights(network: &Network) -> Vec<f32> {
         let mut all = Collect(Vec::new());
         network.visit(&mut all);
-        all.0.into_iter().flat_map(|t| t.into_data().to_vec::<f32>().unwrap()).collect()
+        all.0.into_iter().flat_map(|t| t.into_data().try_to_vec::<f32>().unwrap()).collect()
     }
 
     /// Two initialisations of one tiny network: the weights before and after "training".

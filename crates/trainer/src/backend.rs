@@ -17,10 +17,12 @@ pub struct Selected {
     pub device: Device,
     /// Human description for the log and the report.
     pub description: String,
+    /// burn-wgpu rather than burn's CPU backend.
+    pub gpu: bool,
 }
 
 pub fn select(choice: BackendChoice) -> anyhow::Result<Selected> {
-    let cpu = || Selected { device: Device::flex(), description: format!("CPU (burn Flex, {} threads)", cores()) };
+    let cpu = || Selected { device: Device::flex(), description: format!("CPU (burn Flex, {} threads)", cores()), gpu: false };
     match choice {
         BackendChoice::Cpu => Ok(cpu()),
         BackendChoice::Wgpu => try_wgpu(true),
@@ -53,5 +55,5 @@ fn try_wgpu(allow_software: bool) -> anyhow::Result<Selected> {
     if software && !allow_software {
         anyhow::bail!("only a software adapter ({}) is available", info.name);
     }
-    Ok(Selected { device, description: format!("wgpu on {} ({:?}, {:?})", info.name, info.device_type, info.backend) })
+    Ok(Selected { device, description: format!("wgpu on {} ({:?}, {:?})", info.name, info.device_type, info.backend), gpu: true })
 }

@@ -6,9 +6,13 @@ use std::{process::ExitCode, time::Instant};
 use anyhow::{Context, Result};
 use burn::{nn::loss::CrossEntropyLossConfig, optim::AdamConfig, prelude::*};
 use clap::Args;
-use fashion_model::{Architecture, CnnConfig, CompactConfig, IMAGE_PIXELS, finetune::train_step, network::images_tensor};
+use fashion_model::{Architecture, CnnConfig, CompactConfig, IMAGE_PIXELS, Network, finetune::train_step, network::images_tensor};
+use rand::{SeedableRng, rngs::StdRng};
 
-use crate::backend::{self, BackendChoice};
+use crate::{
+    backend::{self, BackendChoice},
+    kernels::{AdamW, CpuTrainer},
+};
 
 #[derive(Args)]
 pub struct BenchArgs {
@@ -51,6 +55,14 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
             let train = train_throughput(&arch, device, batch_size.max(1), args.steps)?;
             println!("{}: train {:.0} img/s at batch {batch_size}", selected.description, train);
         }
+        if let (Architecture::Compact(config), BackendChoice::Cpu | BackendChoice::Auto) = (&arch, choice)
+            && !selected.gpu
+        {
+            for &batch_size in &args.batch_size {
+                let train = kernels_throughput(config, batch_size.max(1), args.steps)?;
+                println!("CPU (hand-written training kernels, {} threads): train {train:.0} img/s at batch {batch_size}", backend::cores());
+            }
+        }
         let (median_ms, p90_ms) = latency_batch1(&arch, device, 50)?;
         let b256 = inference_throughput(&arch, device, 256, 5)?;
         println!("{}: inference batch 1 median {:.2} ms (p90 {:.2}), batch 256 {:.0} img/s", selected.description, median_ms, p90_ms, b256);
@@ -79,6 +91,25 @@ fn train_throughput(arch: &Architecture, device: &Device, batch_size: usize, ste
         let (next, loss, _) = train_step(model, &mut optim, &loss_fn, images.clone(), targets.clone(), 1e-3);
         model = next;
         let _ = loss.into_scalar::<f32>();
+    }
+    Ok((steps * batch_size) as f64 / started.elapsed().as_secs_f64())
+}
+
+/// The training step `trainer` uses for the compact CNN on the CPU ([`crate::kernels`]).
+fn kernels_throughput(config: &CompactConfig, batch_size: usize, steps: usize) -> Result<f64> {
+    let Network::Compact(start) = Architecture::Compact(config.clone()).init(&Device::flex()) else {
+        unreachable!("a compact architecture builds a compact network")
+    };
+    let mut trainer = CpuTrainer::new(config, &start.params(), AdamW { weight_decay: 0.05 }, 0.1)?;
+    let pixels: Vec<f32> = (0..batch_size * IMAGE_PIXELS).map(|i| ((i * 7919) % 256) as f32 / 255.0).collect();
+    let labels: Vec<u8> = (0..batch_size).map(|i| (i % 10) as u8).collect();
+    let mut rng = StdRng::seed_from_u64(0);
+    let mut started = Instant::now();
+    for step in 0..steps + 2 {
+        if step == 2 {
+            started = Instant::now();
+        }
+        trainer.step(&pixels, &labels, 1e-3, &mut rng);
     }
     Ok((steps * batch_size) as f64 / started.elapsed().as_secs_f64())
 }

@@ -9,6 +9,7 @@ pub mod calibrate;
 pub mod convert;
 pub mod data;
 pub mod fsutil;
+pub mod kernels;
 pub mod metrics;
 pub mod predict;
 pub mod progress;

@@ -19,7 +19,7 @@ use crate::{
     progress::Progress,
     report::{self, ModelReport, RunReport},
     samples,
-    training::{self, Checkpoints, PhaseResult, Schedule, TrainConfig},
+    training::{self, Checkpoints, Engine, PhaseResult, Schedule, TrainConfig},
 };
 
 #[derive(Args, Clone)]
@@ -86,6 +86,10 @@ pub struct TrainArgs {
     /// the shipped schedule it scored below the trained weights, README "How the recipe was chosen"]
     #[arg(long)]
     pub weight_average: Option<f64>,
+    /// What runs the CNN's training steps [default: the hand-written kernels for the compact
+    /// CNN on the CPU without --weight-average, else burn]
+    #[arg(long, value_enum)]
+    pub engine: Option<Engine>,
     /// A description stored in the CNN's weights file (shown by `trainer suite`).
     #[arg(long)]
     pub note: Option<String>,
@@ -98,9 +102,9 @@ pub struct TrainArgs {
 }
 
 /// The shipped recipe's length, chosen on the validation split (README "Shipped models").
-pub const SHIPPED_EPOCHS: usize = 22;
+pub const SHIPPED_EPOCHS: usize = 44;
 /// Of which the last ones train with the lighter augmentation.
-pub const SHIPPED_CALM_EPOCHS: usize = 5;
+pub const SHIPPED_CALM_EPOCHS: usize = 10;
 
 impl TrainArgs {
     /// The CNN to train and how: the report's protocol with `--report-cnn`, else the shipped
@@ -137,6 +141,7 @@ impl TrainArgs {
             augment: any_augment.then_some(augment),
             calm_finish: None,
             weight_average: Some(self.weight_average.unwrap_or(0.0)).filter(|&decay| decay > 0.0),
+            engine: self.engine.unwrap_or(Engine::Burn),
         };
         let calm_epochs = self.calm_epochs.unwrap_or(if report { 0 } else { SHIPPED_CALM_EPOCHS }).min(config.epochs);
         let calm = Augment::with_parts(
@@ -144,6 +149,7 @@ impl TrainArgs {
             &parts.iter().copied().filter(|p| matches!(p, AugmentPart::Flip | AugmentPart::Geometry)).collect::<Vec<_>>(),
         );
         let config = TrainConfig { calm_finish: (calm_epochs > 0 && config.augment.is_some()).then_some((calm_epochs, calm)), ..config };
+        config.engine.check(&arch, &config)?;
         if config.batch_size == 0 || config.epochs == 0 {
             bail!("--batch-size and --epochs must be at least 1");
         }
@@ -172,6 +178,12 @@ impl TrainArgs {
             ..cnn.clone()
         }
     }
+}
+
+/// The hand-written kernels where they can run (the compact CNN, on the CPU, without weight
+/// averaging): about 2.5× burn's CPU steps. burn everywhere else.
+fn default_engine(arch: &Architecture, config: &TrainConfig, gpu: bool) -> Engine {
+    if matches!(arch, Architecture::Compact(_)) && !gpu && config.weight_average.is_none() { Engine::Kernels } else { Engine::Burn }
 }
 
 fn parse_parts(names: &[String]) -> Result<Vec<AugmentPart>> {
@@ -236,14 +248,20 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
         data.test.len()
     ));
 
+    let cnn_config =
+        TrainConfig { engine: args.engine.unwrap_or_else(|| default_engine(&cnn_arch, &cnn_config, selected.gpu)), ..cnn_config };
     let baseline_arch = Architecture::Logistic;
     let baseline = training::train_phase(&baseline_arch, &train, &val, &baseline_config, device, &phases[0], args.resume, &progress)?;
     progress.note(&format!(
-        "cnn: {} ({} multiply-adds per image), {} epochs at most, batch {}, augmentation {:?}{}",
+        "cnn: {} ({} multiply-adds per image), {} epochs at most, batch {}, steps by {}, augmentation {:?}{}",
         cnn_arch.name(),
         cnn_arch.multiply_adds(),
         cnn_config.epochs,
         cnn_config.batch_size,
+        match cnn_config.engine {
+            Engine::Burn => "burn",
+            Engine::Kernels => "the hand-written CPU kernels",
+        },
         cnn_config.augment,
         cnn_config.calm_finish.map(|(n, a)| format!(", for the last {n} epochs {a:?}")).unwrap_or_default()
     ));

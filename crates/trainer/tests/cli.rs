@@ -101,25 +101,24 @@ fn trains_a_slice_then_predicts_and_evaluates_its_output() {
 
 #[test]
 fn kill_9_then_resume_continues_from_the_last_epoch() {
+    // With a weight average (burn's steps), so that its state goes through the checkpoint too.
+    kill_9_then_resume(&["--weight-average", "0.99"]);
+}
+
+#[test]
+fn kill_9_then_resume_continues_on_the_hand_written_kernels() {
+    // The CNN's default engine on the CPU: its own optimizer state goes through the checkpoint.
+    kill_9_then_resume(&[]);
+}
+
+fn kill_9_then_resume(extra: &[&str]) {
     let out = tempfile::tempdir().unwrap();
     let o = out.path();
-    // With a weight average, so that its state goes through the checkpoint too.
-    let args = [
-        "--limit",
-        "1200",
-        "--epochs",
-        "4",
-        "--batch-size",
-        "64",
-        "--patience",
-        "10",
-        "--weight-average",
-        "0.99",
-        "--backend",
-        "cpu",
-        "--out",
-    ];
-    let mut child = trainer().args(args).arg(o).stderr(Stdio::null()).stdout(Stdio::null()).spawn().unwrap();
+    let mut args = vec!["--limit", "1200", "--epochs", "4", "--batch-size", "64", "--patience", "10", "--backend", "cpu"];
+    args.extend(extra);
+    args.push("--out");
+    let averaged = extra.contains(&"--weight-average");
+    let mut child = trainer().args(&args).arg(o).stderr(Stdio::null()).stdout(Stdio::null()).spawn().unwrap();
     // Wait for the CNN's first epoch checkpoint, then kill the process without warning.
     let state = o.join("checkpoint/cnn-state.json");
     let deadline = Instant::now() + Duration::from_secs(900);
@@ -136,11 +135,17 @@ fn kill_9_then_resume_continues_from_the_last_epoch() {
     assert!(!o.join("cnn.fmw").exists());
 
     // Without --resume the interrupted run is protected, not overwritten.
-    let refused = trainer().args(args).arg(o).output().unwrap();
+    let refused = trainer().args(&args).arg(o).output().unwrap();
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("--resume"));
+    if !averaged {
+        // The other engine keeps its optimizer state in another form: refused, not mixed.
+        let other = trainer().args(&args).arg(o).args(["--resume", "--engine", "burn"]).output().unwrap();
+        assert!(!other.status.success());
+        assert!(String::from_utf8_lossy(&other.stderr).contains("other settings"), "{}", String::from_utf8_lossy(&other.stderr));
+    }
 
-    let resumed = run_ok(trainer().args(args).arg(o).arg("--resume"));
+    let resumed = run_ok(trainer().args(&args).arg(o).arg("--resume"));
     let log = String::from_utf8_lossy(&resumed.stderr);
     assert!(log.contains(&format!("cnn: resuming after epoch {done}")), "{log}");
     assert!(log.contains("baseline: already finished"), "{log}");
@@ -150,8 +155,26 @@ fn kill_9_then_resume_continues_from_the_last_epoch() {
     // The epochs before the kill are kept, not re-run.
     assert_eq!(history[..done], saved["history"].as_array().unwrap()[..]);
     // Validation scored the average, and the trained weights beside it.
-    assert!(history.iter().all(|h| h["live_val_accuracy"].as_f64().is_some_and(|a| a > 0.0)), "{history:?}");
+    assert!(history.iter().all(|h| h["live_val_accuracy"].as_f64().is_some_and(|a| a > 0.0) == averaged), "{history:?}");
     assert!(m["cnn"]["test"]["accuracy"].as_f64().unwrap() > 0.5);
+}
+
+#[test]
+fn the_kernels_refuse_what_they_cannot_train_before_training() {
+    let out = tempfile::tempdir().unwrap();
+    for extra in [&["--report-cnn"][..], &["--weight-average", "0.99"][..]] {
+        let e = trainer()
+            .args(["--limit", "600", "--epochs", "1", "--backend", "cpu", "--engine", "kernels"])
+            .args(extra)
+            .arg("--out")
+            .arg(out.path())
+            .output()
+            .unwrap();
+        assert!(!e.status.success());
+        let stderr = String::from_utf8_lossy(&e.stderr);
+        assert!(stderr.contains("--engine burn") && !stderr.contains("panicked"), "{stderr}");
+        assert!(!out.path().join("cnn.fmw").exists());
+    }
 }
 
 #[test]
