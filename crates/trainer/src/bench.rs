@@ -70,9 +70,13 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `n` synthetic images (a fixed pattern: speed does not depend on the pixels).
+fn pixels(n: usize) -> Vec<f32> {
+    (0..n * IMAGE_PIXELS).map(|i| ((i * 7919) % 256) as f32 / 255.0).collect()
+}
+
 fn batch(n: usize, device: &Device) -> Tensor<3> {
-    let pixels: Vec<f32> = (0..n * IMAGE_PIXELS).map(|i| ((i * 7919) % 256) as f32 / 255.0).collect();
-    images_tensor(pixels, device)
+    images_tensor(pixels(n), device)
 }
 
 fn train_throughput(arch: &Architecture, device: &Device, batch_size: usize, steps: usize) -> Result<f64> {
@@ -101,7 +105,7 @@ fn kernels_throughput(config: &CompactConfig, batch_size: usize, steps: usize) -
         unreachable!("a compact architecture builds a compact network")
     };
     let mut trainer = CpuTrainer::new(config, &start.params(), AdamW { weight_decay: 0.05 }, 0.1)?;
-    let pixels: Vec<f32> = (0..batch_size * IMAGE_PIXELS).map(|i| ((i * 7919) % 256) as f32 / 255.0).collect();
+    let pixels = pixels(batch_size);
     let labels: Vec<u8> = (0..batch_size).map(|i| (i % 10) as u8).collect();
     let mut rng = StdRng::seed_from_u64(0);
     let mut started = Instant::now();

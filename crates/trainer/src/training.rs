@@ -422,7 +422,7 @@ pub fn train_phase(
         (run.state.best_epoch, run.state.best_val_loss) = (stopping.best_epoch, stopping.best_val_loss);
         run.state.history.push(record);
         run.state.average_updates = run.average.as_ref().map_or(0, WeightAverage::updates);
-        save_epoch(checkpoints, epoch, best_before, &mut run, arch, device).with_context(|| {
+        save_epoch(checkpoints, epoch, best_before, &mut run, live).with_context(|| {
             format!(
                 "saving the {} checkpoint after epoch {epoch}; everything saved before this epoch is intact, \
                  and once this is fixed the same command with `--resume` continues from there",
@@ -456,7 +456,7 @@ impl Stepper {
             Engine::Kernels => {
                 config.engine.check(arch, config)?;
                 let (Architecture::Compact(compact), Network::Compact(network)) = (arch, &model) else {
-                    bail!("the hand-written kernels train the compact CNN only; use --engine burn for the {}", arch.name());
+                    unreachable!("Engine::check lets the kernels train the compact CNN only")
                 };
                 let optimizer = AdamW { weight_decay: config.weight_decay };
                 Ok(Stepper::Kernels(CpuTrainer::new(compact, &network.params(), optimizer, config.label_smoothing)?))
@@ -585,14 +585,9 @@ impl Checkpoints {
 /// epoch-numbered files first; the state file that names them is replaced last, and only then
 /// are the files it no longer names removed. A kill or a full disk at any moment leaves the
 /// previous consistent checkpoint.
-fn save_epoch(
-    checkpoints: &Checkpoints,
-    epoch: usize,
-    best_before: usize,
-    run: &mut RunInProgress,
-    arch: &Architecture,
-    device: &Device,
-) -> Result<()> {
+///
+/// `live` is the network as trained so far, the one this epoch validated.
+fn save_epoch(checkpoints: &Checkpoints, epoch: usize, best_before: usize, run: &mut RunInProgress, live: Network) -> Result<()> {
     let state = &run.state;
     let new_files = [
         checkpoints.best_path(epoch),
@@ -603,13 +598,10 @@ fn save_epoch(
     let written = (|| -> Result<()> {
         if state.best_epoch == epoch {
             // The weights that were validated: the average when there is one.
-            let kept = match &run.average {
-                Some(average) => average.network().clone(),
-                None => run.engine.network(arch, device)?,
-            };
+            let kept = run.average.as_ref().map_or_else(|| live.clone(), |a| a.network().clone());
             write_atomic(&new_files[0], &record_bytes(kept)?)?;
         }
-        write_atomic(&new_files[1], &record_bytes(run.engine.network(arch, device)?)?)?;
+        write_atomic(&new_files[1], &record_bytes(live)?)?;
         write_atomic(&new_files[2], &run.engine.optimizer_state()?)?;
         if let Some(average) = &run.average {
             write_atomic(&new_files[3], &record_bytes(average.network().clone())?)?;

@@ -186,9 +186,9 @@ impl ConvBlock {
         let z = &mut self.normalised[..rows * cout];
         matmul(z, &self.col, Layout::Normal, &self.kernel.value, Layout::Normal, rows, 9 * cin, cout, false);
 
-        let mean = channel_sums(z, cout, |v, _| v).into_iter().map(|s| (s / rows as f64) as f32).collect::<Vec<_>>();
+        let mean = channel_sums(z, z, cout, |v, _, _| v).into_iter().map(|s| (s / rows as f64) as f32).collect::<Vec<_>>();
         let var: Vec<f32> =
-            channel_sums(z, cout, |v, c| (v - mean[c]) * (v - mean[c])).into_iter().map(|s| (s / rows as f64) as f32).collect();
+            channel_sums(z, z, cout, |v, _, c| (v - mean[c]) * (v - mean[c])).into_iter().map(|s| (s / rows as f64) as f32).collect();
         for c in 0..cout {
             self.inv_std[c] = 1.0 / (var[c] + BN_EPSILON).sqrt();
             self.running_mean[c] = (1.0 - BN_MOMENTUM) * self.running_mean[c] + BN_MOMENTUM * mean[c];
@@ -223,8 +223,8 @@ impl ConvBlock {
             }
         });
         let normalised = &self.normalised[..rows * cout];
-        let d_beta = channel_sums(d, cout, |v, _| v);
-        let d_gamma = channel_sums_pair(d, normalised, cout);
+        let d_beta = channel_sums(d, d, cout, |v, _, _| v);
+        let d_gamma = channel_sums(d, normalised, cout, |v, x, _| v * x);
         for c in 0..cout {
             self.beta.grad[c] += d_beta[c] as f32;
             self.gamma.grad[c] += d_gamma[c] as f32;
@@ -296,31 +296,16 @@ fn col2im(col: &[f32], d_in: &mut [f32], batch: usize, side: usize, cin: usize) 
     });
 }
 
-/// Per-channel sums of `f(value, channel)` over the rows of a `rows × channels` matrix;
-/// partial sums over blocks of rows in f32, their total in f64.
-fn channel_sums(m: &[f32], channels: usize, f: impl Fn(f32, usize) -> f32 + Sync) -> Vec<f64> {
-    m.par_chunks(channels * 256)
-        .map(|block| {
-            let mut s = vec![0f32; channels];
-            for row in block.chunks_exact(channels) {
-                for c in 0..channels {
-                    s[c] += f(row[c], c);
-                }
-            }
-            s.into_iter().map(f64::from).collect::<Vec<_>>()
-        })
-        .reduce(|| vec![0f64; channels], |a, b| a.iter().zip(&b).map(|(x, y)| x + y).collect())
-}
-
-/// Per-channel sums of `a·b` over rows.
-fn channel_sums_pair(a: &[f32], b: &[f32], channels: usize) -> Vec<f64> {
+/// Per-channel sums of `f(a, b, channel)` over the rows of two `rows × channels` matrices
+/// (`b` as long as `a`); partial sums over blocks of rows in f32, their total in f64.
+fn channel_sums(a: &[f32], b: &[f32], channels: usize, f: impl Fn(f32, f32, usize) -> f32 + Sync) -> Vec<f64> {
     a.par_chunks(channels * 256)
         .zip(b.par_chunks(channels * 256))
         .map(|(a, b)| {
             let mut s = vec![0f32; channels];
             for (ra, rb) in a.chunks_exact(channels).zip(b.chunks_exact(channels)) {
                 for c in 0..channels {
-                    s[c] += ra[c] * rb[c];
+                    s[c] += f(ra[c], rb[c], c);
                 }
             }
             s.into_iter().map(f64::from).collect::<Vec<_>>()
