@@ -30,7 +30,7 @@ pub struct TrainArgs {
     #[arg(long, default_value = "web")]
     pub out: PathBuf,
     /// Most epochs per model [default: 20 with --report-cnn (early stopping usually ends
-    /// sooner), else the shipped recipe's 22]
+    /// sooner), else the shipped recipe's 44]
     #[arg(long)]
     pub epochs: Option<usize>,
     /// Train on the first N training images only (quick runs, tests).
@@ -45,9 +45,12 @@ pub struct TrainArgs {
     /// Peak learning rate (Adam / AdamW) [default: 1e-3 with --report-cnn, else 2e-3]
     #[arg(long)]
     pub lr: Option<f64>,
-    /// Early-stopping patience, in epochs without a lower validation loss.
-    #[arg(long, default_value_t = 5)]
-    pub patience: usize,
+    /// Early-stopping patience, in epochs without a lower validation loss; 0 runs every epoch
+    /// [default: 5 with --report-cnn (the report's protocol), else 0: a cosine schedule is
+    /// meant to run to its end]. The best epoch is restored either way, chosen among the
+    /// epochs of the final augmentation (the calm finish's, when there is one).
+    #[arg(long)]
+    pub patience: Option<usize>,
     /// Halve the CNN's learning rate after this many epochs without improvement (0: never).
     #[arg(long, default_value_t = 0)]
     pub lr_halve_after: usize,
@@ -63,9 +66,14 @@ pub struct TrainArgs {
     #[arg(long, value_delimiter = ',')]
     pub aug_parts: Option<Vec<String>>,
     /// Epochs at the end that train with a lighter augmentation (flips, and the geometric warp
-    /// on a quarter of the images) [default: 5; 0 with --report-cnn]
+    /// on a quarter of the images) [default: 10; 0 with --report-cnn]
     #[arg(long)]
     pub calm_epochs: Option<usize>,
+    /// Parts of the pose-robust augmentation kept in the calm finish, as in --aug-parts; its
+    /// warp goes to half as many images as --augment's [default: flip,geometry, those of
+    /// --aug-parts among them]
+    #[arg(long, value_delimiter = ',')]
+    pub calm_parts: Option<Vec<String>>,
     /// Cross-entropy label smoothing [default: 0.1; 0 with --report-cnn]
     #[arg(long)]
     pub label_smoothing: Option<f32>,
@@ -135,7 +143,7 @@ impl TrainArgs {
             schedule: if report || self.constant_lr { Schedule::Constant } else { Schedule::WarmupCosine { warmup_epochs: 1.0 } },
             weight_decay: self.weight_decay.unwrap_or(if report { 0.0 } else { 0.05 }),
             label_smoothing: self.label_smoothing.unwrap_or(if report { 0.0 } else { 0.1 }),
-            patience: self.patience,
+            patience: self.patience.unwrap_or(if report { 5 } else { 0 }),
             lr_halve_after: self.lr_halve_after,
             seed: self.seed,
             augment: any_augment.then_some(augment),
@@ -144,10 +152,11 @@ impl TrainArgs {
             engine: self.engine.unwrap_or(Engine::Burn),
         };
         let calm_epochs = self.calm_epochs.unwrap_or(if report { 0 } else { SHIPPED_CALM_EPOCHS }).min(config.epochs);
-        let calm = Augment::with_parts(
-            probability / 2.0,
-            &parts.iter().copied().filter(|p| matches!(p, AugmentPart::Flip | AugmentPart::Geometry)).collect::<Vec<_>>(),
-        );
+        let calm_parts = match &self.calm_parts {
+            None => parts.iter().copied().filter(|p| matches!(p, AugmentPart::Flip | AugmentPart::Geometry)).collect(),
+            Some(names) => parse_parts(names)?,
+        };
+        let calm = Augment::with_parts(probability / 2.0, &calm_parts);
         let config = TrainConfig { calm_finish: (calm_epochs > 0 && config.augment.is_some()).then_some((calm_epochs, calm)), ..config };
         config.engine.check(&arch, &config)?;
         if config.batch_size == 0 || config.epochs == 0 {
@@ -162,7 +171,8 @@ impl TrainArgs {
         Ok((arch, config))
     }
 
-    /// The logistic-regression baseline's recipe: the report's (Adam 1e-3, no augmentation).
+    /// The logistic-regression baseline's recipe: the report's (Adam 1e-3, no augmentation,
+    /// early stopping with patience 5).
     fn baseline_recipe(&self, cnn: &TrainConfig) -> TrainConfig {
         TrainConfig {
             learning_rate: self.lr.filter(|_| self.report_cnn).unwrap_or(1e-3),
@@ -170,6 +180,7 @@ impl TrainArgs {
             schedule: Schedule::Constant,
             weight_decay: 0.0,
             label_smoothing: 0.0,
+            patience: self.patience.unwrap_or(5),
             lr_halve_after: 0,
             augment: None,
             calm_finish: None,
@@ -193,7 +204,7 @@ fn parse_parts(names: &[String]) -> Result<Vec<AugmentPart>> {
             "all" => parts.extend(AugmentPart::ALL),
             "none" | "" => {}
             other => parts.push(AugmentPart::parse(other).with_context(|| {
-                format!("unknown --aug-parts entry `{other}`; use flip, geometry, photometric, drawing, erase, all or none")
+                format!("unknown augmentation part `{other}`; use flip, geometry, photometric, drawing, erase, all or none")
             })?),
         }
     }
@@ -375,4 +386,43 @@ fn finish(
         test_ece,
         multiply_adds: arch.multiply_adds(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        train: TrainArgs,
+    }
+
+    fn args(flags: &[&str]) -> TrainArgs {
+        Cli::try_parse_from(std::iter::once("trainer").chain(flags.iter().copied())).unwrap().train
+    }
+
+    #[test]
+    fn the_shipped_recipe_runs_its_schedule_and_the_reports_stops_early() {
+        let shipped = args(&[]);
+        let (_, cnn) = shipped.cnn_recipe().unwrap();
+        assert_eq!((cnn.patience, cnn.epochs), (0, SHIPPED_EPOCHS));
+        let (calm_epochs, calm) = cnn.calm_finish.unwrap();
+        assert_eq!(calm_epochs, SHIPPED_CALM_EPOCHS);
+        assert_eq!(calm, Augment::with_parts(0.25, &[AugmentPart::Flip, AugmentPart::Geometry]));
+        assert_eq!(shipped.baseline_recipe(&cnn).patience, 5, "the baseline keeps the report's early stopping");
+
+        let (_, report) = args(&["--report-cnn"]).cnn_recipe().unwrap();
+        assert_eq!((report.patience, report.calm_finish), (5, None));
+        assert_eq!(args(&["--patience", "3"]).cnn_recipe().unwrap().1.patience, 3);
+    }
+
+    #[test]
+    fn the_calm_finish_keeps_the_parts_asked_for() {
+        let (_, cnn) = args(&["--calm-parts", "flip", "--calm-epochs", "7"]).cnn_recipe().unwrap();
+        assert_eq!(cnn.calm_finish, Some((7, Augment::with_parts(0.25, &[AugmentPart::Flip]))));
+        let error = args(&["--calm-parts", "flip,tilt"]).cnn_recipe().unwrap_err().to_string();
+        assert!(error.contains("`tilt`") && error.contains("geometry"), "{error}");
+    }
 }

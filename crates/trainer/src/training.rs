@@ -44,7 +44,7 @@ pub struct TrainConfig {
     pub weight_decay: f32,
     /// Cross-entropy label smoothing (0: none, as in the report).
     pub label_smoothing: f32,
-    /// Early stopping: epochs without a better validation loss before stopping.
+    /// Early stopping: epochs without a better validation loss before stopping (0: never).
     pub patience: usize,
     /// Halve the learning rate after this many epochs without improvement (0 = never).
     pub lr_halve_after: usize,
@@ -118,23 +118,36 @@ pub fn learning_rate(config: &TrainConfig, step: usize, steps_per_epoch: usize) 
 }
 
 /// Early stopping on validation loss: remembers the best epoch and says when `patience`
-/// epochs have passed without a better one.
+/// epochs have passed without a better one (`patience` 0: never; the run ends with its
+/// schedule).
+///
+/// Only epochs from `from_epoch` on compete: those trained with the run's final augmentation.
+/// Validation loss falls when the calm finish starts, but not always below the best epoch
+/// before it; a run that stopped there (measured: epoch 36 of 44, two epochs into the calm
+/// finish) would restore weights that never saw it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EarlyStopping {
     patience: usize,
+    from_epoch: usize,
     pub best_epoch: usize,
     pub best_val_loss: f64,
     since_best: usize,
 }
 
 impl EarlyStopping {
-    pub fn new(patience: usize) -> Self {
-        Self { patience, best_epoch: 0, best_val_loss: f64::INFINITY, since_best: 0 }
+    pub fn new(patience: usize, from_epoch: usize) -> Self {
+        Self { patience, from_epoch, best_epoch: 0, best_val_loss: f64::INFINITY, since_best: 0 }
+    }
+
+    /// For a run with `config`: its patience, and its final augmentation's epochs.
+    pub fn for_run(config: &TrainConfig) -> Self {
+        let from_epoch = config.calm_finish.map_or(1, |(calm, _)| config.epochs.saturating_sub(calm) + 1);
+        Self::new(config.patience, from_epoch)
     }
 
     /// Rebuilt from a checkpoint's history.
-    fn restore(patience: usize, history: &[EpochRecord]) -> Self {
-        let mut stopping = Self::new(patience);
+    fn restore(config: &TrainConfig, history: &[EpochRecord]) -> Self {
+        let mut stopping = Self::for_run(config);
         for record in history {
             stopping.observe(record.epoch, record.val_loss);
         }
@@ -143,7 +156,9 @@ impl EarlyStopping {
 
     /// Records an epoch's validation loss; true when it is the best so far.
     pub fn observe(&mut self, epoch: usize, val_loss: f64) -> bool {
-        if val_loss < self.best_val_loss {
+        if epoch < self.from_epoch {
+            false
+        } else if val_loss < self.best_val_loss {
             (self.best_val_loss, self.best_epoch, self.since_best) = (val_loss, epoch, 0);
             true
         } else {
@@ -157,7 +172,7 @@ impl EarlyStopping {
     }
 
     pub fn should_stop(&self) -> bool {
-        self.since_best >= self.patience
+        self.patience > 0 && self.since_best >= self.patience
     }
 }
 
@@ -324,7 +339,7 @@ pub fn train_phase(
         None => RunInProgress::new(arch, config, train, &ad_device)?,
     };
     let resumed_epochs = run.state.history.len();
-    let mut stopping = EarlyStopping::restore(config.patience, &run.state.history);
+    let mut stopping = EarlyStopping::restore(config, &run.state.history);
 
     let mut loss_config = CrossEntropyLossConfig::new();
     if config.label_smoothing > 0.0 {
@@ -409,6 +424,7 @@ pub fn train_phase(
         let best_before = stopping.best_epoch;
         if !stopping.observe(epoch, record.val_loss)
             && config.lr_halve_after > 0
+            && stopping.epochs_since_best() > 0
             && stopping.epochs_since_best().is_multiple_of(config.lr_halve_after)
         {
             run.state.learning_rate /= 2.0;
@@ -674,7 +690,7 @@ mod tests {
 
     #[test]
     fn early_stopping_counts_epochs_without_a_better_loss() {
-        let mut s = EarlyStopping::new(2);
+        let mut s = EarlyStopping::new(2, 1);
         assert!(s.observe(1, 0.5));
         assert!(!s.observe(2, 0.6));
         assert!(!s.should_stop());
@@ -698,6 +714,27 @@ mod tests {
                 live_val_accuracy: None,
             })
             .collect();
-        assert_eq!(EarlyStopping::restore(2, &history), s);
+        let c = TrainConfig { patience: 2, epochs: 5, ..config(Schedule::Constant) };
+        assert_eq!(EarlyStopping::restore(&c, &history), s);
+    }
+
+    #[test]
+    fn only_the_final_augmentations_epochs_compete_and_patience_0_never_stops() {
+        // 10 epochs, the last 4 calm: epochs 1–6 are trained on, not selected.
+        let c = TrainConfig { augment: Some(Augment::pose(0.5)), calm_finish: Some((4, Augment::report())), ..config(Schedule::Constant) };
+        let mut s = EarlyStopping::for_run(&c);
+        for epoch in 1..=6 {
+            assert!(!s.observe(epoch, 0.1), "epoch {epoch} is before the calm finish");
+        }
+        assert!(!s.should_stop(), "patience 5 counts the calm finish's epochs only");
+        assert!(s.observe(7, 0.3), "the calm finish's first epoch is the best so far, though 0.1 came before");
+        assert_eq!(s.best_epoch, 7);
+        let mut never = EarlyStopping::new(0, 1);
+        never.observe(1, 0.1);
+        for epoch in 2..50 {
+            never.observe(epoch, 1.0);
+        }
+        assert!(!never.should_stop());
+        assert_eq!(never.best_epoch, 1);
     }
 }
