@@ -113,6 +113,9 @@ pub struct TrainArgs {
 pub const SHIPPED_EPOCHS: usize = 44;
 /// Of which the last ones train with the lighter augmentation.
 pub const SHIPPED_CALM_EPOCHS: usize = 10;
+/// The report's early stopping: epochs without a lower validation loss (`--report-cnn` and
+/// the baseline; the shipped CNN runs its whole schedule).
+pub const REPORT_PATIENCE: usize = 5;
 
 impl TrainArgs {
     /// The CNN to train and how: the report's protocol with `--report-cnn`, else the shipped
@@ -143,7 +146,7 @@ impl TrainArgs {
             schedule: if report || self.constant_lr { Schedule::Constant } else { Schedule::WarmupCosine { warmup_epochs: 1.0 } },
             weight_decay: self.weight_decay.unwrap_or(if report { 0.0 } else { 0.05 }),
             label_smoothing: self.label_smoothing.unwrap_or(if report { 0.0 } else { 0.1 }),
-            patience: self.patience.unwrap_or(if report { 5 } else { 0 }),
+            patience: self.patience.unwrap_or(if report { REPORT_PATIENCE } else { 0 }),
             lr_halve_after: self.lr_halve_after,
             seed: self.seed,
             augment: any_augment.then_some(augment),
@@ -180,7 +183,7 @@ impl TrainArgs {
             schedule: Schedule::Constant,
             weight_decay: 0.0,
             label_smoothing: 0.0,
-            patience: self.patience.unwrap_or(5),
+            patience: self.patience.unwrap_or(REPORT_PATIENCE),
             lr_halve_after: 0,
             augment: None,
             calm_finish: None,

@@ -81,9 +81,15 @@ impl TrainConfig {
     /// The augmentation used in `epoch` (1-based).
     pub fn augment_for(&self, epoch: usize) -> Option<Augment> {
         match self.calm_finish {
-            Some((calm, augment)) if epoch + calm > self.epochs => Some(augment),
+            Some((_, augment)) if epoch >= self.final_augment_from() => Some(augment),
             _ => self.augment,
         }
+    }
+
+    /// The first epoch (1-based) trained with the run's final augmentation: the calm
+    /// finish's first, else 1.
+    pub fn final_augment_from(&self) -> usize {
+        self.calm_finish.map_or(1, |(calm, _)| self.epochs.saturating_sub(calm) + 1)
     }
 }
 
@@ -141,8 +147,7 @@ impl EarlyStopping {
 
     /// For a run with `config`: its patience, and its final augmentation's epochs.
     pub fn for_run(config: &TrainConfig) -> Self {
-        let from_epoch = config.calm_finish.map_or(1, |(calm, _)| config.epochs.saturating_sub(calm) + 1);
-        Self::new(config.patience, from_epoch)
+        Self::new(config.patience, config.final_augment_from())
     }
 
     /// Rebuilt from a checkpoint's history.
