@@ -28,6 +28,12 @@ pub struct ModelReport {
     pub test_ece: (f64, f64),
     #[serde(default)]
     pub multiply_adds: u64,
+    /// The averages of the last epochs' weights validated after the run, and the one shipped
+    /// instead of the best epoch, if one validated better.
+    #[serde(default)]
+    pub averages: Vec<crate::average::AveragedEpochs>,
+    #[serde(default)]
+    pub average_chosen: Option<crate::average::AveragedEpochs>,
 }
 
 fn one() -> f32 {
@@ -90,6 +96,22 @@ fn markdown(run: &RunReport) -> String {
         );
     }
     s += &format!("\nCNN recipe: `{}`\n", serde_json::to_string(&run.cnn_recipe).unwrap_or_default());
+    if !run.cnn.averages.is_empty() {
+        s += "\nThe CNN's weights averaged over its last epochs (batch norm re-estimated), on the validation split:\n\n| weights | val loss | val accuracy |\n|---|---:|---:|\n";
+        for a in &run.cnn.averages {
+            s += &format!("| {} | {:.4} | {} |\n", a.epochs(), a.val_loss, pct(a.val_accuracy));
+        }
+        let best_loss = run.cnn.history.get(run.cnn.best_epoch.max(1) - 1).map_or(f64::NAN, |h| h.val_loss);
+        s += &match &run.cnn.average_chosen {
+            Some(a) => format!(
+                "\nKept: {} (batch norm re-estimated), against val loss {:.4} for the best single epoch ({}) as trained.\n",
+                a.epochs(),
+                best_loss,
+                run.cnn.best_epoch
+            ),
+            None => format!("\nKept: the best single epoch ({}, val loss {:.4}); no average beat it.\n", run.cnn.best_epoch, best_loss),
+        };
+    }
     s += &format!("\nThe CNN improves on the baseline by **{:+.2} points** of test accuracy.\n\n", run.cnn_gain_points);
     s += "## Per-class metrics on the test set\n\n| class | LR precision | LR recall | LR F1 | CNN precision | CNN recall | CNN F1 |\n|---|---:|---:|---:|---:|---:|---:|\n";
     for c in 0..NUM_CLASSES {

@@ -94,6 +94,12 @@ pub struct TrainArgs {
     /// the shipped schedule it scored below the trained weights, README "How the recipe was chosen"]
     #[arg(long)]
     pub weight_average: Option<f64>,
+    /// After the run, average the CNN's weights over its last k epochs for each k up to this
+    /// many (epochs of the calm finish only), re-estimate batch norm, and ship the average that
+    /// validates best if it beats the best single epoch; 0 turns it off [default: the calm
+    /// finish's epochs; 0 with --report-cnn]
+    #[arg(long)]
+    pub average_epochs: Option<usize>,
     /// What runs the CNN's training steps [default: the hand-written kernels for the compact
     /// CNN on the CPU without --weight-average, else burn]
     #[arg(long, value_enum)]
@@ -153,6 +159,7 @@ impl TrainArgs {
             calm_finish: None,
             weight_average: Some(self.weight_average.unwrap_or(0.0)).filter(|&decay| decay > 0.0),
             engine: self.engine.unwrap_or(Engine::Burn),
+            average_epochs: 0,
         };
         let calm_epochs = self.calm_epochs.unwrap_or(if report { 0 } else { SHIPPED_CALM_EPOCHS }).min(config.epochs);
         let calm_parts = match &self.calm_parts {
@@ -160,7 +167,11 @@ impl TrainArgs {
             Some(names) => parse_parts(names)?,
         };
         let calm = Augment::with_parts(probability / 2.0, &calm_parts);
-        let config = TrainConfig { calm_finish: (calm_epochs > 0 && config.augment.is_some()).then_some((calm_epochs, calm)), ..config };
+        let config = TrainConfig {
+            calm_finish: (calm_epochs > 0 && config.augment.is_some()).then_some((calm_epochs, calm)),
+            average_epochs: self.average_epochs.unwrap_or(if report { 0 } else { calm_epochs }),
+            ..config
+        };
         config.engine.check(&arch, &config)?;
         if config.batch_size == 0 || config.epochs == 0 {
             bail!("--batch-size and --epochs must be at least 1");
@@ -188,6 +199,7 @@ impl TrainArgs {
             augment: None,
             calm_finish: None,
             weight_average: None,
+            average_epochs: 0,
             epochs: self.epochs.unwrap_or(20),
             ..cnn.clone()
         }
@@ -352,10 +364,14 @@ fn finish(
         100.0 * test_ece.1
     ));
     let best = &phase.history[phase.best_epoch.max(1) - 1];
+    let (val_accuracy, val_loss) = match &phase.average_chosen {
+        Some(average) => (average.val_accuracy, average.val_loss),
+        None => (best.val_accuracy, best.val_loss),
+    };
     let summary = TrainingSummary {
         test_accuracy: Some(test.accuracy),
-        val_accuracy: Some(best.val_accuracy),
-        val_loss: Some(best.val_loss),
+        val_accuracy: Some(val_accuracy),
+        val_loss: Some(val_loss),
         best_epoch: Some(phase.best_epoch),
         epochs_run: Some(phase.history.len()),
         train_images: Some(train_images),
@@ -384,6 +400,8 @@ fn finish(
         epochs_run: phase.history.len(),
         train_seconds: phase.train_seconds,
         history: phase.history,
+        averages: phase.averages,
+        average_chosen: phase.average_chosen,
         test,
         temperature,
         test_ece,

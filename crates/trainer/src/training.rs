@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     augment::Augment,
-    average::WeightAverage,
+    average::{AveragedEpochs, WeightAverage, average_last_epochs},
     fsutil::write_atomic,
     kernels::{AdamW, CpuTrainer},
     metrics::evaluate,
@@ -62,6 +62,12 @@ pub struct TrainConfig {
     /// Which code runs the training steps.
     #[serde(default)]
     pub engine: Engine,
+    /// After the run, average the weights of the last k epochs for every k up to this many
+    /// (within the final augmentation's epochs), re-estimate batch norm for each, and keep the
+    /// average that validates best when it beats the best single epoch
+    /// ([`crate::average::average_last_epochs`]; 0: off).
+    #[serde(default)]
+    pub average_epochs: usize,
 }
 
 /// Which code runs the training steps. Part of the checkpoint's fingerprint: the two keep
@@ -90,6 +96,12 @@ impl TrainConfig {
     /// finish's first, else 1.
     pub fn final_augment_from(&self) -> usize {
         self.calm_finish.map_or(1, |(calm, _)| self.epochs.saturating_sub(calm) + 1)
+    }
+
+    /// The first epoch whose weights the averages after the run may use: the last
+    /// `average_epochs`, none before the final augmentation. `None` when averaging is off.
+    pub fn average_from(&self) -> Option<usize> {
+        (self.average_epochs > 0).then(|| self.final_augment_from().max((self.epochs + 1).saturating_sub(self.average_epochs)))
     }
 }
 
@@ -260,6 +272,12 @@ struct PhaseState {
     /// Optimiser steps folded into the weight average so far.
     #[serde(default)]
     average_updates: u64,
+    /// Every average of the last epochs validated after the run (`TrainConfig::average_epochs`).
+    #[serde(default)]
+    averages: Vec<AveragedEpochs>,
+    /// The one that replaced the best epoch's weights (saved as `averaged.model`), if any did.
+    #[serde(default)]
+    average_chosen: Option<AveragedEpochs>,
 }
 
 pub struct PhaseResult {
@@ -269,6 +287,10 @@ pub struct PhaseResult {
     pub train_seconds: f64,
     /// Epochs that came from a checkpoint instead of being run now.
     pub resumed_epochs: usize,
+    /// The averages of the last epochs validated after the run, and the one `network` is
+    /// (when one validated better than the best epoch).
+    pub averages: Vec<AveragedEpochs>,
+    pub average_chosen: Option<AveragedEpochs>,
 }
 
 /// Where one phase ("baseline" or "cnn") keeps its checkpoint files.
@@ -291,6 +313,9 @@ impl Checkpoints {
     }
     fn state_path(&self) -> PathBuf {
         self.path("state.json")
+    }
+    fn averaged_path(&self) -> PathBuf {
+        self.path("averaged.model")
     }
     pub fn exists(&self) -> bool {
         self.state_path().exists()
@@ -443,7 +468,7 @@ pub fn train_phase(
         (run.state.best_epoch, run.state.best_val_loss) = (stopping.best_epoch, stopping.best_val_loss);
         run.state.history.push(record);
         run.state.average_updates = run.average.as_ref().map_or(0, WeightAverage::updates);
-        save_epoch(checkpoints, epoch, best_before, &mut run, live).with_context(|| {
+        save_epoch(checkpoints, epoch, best_before, config.average_from(), &mut run, live).with_context(|| {
             format!(
                 "saving the {} checkpoint after epoch {epoch}; everything saved before this epoch is intact, \
                  and once this is fixed the same command with `--resume` continues from there",
@@ -452,6 +477,9 @@ pub fn train_phase(
         })?;
     }
     phase_bar.finish_and_clear();
+    if let Some(from) = config.average_from() {
+        average_after_run(arch, train, val, config, device, checkpoints, from, &mut run.state, progress)?;
+    }
     run.state.finished = true;
     write_atomic(&checkpoints.state_path(), &serde_json::to_vec_pretty(&run.state)?)?;
     let result = FinishedPhase { state: run.state, resumed_epochs };
@@ -526,6 +554,8 @@ impl RunInProgress {
                 learning_rate: config.learning_rate,
                 finished: false,
                 average_updates: 0,
+                averages: Vec::new(),
+                average_chosen: None,
             },
         })
     }
@@ -542,17 +572,95 @@ struct FinishedPhase {
 }
 
 impl FinishedPhase {
-    /// Loads the best epoch's weights (early stopping's "best weights restored").
+    /// Loads the best epoch's weights (early stopping's "best weights restored"), or the
+    /// average of the last epochs where one validated better.
     fn into_phase(self, arch: &Architecture, device: &Device, checkpoints: &Checkpoints) -> Result<PhaseResult> {
-        let network = load_network(arch, device, std::fs::read(checkpoints.best_path(self.state.best_epoch))?)?;
+        let path = match self.state.average_chosen {
+            Some(_) => checkpoints.averaged_path(),
+            None => checkpoints.best_path(self.state.best_epoch),
+        };
+        let network = load_network(arch, device, std::fs::read(path)?)?;
         Ok(PhaseResult {
             network,
             train_seconds: self.state.history.iter().map(|h| h.seconds).sum(),
             best_epoch: self.state.best_epoch,
             history: self.state.history,
             resumed_epochs: self.resumed_epochs,
+            averages: self.state.averages,
+            average_chosen: self.state.average_chosen,
         })
     }
+}
+
+/// Training images the averages' batch norm is re-estimated on: plain (the network meets
+/// plain images in validation, testing and the page), and 20,000 are plenty for 128
+/// channels' means and variances.
+const RECALIBRATION_IMAGES: usize = 20_000;
+
+/// Averages the last epochs' weights (from `from` on) once the epochs have run, validates
+/// every average and keeps the best in the checkpoint when it beats the best epoch. A run
+/// killed in here redoes it on `--resume`: the epochs' weights stay until it is done.
+#[allow(clippy::too_many_arguments)]
+fn average_after_run(
+    arch: &Architecture,
+    train: &LabelledImages,
+    val: &LabelledImages,
+    config: &TrainConfig,
+    device: &Device,
+    checkpoints: &Checkpoints,
+    from: usize,
+    state: &mut PhaseState,
+    progress: &Progress,
+) -> Result<()> {
+    let last = state.history.len();
+    if last < from {
+        return Ok(()); // stopped early, before the epochs to average
+    }
+    progress.note(&format!(
+        "{}: averaging the weights of the last 1 to {} epochs, batch norm re-estimated on training images, each validated",
+        checkpoints.name,
+        last + 1 - from
+    ));
+    let snapshots = (from..=last)
+        .map(|epoch| {
+            let path = checkpoints.path(&format!("e{epoch}.model"));
+            let bytes =
+                std::fs::read(&path).with_context(|| format!("reading epoch {epoch}'s weights for the average ({})", path.display()))?;
+            Ok((epoch, load_network(arch, device, bytes)?))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let n = train.len().min(RECALIBRATION_IMAGES);
+    let images: Vec<f32> = train.pixels[..n * IMAGE_PIXELS].iter().map(|&p| p as f32 / 255.0).collect();
+    let (averages, best) = average_last_epochs(arch, snapshots, &images, config.batch_size.min(n), val, device)?;
+    for a in &averages {
+        progress.note(&format!(
+            "{}: {}, batch norm re-estimated: val loss {:.4} acc {:.2}%",
+            checkpoints.name,
+            a.epochs(),
+            a.val_loss,
+            100.0 * a.val_accuracy
+        ));
+    }
+    let winner = averages.iter().min_by(|a, b| a.val_loss.total_cmp(&b.val_loss)).cloned();
+    state.average_chosen = None;
+    if let (Some(winner), Some(network)) = (winner, best) {
+        if winner.val_loss < state.best_val_loss {
+            write_atomic(&checkpoints.averaged_path(), &record_bytes(network)?)?;
+            progress.note(&format!(
+                "{}: keeping {} (batch norm re-estimated; val loss {:.4}; best single epoch {}, as trained: {:.4})",
+                checkpoints.name,
+                winner.epochs(),
+                winner.val_loss,
+                state.best_epoch,
+                state.best_val_loss
+            ));
+            state.average_chosen = Some(winner);
+        } else {
+            progress.note(&format!("{}: no average beat epoch {}; keeping its weights", checkpoints.name, state.best_epoch));
+        }
+    }
+    state.averages = averages;
+    Ok(())
 }
 
 enum Resumed {
@@ -608,7 +716,15 @@ impl Checkpoints {
 /// previous consistent checkpoint.
 ///
 /// `live` is the network as trained so far, the one this epoch validated.
-fn save_epoch(checkpoints: &Checkpoints, epoch: usize, best_before: usize, run: &mut RunInProgress, live: Network) -> Result<()> {
+/// The weights of epochs from `keep_from` on stay, for the averages after the run.
+fn save_epoch(
+    checkpoints: &Checkpoints,
+    epoch: usize,
+    best_before: usize,
+    keep_from: Option<usize>,
+    run: &mut RunInProgress,
+    live: Network,
+) -> Result<()> {
     let state = &run.state;
     let new_files = [
         checkpoints.best_path(epoch),
@@ -638,7 +754,8 @@ fn save_epoch(checkpoints: &Checkpoints, epoch: usize, best_before: usize, run: 
         return written;
     }
     if epoch > 1 {
-        for what in ["model", "optim", "average"] {
+        let kept = keep_from.is_some_and(|from| epoch - 1 >= from);
+        for what in ["model", "optim", "average"].into_iter().filter(|&what| !(kept && what == "model")) {
             let _ = std::fs::remove_file(checkpoints.path(&format!("e{}.{what}", epoch - 1)));
         }
     }
@@ -667,6 +784,7 @@ mod tests {
             calm_finish: None,
             weight_average: None,
             engine: Engine::Burn,
+            average_epochs: 0,
         }
     }
 
@@ -721,6 +839,23 @@ mod tests {
             .collect();
         let c = TrainConfig { patience: 2, epochs: 5, ..config(Schedule::Constant) };
         assert_eq!(EarlyStopping::restore(&c, &history), s);
+    }
+
+    #[test]
+    fn the_averages_use_the_last_epochs_of_the_final_augmentation_only() {
+        let calm = |epochs, calm, average| TrainConfig {
+            epochs,
+            augment: Some(Augment::pose(0.5)),
+            calm_finish: (calm > 0).then(|| (calm, Augment::report())),
+            average_epochs: average,
+            ..config(Schedule::Constant)
+        };
+        assert_eq!(calm(44, 10, 10).average_from(), Some(35));
+        assert_eq!(calm(44, 10, 4).average_from(), Some(41));
+        assert_eq!(calm(44, 10, 30).average_from(), Some(35), "never before the calm finish");
+        assert_eq!(calm(44, 0, 6).average_from(), Some(39));
+        assert_eq!(calm(3, 0, 6).average_from(), Some(1));
+        assert_eq!(calm(44, 10, 0).average_from(), None);
     }
 
     #[test]

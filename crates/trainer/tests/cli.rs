@@ -50,6 +50,14 @@ fn trains_a_slice_then_predicts_and_evaluates_its_output() {
     assert!(lr_acc > 0.5 && cnn_acc > 0.5, "accuracy not clearly above chance: LR {lr_acc}, CNN {cnn_acc}");
     assert_eq!(m["train_images"], 1350);
     assert_eq!(m["cnn"]["history"].as_array().unwrap().len(), 2);
+    // The weights of both epochs (all calm, the calm finish being as long as the run) were
+    // averaged after it: epoch 2 alone, then epochs 1–2.
+    let averages = m["cnn"]["averages"].as_array().unwrap();
+    assert_eq!(
+        averages.iter().map(|a| (a["first_epoch"].as_u64().unwrap(), a["last_epoch"].as_u64().unwrap())).collect::<Vec<_>>(),
+        [(2, 2), (1, 2)]
+    );
+    assert!(averages.iter().all(|a| a["val_accuracy"].as_f64().unwrap() > 0.5), "{averages:?}");
     let md = std::fs::read_to_string(o.join("report/report.md")).unwrap();
     assert!(md.contains("Logistic regression") && md.contains("points"));
 
@@ -152,6 +160,8 @@ fn kill_9_then_resume(extra: &[&str]) {
     let m = metrics(o);
     let history = m["cnn"]["history"].as_array().unwrap();
     assert_eq!(history.len(), 4, "the resumed run completes the planned epochs");
+    // The weights of the epochs before the kill were kept for the averages after the run.
+    assert_eq!(m["cnn"]["averages"].as_array().unwrap().len(), 4);
     // The epochs before the kill are kept, not re-run.
     assert_eq!(history[..done], saved["history"].as_array().unwrap()[..]);
     // Validation scored the average, and the trained weights beside it.

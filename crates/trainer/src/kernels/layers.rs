@@ -118,6 +118,9 @@ pub struct ConvBlock {
     pub beta: Weights,
     pub running_mean: Vec<f32>,
     pub running_var: Vec<f32>,
+    /// Weight of this batch's statistics in the running ones: [`BN_MOMENTUM`] while training;
+    /// `1/k` for the k-th batch when re-estimating them as a plain average.
+    pub stats_momentum: f32,
     /// The 3×3 neighbourhoods of every pixel (`rows × 9·cin`); reused for their gradient.
     col: Vec<f32>,
     /// The normalised convolution output (`rows × cout`), kept for the backward pass.
@@ -155,6 +158,7 @@ impl ConvBlock {
             beta: Weights::new(beta),
             running_mean: running.0,
             running_var: running.1,
+            stats_momentum: BN_MOMENTUM,
             col: Vec::new(),
             normalised: Vec::new(),
             inv_std: vec![0.0; cout],
@@ -189,10 +193,11 @@ impl ConvBlock {
         let mean = channel_sums(z, z, cout, |v, _, _| v).into_iter().map(|s| (s / rows as f64) as f32).collect::<Vec<_>>();
         let var: Vec<f32> =
             channel_sums(z, z, cout, |v, _, c| (v - mean[c]) * (v - mean[c])).into_iter().map(|s| (s / rows as f64) as f32).collect();
+        let momentum = self.stats_momentum;
         for c in 0..cout {
             self.inv_std[c] = 1.0 / (var[c] + BN_EPSILON).sqrt();
-            self.running_mean[c] = (1.0 - BN_MOMENTUM) * self.running_mean[c] + BN_MOMENTUM * mean[c];
-            self.running_var[c] = (1.0 - BN_MOMENTUM) * self.running_var[c] + BN_MOMENTUM * var[c];
+            self.running_mean[c] = (1.0 - momentum) * self.running_mean[c] + momentum * mean[c];
+            self.running_var[c] = (1.0 - momentum) * self.running_var[c] + momentum * var[c];
         }
         let (inv_std, gamma, beta) = (&self.inv_std, &self.gamma.value, &self.beta.value);
         z.par_chunks_mut(cout * 64).zip(self.out[..rows * cout].par_chunks_mut(cout * 64)).for_each(|(z, out)| {

@@ -18,7 +18,7 @@ use fashion_model::{
     CompactConfig, IMAGE_SIDE, NUM_CLASSES,
     compact::{BlockParams, CompactParams, DenseParams},
 };
-use rand::Rng;
+use rand::{Rng, SeedableRng};
 
 use layers::{AvgPool, ConvBlock, Dense, MaxPool, Weights, cross_entropy};
 
@@ -172,6 +172,30 @@ impl CpuTrainer {
             optimizer.update(w, learning_rate as f32, step);
         }
         outcome
+    }
+
+    /// Replaces the batch-norm running statistics with the plain average of their values over
+    /// the whole batches of `batch` images in `images` (the network in training mode: each batch
+    /// normalised by its own statistics, as in training; the weights do not change). Weights
+    /// averaged over epochs need this: their activations are not those any epoch's running
+    /// statistics describe.
+    pub fn recalibrate_batch_norm(&mut self, images: &[f32], batch: usize) -> Result<()> {
+        let batches = images.chunks_exact(batch.max(1) * IMAGE_SIDE * IMAGE_SIDE);
+        if batches.len() == 0 {
+            bail!("re-estimating batch norm needs at least one batch of {batch} images, got {}", images.len() / (IMAGE_SIDE * IMAGE_SIDE));
+        }
+        // Dropout follows the last block, so its draws cannot touch the statistics.
+        let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+        for (k, images) in batches.enumerate() {
+            for block in &mut self.blocks {
+                block.stats_momentum = 1.0 / (k + 1) as f32;
+            }
+            self.forward(images, batch, &mut rng);
+        }
+        for block in &mut self.blocks {
+            block.stats_momentum = layers::BN_MOMENTUM;
+        }
+        Ok(())
     }
 
     /// Forward and backward: leaves the batch's gradients in every tensor's `grad`.
@@ -456,6 +480,37 @@ mod tests {
                 .unwrap();
         assert!(c.restore_optimizer_state(&saved).is_err());
         assert_eq!(b.optimizer_state(), before, "a refused state changed nothing");
+    }
+
+    #[test]
+    fn batch_norm_is_re_estimated_as_the_plain_average_of_the_batches() {
+        let device = Device::flex();
+        let start = params_of(&Architecture::Compact(small()).init(&device));
+        let stats = |images: &[f32]| {
+            let mut trainer = CpuTrainer::new(&small(), &start, AdamW { weight_decay: 0.0 }, 0.0).unwrap();
+            trainer.recalibrate_batch_norm(images, 4).unwrap();
+            trainer.params()
+        };
+        let (a, b) = (batch(4, 8).0, batch(4, 9).0);
+        let (alone_a, alone_b, both) = (stats(&a), stats(&b), stats(&[a.clone(), b].concat()));
+        // Training mode normalises each batch by its own statistics, so every block's statistics
+        // over two batches are the mean of each batch's, whatever the running values were.
+        let mut want = both.clone();
+        for ((w, x), y) in want.blocks.iter_mut().zip(&alone_a.blocks).zip(&alone_b.blocks) {
+            w.running_mean = x.running_mean.iter().zip(&y.running_mean).map(|(x, y)| (x + y) / 2.0).collect();
+            w.running_var = x.running_var.iter().zip(&y.running_var).map(|(x, y)| (x + y) / 2.0).collect();
+        }
+        assert_close(&both, &want, 1e-5, "statistics over two batches");
+        assert_ne!(alone_a.blocks[0].running_mean, start.blocks[0].running_mean, "the statistics were not replaced");
+        let mut unchanged = both.clone();
+        for (u, s) in unchanged.blocks.iter_mut().zip(&start.blocks) {
+            (u.running_mean, u.running_var) = (s.running_mean.clone(), s.running_var.clone());
+        }
+        assert_eq!(unchanged, start, "only the running statistics change");
+        // A partial batch is left out; fewer images than one batch is an error, not a silent no-op.
+        assert_close(&stats(&[a.clone(), a[..IMAGE_PIXELS].to_vec()].concat()), &alone_a, 0.0, "a trailing partial batch");
+        let mut trainer = CpuTrainer::new(&small(), &start, AdamW { weight_decay: 0.0 }, 0.0).unwrap();
+        assert!(trainer.recalibrate_batch_norm(&a[..3 * IMAGE_PIXELS], 4).is_err());
     }
 
     #[test]
