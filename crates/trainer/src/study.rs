@@ -206,8 +206,8 @@ impl TrainArgs {
     }
 }
 
-/// The hand-written kernels where they can run (the compact CNN, on the CPU, without weight
-/// averaging): 2.3–2.8× as fast as burn's CPU steps on 2 cores. burn everywhere else.
+/// The hand-written kernels where they can run (the compact CNN, on the CPU, without the moving
+/// weight average): 2.3–2.8× as fast as burn's CPU steps on 2 cores. burn everywhere else.
 fn default_engine(arch: &Architecture, config: &TrainConfig, gpu: bool) -> Engine {
     if matches!(arch, Architecture::Compact(_)) && !gpu && config.weight_average.is_none() { Engine::Kernels } else { Engine::Burn }
 }

@@ -79,7 +79,7 @@ pub enum Engine {
     #[default]
     Burn,
     /// The hand-written CPU training step ([`crate::kernels`]): the compact CNN only, without
-    /// weight averaging; 2.3–2.8× as fast as burn's CPU backend on 2 cores.
+    /// the moving weight average (`--weight-average`); 2.3–2.8× as fast as burn's CPU backend on 2 cores.
     Kernels,
 }
 
@@ -201,7 +201,7 @@ impl Engine {
                 bail!("the hand-written kernels train the compact CNN only; use --engine burn for the {}", arch.name());
             }
             if config.weight_average.is_some() {
-                bail!("weight averaging runs on burn's networks; use --engine burn with --weight-average");
+                bail!("the moving weight average runs on burn's networks; use --engine burn with --weight-average");
             }
         }
         Ok(())
@@ -254,7 +254,7 @@ pub struct EpochRecord {
     pub learning_rate: f64,
     pub seconds: f64,
     pub images_per_second: f64,
-    /// With weight averaging: the validation accuracy of the trained (not averaged) weights.
+    /// With the moving weight average: the validation accuracy of the trained (not averaged) weights.
     #[serde(default)]
     pub live_val_accuracy: Option<f64>,
 }
@@ -478,7 +478,8 @@ pub fn train_phase(
     }
     phase_bar.finish_and_clear();
     if let Some(from) = config.average_from() {
-        average_after_run(arch, train, val, config, device, checkpoints, from, &mut run.state, progress)?;
+        let averages = AfterRunAverages { arch, train, val, batch_size: config.batch_size, device };
+        averages.run(checkpoints, from, &mut run.state, progress)?;
     }
     run.state.finished = true;
     write_atomic(&checkpoints.state_path(), &serde_json::to_vec_pretty(&run.state)?)?;
@@ -597,70 +598,73 @@ impl FinishedPhase {
 /// channels' means and variances.
 const RECALIBRATION_IMAGES: usize = 20_000;
 
-/// Averages the last epochs' weights (from `from` on) once the epochs have run, validates
-/// every average and keeps the best in the checkpoint when it beats the best epoch. A run
-/// killed in here redoes it on `--resume`: the epochs' weights stay until it is done.
-#[allow(clippy::too_many_arguments)]
-fn average_after_run(
-    arch: &Architecture,
-    train: &LabelledImages,
-    val: &LabelledImages,
-    config: &TrainConfig,
-    device: &Device,
-    checkpoints: &Checkpoints,
-    from: usize,
-    state: &mut PhaseState,
-    progress: &Progress,
-) -> Result<()> {
-    let last = state.history.len();
-    if last < from {
-        return Ok(()); // stopped early, before the epochs to average
-    }
-    progress.note(&format!(
-        "{}: averaging the weights of the last 1 to {} epochs, batch norm re-estimated on training images, each validated",
-        checkpoints.name,
-        last + 1 - from
-    ));
-    let snapshots = (from..=last)
-        .map(|epoch| {
-            let path = checkpoints.path(&format!("e{epoch}.model"));
-            let bytes =
-                std::fs::read(&path).with_context(|| format!("reading epoch {epoch}'s weights for the average ({})", path.display()))?;
-            Ok((epoch, load_network(arch, device, bytes)?))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let n = train.len().min(RECALIBRATION_IMAGES);
-    let images: Vec<f32> = train.pixels[..n * IMAGE_PIXELS].iter().map(|&p| p as f32 / 255.0).collect();
-    let (averages, best) = average_last_epochs(arch, snapshots, &images, config.batch_size.min(n), val, device)?;
-    for a in &averages {
-        progress.note(&format!(
-            "{}: {}, batch norm re-estimated: val loss {:.4} acc {:.2}%",
-            checkpoints.name,
-            a.epochs(),
-            a.val_loss,
-            100.0 * a.val_accuracy
-        ));
-    }
-    let winner = averages.iter().min_by(|a, b| a.val_loss.total_cmp(&b.val_loss)).cloned();
-    state.average_chosen = None;
-    if let (Some(winner), Some(network)) = (winner, best) {
-        if winner.val_loss < state.best_val_loss {
-            write_atomic(&checkpoints.averaged_path(), &record_bytes(network)?)?;
-            progress.note(&format!(
-                "{}: keeping {} (batch norm re-estimated; val loss {:.4}; best single epoch {}, as trained: {:.4})",
-                checkpoints.name,
-                winner.epochs(),
-                winner.val_loss,
-                state.best_epoch,
-                state.best_val_loss
-            ));
-            state.average_chosen = Some(winner);
-        } else {
-            progress.note(&format!("{}: no average beat epoch {}; keeping its weights", checkpoints.name, state.best_epoch));
+/// The averages of the last epochs' weights after a run: what they are made from and
+/// judged on.
+struct AfterRunAverages<'a> {
+    arch: &'a Architecture,
+    /// Batch norm is re-estimated on (the first [`RECALIBRATION_IMAGES`] of) these.
+    train: &'a LabelledImages,
+    val: &'a LabelledImages,
+    batch_size: usize,
+    device: &'a Device,
+}
+
+impl AfterRunAverages<'_> {
+    /// Averages the last epochs' weights (from `from` on) once the epochs have run, validates
+    /// every average and keeps the best in the checkpoint when it beats the best epoch. A run
+    /// killed in here redoes it on `--resume`: the epochs' weights stay until it is done.
+    fn run(&self, checkpoints: &Checkpoints, from: usize, state: &mut PhaseState, progress: &Progress) -> Result<()> {
+        let Self { arch, train, val, batch_size, device } = *self;
+        let last = state.history.len();
+        if last < from {
+            return Ok(()); // stopped early, before the epochs to average
         }
+        progress.note(&format!(
+            "{}: averaging the weights of the last 1 to {} epochs, batch norm re-estimated on training images, each validated",
+            checkpoints.name,
+            last + 1 - from
+        ));
+        let snapshots = (from..=last)
+            .map(|epoch| {
+                let path = checkpoints.path(&format!("e{epoch}.model"));
+                let bytes = std::fs::read(&path)
+                    .with_context(|| format!("reading epoch {epoch}'s weights for the average ({})", path.display()))?;
+                Ok((epoch, load_network(arch, device, bytes)?))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let n = train.len().min(RECALIBRATION_IMAGES);
+        let images: Vec<f32> = train.pixels[..n * IMAGE_PIXELS].iter().map(|&p| p as f32 / 255.0).collect();
+        let (averages, best) = average_last_epochs(arch, snapshots, &images, batch_size.min(n), val, device)?;
+        for a in &averages {
+            progress.note(&format!(
+                "{}: {}, batch norm re-estimated: val loss {:.4} acc {:.2}%",
+                checkpoints.name,
+                a.epochs(),
+                a.val_loss,
+                100.0 * a.val_accuracy
+            ));
+        }
+        let winner = averages.iter().min_by(|a, b| a.val_loss.total_cmp(&b.val_loss)).cloned();
+        state.average_chosen = None;
+        if let (Some(winner), Some(network)) = (winner, best) {
+            if winner.val_loss < state.best_val_loss {
+                write_atomic(&checkpoints.averaged_path(), &record_bytes(network)?)?;
+                progress.note(&format!(
+                    "{}: keeping {} (batch norm re-estimated; val loss {:.4}; best single epoch {}, as trained: {:.4})",
+                    checkpoints.name,
+                    winner.epochs(),
+                    winner.val_loss,
+                    state.best_epoch,
+                    state.best_val_loss
+                ));
+                state.average_chosen = Some(winner);
+            } else {
+                progress.note(&format!("{}: no average beat epoch {}; keeping its weights", checkpoints.name, state.best_epoch));
+            }
+        }
+        state.averages = averages;
+        Ok(())
     }
-    state.averages = averages;
-    Ok(())
 }
 
 enum Resumed {
