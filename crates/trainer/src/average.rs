@@ -89,7 +89,7 @@ impl AveragedEpochs {
 /// Averages the weights of the last k `snapshots` (epoch, network; in epoch order) for every k,
 /// re-estimates batch norm for each average on `recalibration` images (plain training images:
 /// the running statistics of the epochs describe none of the averages), validates each on `val`
-/// and returns them all with the network of the one with the lowest validation loss.
+/// and returns them all, with the one of lowest validation loss and its network.
 ///
 /// Why: at the end of a schedule the weights move around the bottom of a basin from epoch to
 /// epoch; their average sits nearer its centre (Izmailov et al. 2018, "Averaging weights leads
@@ -101,9 +101,9 @@ pub fn average_last_epochs(
     batch_size: usize,
     val: &LabelledImages,
     device: &Device,
-) -> Result<(Vec<AveragedEpochs>, Option<Network>)> {
+) -> Result<(Vec<AveragedEpochs>, Option<(AveragedEpochs, Network)>)> {
     let last_epoch = snapshots.last().map_or(0, |(epoch, _)| *epoch);
-    let (mut tried, mut best): (Vec<AveragedEpochs>, Option<Network>) = (Vec::new(), None);
+    let (mut tried, mut best): (Vec<AveragedEpochs>, Option<(AveragedEpochs, Network)>) = (Vec::new(), None);
     let mut average: Option<Network> = None;
     for (k, (epoch, network)) in snapshots.into_iter().rev().enumerate() {
         let merged = match average.take() {
@@ -113,8 +113,8 @@ pub fn average_last_epochs(
         let candidate = recalibrated(arch, &merged, recalibration, batch_size, device)?;
         let eval = evaluate(&candidate, val, device, 500)?;
         let window = AveragedEpochs { first_epoch: epoch, last_epoch, val_loss: eval.loss, val_accuracy: eval.accuracy };
-        if tried.iter().all(|t| t.val_loss > window.val_loss) {
-            best = Some(candidate);
+        if best.as_ref().is_none_or(|(b, _)| window.val_loss < b.val_loss) {
+            best = Some((window.clone(), candidate));
         }
         tried.push(window);
         average = Some(merged);
@@ -137,8 +137,7 @@ fn recalibrated(arch: &Architecture, network: &Network, images: &[f32], batch_si
     };
     let mut kernels = CpuTrainer::new(config, &compact.params(), AdamW { weight_decay: 0.0 }, 0.0)?;
     kernels.recalibrate_batch_norm(images, batch_size)?;
-    let Network::Compact(fresh) = arch.init(device) else { unreachable!("a compact architecture builds a compact network") };
-    Ok(Network::Compact(fresh.with_params(&kernels.params())?))
+    kernels.network(device)
 }
 
 /// Every float tensor of a module (parameters and running statistics), flattened, in visit order.
@@ -223,7 +222,9 @@ mod tests {
         let windows: Vec<(usize, usize)> = tried.iter().map(|t| (t.first_epoch, t.last_epoch)).collect();
         assert_eq!(windows, [(7, 7), (6, 7), (5, 7)], "the last epoch alone, then ever longer windows ending with it");
         let lowest = tried.iter().map(|t| t.val_loss).fold(f64::INFINITY, f64::min);
-        let best = evaluate(&best.unwrap(), &val, &device, 500).unwrap();
+        let (window, network) = best.unwrap();
+        assert_eq!(window.val_loss, lowest, "{window:?} is not the window of lowest validation loss");
+        let best = evaluate(&network, &val, &device, 500).unwrap();
         assert!((best.loss - lowest).abs() < 1e-9, "returned the network with val loss {} instead of {lowest}", best.loss);
     }
 

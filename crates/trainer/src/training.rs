@@ -423,7 +423,7 @@ pub fn train_phase(
             phase_bar.inc(1);
         }
         let train_seconds = started.elapsed().as_secs_f64();
-        let live = run.engine.network(arch, device)?;
+        let live = run.engine.network(device)?;
         let (eval, live_val_accuracy) = match &run.average {
             Some(average) => (evaluate(average.network(), val, device, 500)?, Some(evaluate(&live, val, device, 500)?.accuracy)),
             None => (evaluate(&live, val, device, 500)?, None),
@@ -515,13 +515,10 @@ impl Stepper {
     }
 
     /// The network as trained so far, for evaluation on `device` (no autodiff).
-    fn network(&self, arch: &Architecture, device: &Device) -> Result<Network> {
+    fn network(&self, device: &Device) -> Result<Network> {
         match self {
             Stepper::Burn { model, .. } => Ok(model.as_ref().expect("the model is back after every step").valid()),
-            Stepper::Kernels(trainer) => {
-                let Network::Compact(fresh) = arch.init(device) else { bail!("the kernels train the compact CNN only") };
-                Ok(Network::Compact(fresh.with_params(&trainer.params())?))
-            }
+            Stepper::Kernels(trainer) => trainer.network(device),
         }
     }
 
@@ -644,9 +641,8 @@ impl AfterRunAverages<'_> {
                 100.0 * a.val_accuracy
             ));
         }
-        let winner = averages.iter().min_by(|a, b| a.val_loss.total_cmp(&b.val_loss)).cloned();
         state.average_chosen = None;
-        if let (Some(winner), Some(network)) = (winner, best) {
+        if let Some((winner, network)) = best {
             if winner.val_loss < state.best_val_loss {
                 write_atomic(&checkpoints.averaged_path(), &record_bytes(network)?)?;
                 progress.note(&format!(

@@ -139,6 +139,11 @@ impl CpuTrainer {
         self.collect(|w| &w.value)
     }
 
+    /// The current weights and batch-norm statistics as burn's network, on `device`.
+    pub fn network(&self, device: &burn::prelude::Device) -> Result<fashion_model::Network> {
+        Ok(fashion_model::Network::Compact(self.config.init(device).with_params(&self.params())?))
+    }
+
     /// The weights' `value` or `grad` (`pick`) in burn's layouts, with the running statistics.
     fn collect(&self, pick: impl Fn(&Weights) -> &Vec<f32>) -> CompactParams {
         let dense =
