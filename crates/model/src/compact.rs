@@ -25,10 +25,13 @@ use crate::{
     direct::{Conv3x3, Dense, DirectCnn},
 };
 
+/// Stages at most: a 2×2 max-pool between stages takes 28 → 14 → 7 → 3 pixels a side.
+const MAX_STAGES: usize = 4;
+
 /// The compact CNN's shape.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CompactConfig {
-    /// Output channels of each conv of each stage; stages run at 28, 14 and 7 pixels a side.
+    /// Output channels of each conv of each stage; stages run at 28, 14, 7 and 3 pixels a side.
     pub stages: Vec<Vec<usize>>,
     /// Side of the grid the last stage is average-pooled to before the head (1: global average pooling).
     pub pooled_side: usize,
@@ -69,11 +72,12 @@ impl CompactConfig {
         total + (flat * self.hidden + self.hidden * NUM_CLASSES) as u64
     }
 
-    /// Checks the shape before building it: three stages at most (28 → 14 → 7), no empty
-    /// stage, a grid no larger than the last stage's maps.
+    /// Checks the shape before building it: four stages at most (28 → 14 → 7 → 3; the last
+    /// pool drops the 7×7 maps' last row and column, whose receptive field the others cover),
+    /// no empty stage, a grid no larger than the last stage's maps.
     pub fn validate(&self) -> Result<(), String> {
-        if self.stages.is_empty() || self.stages.len() > 3 {
-            return Err(format!("{} stages; 1 to 3 are possible (28, 14 and 7 pixels a side)", self.stages.len()));
+        if self.stages.is_empty() || self.stages.len() > MAX_STAGES {
+            return Err(format!("{} stages; 1 to {MAX_STAGES} are possible (28, 14, 7 and 3 pixels a side)", self.stages.len()));
         }
         if self.stages.iter().any(|s| s.is_empty() || s.contains(&0)) {
             return Err("every stage needs at least one conv with at least one channel".into());
@@ -399,7 +403,8 @@ mod tests {
     fn impossible_shapes_are_refused() {
         let bad = [
             CompactConfig { stages: vec![], ..CompactConfig::shipped() },
-            CompactConfig { stages: vec![vec![4]; 4], ..CompactConfig::shipped() },
+            CompactConfig { stages: vec![vec![4]; 5], ..CompactConfig::shipped() },
+            CompactConfig { stages: vec![vec![4]; 4], pooled_side: 4, ..CompactConfig::shipped() },
             CompactConfig { stages: vec![vec![4], vec![]], ..CompactConfig::shipped() },
             CompactConfig { pooled_side: 8, ..CompactConfig::shipped() },
         ];
@@ -442,6 +447,24 @@ mod tests {
         let got = net.direct().expect("multiples of 8 fit").forward(&pixels);
         let worst = got.iter().zip(&expected).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
         assert!(worst <= 1e-4, "largest logit difference {worst} with global average pooling");
+    }
+
+    /// A fourth stage runs at 3×3 (the 7×7 maps pooled, their last row and column dropped):
+    /// burn and the hand-written kernels agree on it, with and without the grid head.
+    #[test]
+    fn a_fourth_stage_at_3x3_runs_on_burn_and_the_kernels_alike() {
+        let device = Device::flex();
+        for pooled_side in [1, 3] {
+            let config = CompactConfig { stages: vec![vec![8], vec![16], vec![16], vec![24, 32]], pooled_side, hidden: 16, dropout: 0.0 };
+            config.validate().unwrap();
+            let net = config.init(&device);
+            let pixels: Vec<f32> = (0..3 * IMAGE_PIXELS).map(|i| ((i * 31) % 97) as f32 / 96.0).collect();
+            let expected = net.folded().forward(images_tensor(pixels.clone(), &device)).into_data().try_to_vec::<f32>().unwrap();
+            assert_eq!(expected.len(), 3 * NUM_CLASSES);
+            let got = net.direct().expect("multiples of 8 fit").forward(&pixels);
+            let worst = got.iter().zip(&expected).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+            assert!(worst <= 1e-4, "largest logit difference {worst} with a {pooled_side}×{pooled_side} head");
+        }
     }
 
     /// Batch norm folded into the convolutions: the shipped weights give the same logits.

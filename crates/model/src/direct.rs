@@ -39,7 +39,7 @@ pub struct Conv3x3 {
     /// `[ky][kx][cin][cout]`: a block's output channels are contiguous.
     pub weights: Vec<f32>,
     pub bias: Vec<f32>,
-    /// A 2×2 max-pool halves the maps before this convolution (the first of stages 2 and 3).
+    /// A 2×2 max-pool halves the maps before this convolution (the first of every stage but the first).
     pub pool_before: bool,
 }
 

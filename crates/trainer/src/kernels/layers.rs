@@ -37,7 +37,7 @@ fn ensure(buffer: &mut Vec<f32>, len: usize) {
 /// 2×2 max pooling with stride 2, remembering which input won.
 #[derive(Debug, Default, Clone)]
 pub struct MaxPool {
-    /// Input side (even).
+    /// Input side; an odd one drops its last row and column (burn's floor).
     pub side: usize,
     pub channels: usize,
     pub out: Vec<f32>,

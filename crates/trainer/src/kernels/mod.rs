@@ -102,7 +102,8 @@ impl CpuTrainer {
                     p.beta.clone(),
                     (p.running_mean.clone(), p.running_var.clone()),
                 ));
-                pools.push((s > 0 && b == 0).then(|| MaxPool::new(side * 2, cin)));
+                // The previous stage's side: 7 pools to 3, not 6.
+                pools.push((s > 0 && b == 0).then(|| MaxPool::new(IMAGE_SIDE >> (s - 1), cin)));
                 cin = cout;
             }
         }
@@ -405,12 +406,23 @@ mod tests {
         (before, params_of(&network))
     }
 
+    /// A fourth stage at 3×3: a pool of odd-sided maps (7 → 3) and a grid head that pools nothing.
+    fn four_stages() -> CompactConfig {
+        CompactConfig { stages: vec![vec![4], vec![8], vec![8], vec![12, 8]], pooled_side: 3, hidden: 16, dropout: 0.0 }
+    }
+
     #[test]
     fn gradients_and_batch_statistics_match_burn() {
+        for config in [small(), four_stages()] {
+            gradients_match_burn(&config);
+        }
+    }
+
+    fn gradients_match_burn(config: &CompactConfig) {
         // Plain SGD at learning rate 1 turns burn's step into `w − g`: its gradient is the difference.
         let data = batch(6, 1);
-        let (before, after) = burn_steps(&small(), SgdConfig::new().init(), 1.0, 1, &data);
-        let mut ours = CpuTrainer::new(&small(), &before, AdamW { weight_decay: 0.0 }, 0.1).unwrap();
+        let (before, after) = burn_steps(config, SgdConfig::new().init(), 1.0, 1, &data);
+        let mut ours = CpuTrainer::new(config, &before, AdamW { weight_decay: 0.0 }, 0.1).unwrap();
         let outcome = ours.gradients(&data.0, &data.1, &mut StdRng::seed_from_u64(0));
         assert!(outcome.loss.is_finite() && outcome.loss > 0.0);
         let mut burn_grads = before.clone();
@@ -427,7 +439,7 @@ mod tests {
             g.weight = diff(&b.weight, &a.weight);
             g.bias = diff(&b.bias, &a.bias);
         }
-        assert_close(&ours.collect(|w| &w.grad), &burn_grads, 2e-3, "gradients");
+        assert_close(&ours.collect(|w| &w.grad), &burn_grads, 2e-3, &format!("gradients of {config:?}"));
     }
 
     #[test]
