@@ -47,8 +47,8 @@ impl CompactConfig {
         Self { stages: vec![vec![32], vec![64], vec![96, 128]], pooled_side: 3, hidden: 128, dropout: 0.2 }
     }
 
-    /// Side of the feature maps in stage `i`.
-    fn stage_side(i: usize) -> usize {
+    /// Side of the feature maps in stage `i` (the one rule for every engine: 7 pools to 3).
+    pub fn stage_side(i: usize) -> usize {
         IMAGE_SIDE >> i
     }
 
@@ -441,12 +441,18 @@ mod tests {
         let odd = CompactConfig { stages: vec![vec![4], vec![8, 8]], pooled_side: 3, hidden: 16, dropout: 0.0 };
         assert!(odd.init(&device).direct().is_none());
         let even = CompactConfig { stages: vec![vec![8], vec![16], vec![16, 24]], pooled_side: 1, hidden: 16, dropout: 0.0 };
-        let net = even.init(&device);
-        let pixels: Vec<f32> = (0..3 * IMAGE_PIXELS).map(|i| ((i * 31) % 97) as f32 / 96.0).collect();
-        let expected = net.folded().forward(images_tensor(pixels.clone(), &device)).into_data().try_to_vec::<f32>().unwrap();
-        let got = net.direct().expect("multiples of 8 fit").forward(&pixels);
-        let worst = got.iter().zip(&expected).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+        let worst = largest_direct_difference(&even.init(&device), &device);
         assert!(worst <= 1e-4, "largest logit difference {worst} with global average pooling");
+    }
+
+    /// The largest difference between the hand-written kernels' logits and burn's (batch norm
+    /// folded) for three varied images; panics if the kernels refuse the shape.
+    fn largest_direct_difference(net: &CompactCnn, device: &Device) -> f32 {
+        let pixels: Vec<f32> = (0..3 * IMAGE_PIXELS).map(|i| ((i * 31) % 97) as f32 / 96.0).collect();
+        let expected = net.folded().forward(images_tensor(pixels.clone(), device)).into_data().try_to_vec::<f32>().unwrap();
+        assert_eq!(expected.len(), 3 * NUM_CLASSES);
+        let got = net.direct().expect("multiples of 8 fit").forward(&pixels);
+        got.iter().zip(&expected).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max)
     }
 
     /// A fourth stage runs at 3×3 (the 7×7 maps pooled, their last row and column dropped):
@@ -457,12 +463,7 @@ mod tests {
         for pooled_side in [1, 3] {
             let config = CompactConfig { stages: vec![vec![8], vec![16], vec![16], vec![24, 32]], pooled_side, hidden: 16, dropout: 0.0 };
             config.validate().unwrap();
-            let net = config.init(&device);
-            let pixels: Vec<f32> = (0..3 * IMAGE_PIXELS).map(|i| ((i * 31) % 97) as f32 / 96.0).collect();
-            let expected = net.folded().forward(images_tensor(pixels.clone(), &device)).into_data().try_to_vec::<f32>().unwrap();
-            assert_eq!(expected.len(), 3 * NUM_CLASSES);
-            let got = net.direct().expect("multiples of 8 fit").forward(&pixels);
-            let worst = got.iter().zip(&expected).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+            let worst = largest_direct_difference(&config.init(&device), &device);
             assert!(worst <= 1e-4, "largest logit difference {worst} with a {pooled_side}×{pooled_side} head");
         }
     }

@@ -88,7 +88,7 @@ impl CpuTrainer {
         let mut cin = 1;
         let mut given = params.blocks.iter();
         for (s, stage) in config.stages.iter().enumerate() {
-            let side = IMAGE_SIDE >> s;
+            let side = CompactConfig::stage_side(s);
             for (b, &cout) in stage.iter().enumerate() {
                 let Some(p) = given.next().filter(|p| p.cin == cin && p.cout == cout) else {
                     bail!("the parameters do not match the architecture at stage {}, conv {}", s + 1, b + 1);
@@ -102,12 +102,11 @@ impl CpuTrainer {
                     p.beta.clone(),
                     (p.running_mean.clone(), p.running_var.clone()),
                 ));
-                // The previous stage's side: 7 pools to 3, not 6.
-                pools.push((s > 0 && b == 0).then(|| MaxPool::new(IMAGE_SIDE >> (s - 1), cin)));
+                pools.push((s > 0 && b == 0).then(|| MaxPool::new(CompactConfig::stage_side(s - 1), cin)));
                 cin = cout;
             }
         }
-        let last_side = IMAGE_SIDE >> (config.stages.len() - 1);
+        let last_side = CompactConfig::stage_side(config.stages.len() - 1);
         let flat = cin * config.pooled_side * config.pooled_side;
         let dense = |p: &DenseParams, inputs: usize, outputs: usize| {
             if p.inputs != inputs || p.outputs != outputs || p.weight.len() != inputs * outputs || p.bias.len() != outputs {
