@@ -190,22 +190,26 @@ impl ConvBlock {
         let z = &mut self.normalised[..rows * cout];
         matmul(z, &self.col, Layout::Normal, &self.kernel.value, Layout::Normal, rows, 9 * cin, cout, false);
 
-        let mean = channel_sums(z, z, cout, |v, _, _| v).into_iter().map(|s| (s / rows as f64) as f32).collect::<Vec<_>>();
+        let zeros = vec![0f32; cout];
+        let mean: Vec<f32> = channel_sums(z, z, &zeros, |v, _, _| v).into_iter().map(|s| (s / rows as f64) as f32).collect();
         let var: Vec<f32> =
-            channel_sums(z, z, cout, |v, _, c| (v - mean[c]) * (v - mean[c])).into_iter().map(|s| (s / rows as f64) as f32).collect();
+            channel_sums(z, z, &mean, |v, _, mean| (v - mean) * (v - mean)).into_iter().map(|s| (s / rows as f64) as f32).collect();
         let momentum = self.stats_momentum;
         for c in 0..cout {
             self.inv_std[c] = 1.0 / (var[c] + BN_EPSILON).sqrt();
             self.running_mean[c] = (1.0 - momentum) * self.running_mean[c] + momentum * mean[c];
             self.running_var[c] = (1.0 - momentum) * self.running_var[c] + momentum * var[c];
         }
-        let (inv_std, gamma, beta) = (&self.inv_std, &self.gamma.value, &self.beta.value);
+        let (inv_std, gamma, beta) = (&self.inv_std[..cout], &self.gamma.value[..cout], &self.beta.value[..cout]);
+        // Per-channel parameters zipped, not indexed: without bounds checks the loops vectorise.
         z.par_chunks_mut(cout * 64).zip(self.out[..rows * cout].par_chunks_mut(cout * 64)).for_each(|(z, out)| {
             for (z, out) in z.chunks_exact_mut(cout).zip(out.chunks_exact_mut(cout)) {
-                for c in 0..cout {
-                    let n = (z[c] - mean[c]) * inv_std[c];
-                    z[c] = n;
-                    out[c] = (gamma[c] * n + beta[c]).max(0.0);
+                for ((((z, out), mean), inv_std), (gamma, beta)) in
+                    z.iter_mut().zip(out).zip(&mean).zip(inv_std).zip(gamma.iter().zip(beta))
+                {
+                    let n = (*z - mean) * inv_std;
+                    *z = n;
+                    *out = (gamma * n + beta).max(0.0);
                 }
             }
         });
@@ -218,18 +222,8 @@ impl ConvBlock {
         let rows = batch * side * side;
         let d = &mut d_out[..rows * cout];
         // Through ReLU, then batch norm's sums: dβ = Σ d, dγ = Σ d·x̂.
-        d.par_chunks_mut(cout * 64).zip(self.out.par_chunks(cout * 64)).for_each(|(d, out)| {
-            for (d, out) in d.chunks_exact_mut(cout).zip(out.chunks_exact(cout)) {
-                for c in 0..cout {
-                    if out[c] <= 0.0 {
-                        d[c] = 0.0;
-                    }
-                }
-            }
-        });
         let normalised = &self.normalised[..rows * cout];
-        let d_beta = channel_sums(d, d, cout, |v, _, _| v);
-        let d_gamma = channel_sums(d, normalised, cout, |v, x, _| v * x);
+        let (d_beta, d_gamma) = relu_backward_and_sums(d, &self.out[..rows * cout], normalised, cout);
         for c in 0..cout {
             self.beta.grad[c] += d_beta[c] as f32;
             self.gamma.grad[c] += d_gamma[c] as f32;
@@ -240,8 +234,8 @@ impl ConvBlock {
         let (d_beta, d_gamma): (Vec<f32>, Vec<f32>) = (0..cout).map(|c| (d_beta[c] as f32, d_gamma[c] as f32)).unzip();
         d.par_chunks_mut(cout * 64).zip(normalised.par_chunks(cout * 64)).for_each(|(d, x)| {
             for (d, x) in d.chunks_exact_mut(cout).zip(x.chunks_exact(cout)) {
-                for c in 0..cout {
-                    d[c] = scale[c] * (n * d[c] - d_beta[c] - x[c] * d_gamma[c]);
+                for ((((d, x), scale), d_beta), d_gamma) in d.iter_mut().zip(x).zip(&scale).zip(&d_beta).zip(&d_gamma) {
+                    *d = scale * (n * *d - d_beta - x * d_gamma);
                 }
             }
         });
@@ -266,19 +260,31 @@ fn im2col(input: &[f32], col: &mut [f32], batch: usize, side: usize, cin: usize)
         for y in 0..side {
             for x in 0..side {
                 let row = &mut col[(y * side + x) * 9 * cin..][..9 * cin];
-                for k in 0..9 {
-                    let (sy, sx) = ((y + k / 3) as isize - 1, (x + k % 3) as isize - 1);
-                    let dst = &mut row[k * cin..(k + 1) * cin];
-                    if sy < 0 || sx < 0 || sy >= side as isize || sx >= side as isize {
+                for (ky, dst) in row.chunks_exact_mut(3 * cin).enumerate() {
+                    let Some(line) = neighbour_line(image, y, ky, side, cin) else {
                         dst.fill(0.0);
-                    } else {
-                        let s = (sy as usize * side + sx as usize) * cin;
-                        dst.copy_from_slice(&image[s..s + cin]);
+                        continue;
+                    };
+                    // Inside the image a kernel row's three taps are one run of the input line.
+                    if x > 0 && x + 1 < side {
+                        dst.copy_from_slice(&line[(x - 1) * cin..(x + 2) * cin]);
+                        continue;
+                    }
+                    for (kx, dst) in dst.chunks_exact_mut(cin).enumerate() {
+                        match (x + kx).checked_sub(1).filter(|&sx| sx < side) {
+                            Some(sx) => dst.copy_from_slice(&line[sx * cin..(sx + 1) * cin]),
+                            None => dst.fill(0.0),
+                        }
                     }
                 }
             }
         }
     });
+}
+
+/// Row `y + ky − 1` of `image` (`side × side × cin`), if it lies inside it.
+fn neighbour_line(image: &[f32], y: usize, ky: usize, side: usize, cin: usize) -> Option<&[f32]> {
+    (y + ky).checked_sub(1).filter(|&sy| sy < side).map(|sy| &image[sy * side * cin..(sy + 1) * side * cin])
 }
 
 /// The reverse of [`im2col`]: each neighbourhood's gradient added back onto its pixels.
@@ -286,14 +292,23 @@ fn col2im(col: &[f32], d_in: &mut [f32], batch: usize, side: usize, cin: usize) 
     let per_image = side * side * 9 * cin;
     d_in[..batch * side * side * cin].par_chunks_mut(side * side * cin).zip(col.par_chunks(per_image)).for_each(|(image, col)| {
         image.fill(0.0);
+        let add = |d: &mut [f32], g: &[f32]| d.iter_mut().zip(g).for_each(|(d, g)| *d += g);
         for y in 0..side {
             for x in 0..side {
                 let row = &col[(y * side + x) * 9 * cin..][..9 * cin];
-                for k in 0..9 {
-                    let (sy, sx) = ((y + k / 3) as isize - 1, (x + k % 3) as isize - 1);
-                    if sy >= 0 && sx >= 0 && sy < side as isize && sx < side as isize {
-                        let s = (sy as usize * side + sx as usize) * cin;
-                        image[s..s + cin].iter_mut().zip(&row[k * cin..(k + 1) * cin]).for_each(|(d, g)| *d += g);
+                for (ky, taps) in row.chunks_exact(3 * cin).enumerate() {
+                    let Some(sy) = (y + ky).checked_sub(1).filter(|&sy| sy < side) else { continue };
+                    let line = &mut image[sy * side * cin..(sy + 1) * side * cin];
+                    // Each input value still receives its terms in the same order as tap by
+                    // tap, so the sums do not change.
+                    if x > 0 && x + 1 < side {
+                        add(&mut line[(x - 1) * cin..(x + 2) * cin], taps);
+                        continue;
+                    }
+                    for (kx, tap) in taps.chunks_exact(cin).enumerate() {
+                        if let Some(sx) = (x + kx).checked_sub(1).filter(|&sx| sx < side) {
+                            add(&mut line[sx * cin..(sx + 1) * cin], tap);
+                        }
                     }
                 }
             }
@@ -301,16 +316,45 @@ fn col2im(col: &[f32], d_in: &mut [f32], batch: usize, side: usize, cin: usize) 
     });
 }
 
-/// Per-channel sums of `f(a, b, channel)` over the rows of two `rows × channels` matrices
-/// (`b` as long as `a`); partial sums over blocks of rows in f32, their total in f64.
-fn channel_sums(a: &[f32], b: &[f32], channels: usize, f: impl Fn(f32, f32, usize) -> f32 + Sync) -> Vec<f64> {
+/// ReLU's backward pass (`d` zeroed where `out` was cut) fused with batch norm's per-channel
+/// sums of the result, `Σ d` and `Σ d·x̂` (dβ and dγ): one pass over the gradient instead of
+/// three. Partial sums over blocks of rows in f32, as [`channel_sums`] makes them.
+fn relu_backward_and_sums(d: &mut [f32], out: &[f32], normalised: &[f32], channels: usize) -> (Vec<f64>, Vec<f64>) {
+    let block = channels * 256;
+    d.par_chunks_mut(block)
+        .zip(out.par_chunks(block))
+        .zip(normalised.par_chunks(block))
+        .map(|((d, out), x)| {
+            let (mut sum, mut sum_x) = (vec![0f32; channels], vec![0f32; channels]);
+            for ((d, out), x) in d.chunks_exact_mut(channels).zip(out.chunks_exact(channels)).zip(x.chunks_exact(channels)) {
+                for ((((d, out), x), s), sx) in d.iter_mut().zip(out).zip(x).zip(&mut sum).zip(&mut sum_x) {
+                    if *out <= 0.0 {
+                        *d = 0.0;
+                    }
+                    *s += *d;
+                    *sx += *d * x;
+                }
+            }
+            (sum.into_iter().map(f64::from).collect::<Vec<_>>(), sum_x.into_iter().map(f64::from).collect::<Vec<_>>())
+        })
+        .reduce(
+            || (vec![0f64; channels], vec![0f64; channels]),
+            |a, b| (a.0.iter().zip(&b.0).map(|(x, y)| x + y).collect(), a.1.iter().zip(&b.1).map(|(x, y)| x + y).collect()),
+        )
+}
+
+/// Per-channel sums of `f(a, b, param)` over the rows of two `rows × channels` matrices
+/// (`b` as long as `a`), `param` being the channel's entry of `params`; partial sums over
+/// blocks of rows in f32, their total in f64.
+fn channel_sums(a: &[f32], b: &[f32], params: &[f32], f: impl Fn(f32, f32, f32) -> f32 + Sync) -> Vec<f64> {
+    let channels = params.len();
     a.par_chunks(channels * 256)
         .zip(b.par_chunks(channels * 256))
         .map(|(a, b)| {
             let mut s = vec![0f32; channels];
             for (ra, rb) in a.chunks_exact(channels).zip(b.chunks_exact(channels)) {
-                for c in 0..channels {
-                    s[c] += f(ra[c], rb[c], c);
+                for (((s, &x), &y), &p) in s.iter_mut().zip(ra).zip(rb).zip(params) {
+                    *s += f(x, y, p);
                 }
             }
             s.into_iter().map(f64::from).collect::<Vec<_>>()
