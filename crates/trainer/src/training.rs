@@ -266,6 +266,8 @@ struct PhaseState {
     fingerprint: String,
     history: Vec<EpochRecord>,
     best_epoch: usize,
+    /// Infinite until an epoch competes (the calm finish's first): kept as `null`.
+    #[serde(with = "infinite_as_null")]
     best_val_loss: f64,
     learning_rate: f64,
     finished: bool,
@@ -278,6 +280,21 @@ struct PhaseState {
     /// The one that replaced the best epoch's weights (saved as `averaged.model`), if any did.
     #[serde(default)]
     average_chosen: Option<AveragedEpochs>,
+}
+
+/// serde_json writes an infinite f64 as `null` and refuses to read `null` back as an f64; a
+/// run interrupted before its calm finish has no best loss yet, and its checkpoint must still
+/// resume.
+mod infinite_as_null {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(value: &f64, serializer: S) -> Result<S::Ok, S::Error> {
+        if value.is_finite() { serializer.serialize_some(value) } else { serializer.serialize_none() }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<f64, D::Error> {
+        Ok(Option::<f64>::deserialize(deserializer)?.unwrap_or(f64::INFINITY))
+    }
 }
 
 pub struct PhaseResult {
