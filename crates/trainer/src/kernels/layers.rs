@@ -261,17 +261,18 @@ fn im2col(input: &[f32], col: &mut [f32], batch: usize, side: usize, cin: usize)
             for x in 0..side {
                 let row = &mut col[(y * side + x) * 9 * cin..][..9 * cin];
                 for (ky, dst) in row.chunks_exact_mut(3 * cin).enumerate() {
-                    let Some(line) = neighbour_line(image, y, ky, side, cin) else {
+                    let Some(sy) = neighbour(y, ky, side) else {
                         dst.fill(0.0);
                         continue;
                     };
+                    let line = &image[sy * side * cin..(sy + 1) * side * cin];
                     // Inside the image a kernel row's three taps are one run of the input line.
                     if x > 0 && x + 1 < side {
                         dst.copy_from_slice(&line[(x - 1) * cin..(x + 2) * cin]);
                         continue;
                     }
                     for (kx, dst) in dst.chunks_exact_mut(cin).enumerate() {
-                        match (x + kx).checked_sub(1).filter(|&sx| sx < side) {
+                        match neighbour(x, kx, side) {
                             Some(sx) => dst.copy_from_slice(&line[sx * cin..(sx + 1) * cin]),
                             None => dst.fill(0.0),
                         }
@@ -282,9 +283,10 @@ fn im2col(input: &[f32], col: &mut [f32], batch: usize, side: usize, cin: usize)
     });
 }
 
-/// Row `y + ky − 1` of `image` (`side × side × cin`), if it lies inside it.
-fn neighbour_line(image: &[f32], y: usize, ky: usize, side: usize, cin: usize) -> Option<&[f32]> {
-    (y + ky).checked_sub(1).filter(|&sy| sy < side).map(|sy| &image[sy * side * cin..(sy + 1) * side * cin])
+/// The row (or column) `i + k − 1` that tap `k` of a 3×3 kernel centred on `i` reads, if it
+/// lies inside the image.
+fn neighbour(i: usize, k: usize, side: usize) -> Option<usize> {
+    (i + k).checked_sub(1).filter(|&s| s < side)
 }
 
 /// The reverse of [`im2col`]: each neighbourhood's gradient added back onto its pixels.
@@ -297,7 +299,7 @@ fn col2im(col: &[f32], d_in: &mut [f32], batch: usize, side: usize, cin: usize) 
             for x in 0..side {
                 let row = &col[(y * side + x) * 9 * cin..][..9 * cin];
                 for (ky, taps) in row.chunks_exact(3 * cin).enumerate() {
-                    let Some(sy) = (y + ky).checked_sub(1).filter(|&sy| sy < side) else { continue };
+                    let Some(sy) = neighbour(y, ky, side) else { continue };
                     let line = &mut image[sy * side * cin..(sy + 1) * side * cin];
                     // Each input value still receives its terms in the same order as tap by
                     // tap, so the sums do not change.
@@ -306,7 +308,7 @@ fn col2im(col: &[f32], d_in: &mut [f32], batch: usize, side: usize, cin: usize) 
                         continue;
                     }
                     for (kx, tap) in taps.chunks_exact(cin).enumerate() {
-                        if let Some(sx) = (x + kx).checked_sub(1).filter(|&sx| sx < side) {
+                        if let Some(sx) = neighbour(x, kx, side) {
                             add(&mut line[sx * cin..(sx + 1) * cin], tap);
                         }
                     }
@@ -320,7 +322,7 @@ fn col2im(col: &[f32], d_in: &mut [f32], batch: usize, side: usize, cin: usize) 
 /// sums of the result, `Σ d` and `Σ d·x̂` (dβ and dγ): one pass over the gradient instead of
 /// three. Partial sums over blocks of rows in f32, as [`channel_sums`] makes them.
 fn relu_backward_and_sums(d: &mut [f32], out: &[f32], normalised: &[f32], channels: usize) -> (Vec<f64>, Vec<f64>) {
-    let block = channels * 256;
+    let block = channels * SUM_BLOCK_ROWS;
     d.par_chunks_mut(block)
         .zip(out.par_chunks(block))
         .zip(normalised.par_chunks(block))
@@ -335,12 +337,22 @@ fn relu_backward_and_sums(d: &mut [f32], out: &[f32], normalised: &[f32], channe
                     *sx += *d * x;
                 }
             }
-            (sum.into_iter().map(f64::from).collect::<Vec<_>>(), sum_x.into_iter().map(f64::from).collect::<Vec<_>>())
+            (widen(sum), widen(sum_x))
         })
-        .reduce(
-            || (vec![0f64; channels], vec![0f64; channels]),
-            |a, b| (a.0.iter().zip(&b.0).map(|(x, y)| x + y).collect(), a.1.iter().zip(&b.1).map(|(x, y)| x + y).collect()),
-        )
+        .reduce(|| (vec![0f64; channels], vec![0f64; channels]), |a, b| (add(a.0, &b.0), add(a.1, &b.1)))
+}
+
+/// Rows per partial sum in [`channel_sums`] and [`relu_backward_and_sums`]: short enough for
+/// f32, the same in both so that their sums agree to the bit.
+const SUM_BLOCK_ROWS: usize = 256;
+
+fn widen(sums: Vec<f32>) -> Vec<f64> {
+    sums.into_iter().map(f64::from).collect()
+}
+
+fn add(mut total: Vec<f64>, part: &[f64]) -> Vec<f64> {
+    total.iter_mut().zip(part).for_each(|(t, p)| *t += p);
+    total
 }
 
 /// Per-channel sums of `f(a, b, param)` over the rows of two `rows × channels` matrices
@@ -348,8 +360,8 @@ fn relu_backward_and_sums(d: &mut [f32], out: &[f32], normalised: &[f32], channe
 /// blocks of rows in f32, their total in f64.
 fn channel_sums(a: &[f32], b: &[f32], params: &[f32], f: impl Fn(f32, f32, f32) -> f32 + Sync) -> Vec<f64> {
     let channels = params.len();
-    a.par_chunks(channels * 256)
-        .zip(b.par_chunks(channels * 256))
+    a.par_chunks(channels * SUM_BLOCK_ROWS)
+        .zip(b.par_chunks(channels * SUM_BLOCK_ROWS))
         .map(|(a, b)| {
             let mut s = vec![0f32; channels];
             for (ra, rb) in a.chunks_exact(channels).zip(b.chunks_exact(channels)) {
@@ -357,9 +369,9 @@ fn channel_sums(a: &[f32], b: &[f32], params: &[f32], f: impl Fn(f32, f32, f32) 
                     *s += f(x, y, p);
                 }
             }
-            s.into_iter().map(f64::from).collect::<Vec<_>>()
+            widen(s)
         })
-        .reduce(|| vec![0f64; channels], |a, b| a.iter().zip(&b).map(|(x, y)| x + y).collect())
+        .reduce(|| vec![0f64; channels], |a, b| add(a, &b))
 }
 
 /// Adaptive average pooling of `side × side` maps to `pooled × pooled` (burn's bins:
