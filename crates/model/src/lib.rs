@@ -17,6 +17,7 @@ pub mod lanes;
 pub mod network;
 pub mod preprocess;
 pub mod samples;
+mod surface;
 pub mod verdict;
 pub mod weights;
 pub mod winograd;

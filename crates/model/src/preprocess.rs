@@ -21,7 +21,7 @@ use image::{
     imageops::{self, FilterType},
 };
 
-use crate::{IMAGE_PIXELS, IMAGE_SIDE};
+use crate::{IMAGE_PIXELS, IMAGE_SIDE, surface};
 
 /// Formats we decode, for error messages.
 pub const SUPPORTED_FORMATS: &str = "PNG, JPEG, WebP, GIF, BMP";
@@ -67,7 +67,7 @@ pub enum PreprocessError {
     Unsupported(&'static str),
     #[error("not an image this app can read; supported formats: {SUPPORTED_FORMATS}")]
     UnknownFormat,
-    #[error("image is {width}×{height} pixels, over the limit of {max} pixels a side; scale it down first")]
+    #[error("the file says the image is {width}×{height} pixels, over the limit of {max} pixels a side; scale it down first")]
     TooLarge { width: u32, height: u32, max: u32 },
     #[error("image would need more than {0} MiB to decode; scale it down first")]
     TooMuchMemory(u64),
@@ -77,6 +77,8 @@ pub enum PreprocessError {
     TooSmall { width: u32, height: u32 },
     #[error("no item found: the image is a single flat colour (blank, or fully transparent)")]
     NoItem,
+    #[error("no item found on this surface: photograph the garment so that it fills much of the frame, or crop it")]
+    NoItemOnSurface,
     #[error("the crop box is empty: drag across the item, or press Escape to keep the current framing")]
     EmptyCrop,
     #[error("the crop box is only {width}×{height} pixels of the photo; at least {MIN_SIDE}×{MIN_SIDE} is needed: drag a larger box")]
@@ -97,6 +99,12 @@ pub struct Preprocessed {
     /// fractions of the image's width and height (may reach past its edges: the frame is
     /// square). Used to lay the 28×28 heatmap over the photo.
     pub frame: [f32; 4],
+    /// The region taken as the item: its bounding box as fractions of the image's width and
+    /// height (left, top, width, height). The framing panel outlines it.
+    pub item: [f32; 4],
+    /// Whether the item was found on a textured or unevenly lit surface ([`crate::surface`])
+    /// rather than on a plain backdrop.
+    pub on_surface: bool,
 }
 
 impl Preprocessed {
@@ -133,13 +141,13 @@ pub fn decode(bytes: &[u8], limits: DecodeLimits) -> Result<DynamicImage, Prepro
     image_limits.max_image_height = Some(limits.max_side);
     image_limits.max_alloc = Some(limits.max_bytes);
     reader.limits(image_limits);
-    let mut decoder = reader.into_decoder().map_err(|e| decode_error(e, name, limits))?;
+    let mut decoder = reader.into_decoder().map_err(|e| decode_error(e, bytes, format, limits))?;
     let (width, height) = decoder.dimensions();
     if width > limits.max_side || height > limits.max_side {
         return Err(PreprocessError::TooLarge { width, height, max: limits.max_side });
     }
     let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
-    let mut image = DynamicImage::from_decoder(decoder).map_err(|e| decode_error(e, name, limits))?;
+    let mut image = DynamicImage::from_decoder(decoder).map_err(|e| decode_error(e, bytes, format, limits))?;
     image.apply_orientation(orientation);
     Ok(image)
 }
@@ -192,16 +200,41 @@ fn jpeg_is_complete(bytes: &[u8]) -> bool {
     bytes[sos..].windows(2).any(|w| w == [0xFF, 0xD9])
 }
 
-fn decode_error(error: image::ImageError, format: &'static str, limits: DecodeLimits) -> PreprocessError {
+fn decode_error(error: image::ImageError, bytes: &[u8], format: ImageFormat, limits: DecodeLimits) -> PreprocessError {
     use image::error::{ImageError, LimitErrorKind};
+    let name = format_name(format);
     match error {
         ImageError::Limits(e) => match e.kind() {
-            LimitErrorKind::DimensionError => PreprocessError::TooLarge { width: 0, height: 0, max: limits.max_side },
+            LimitErrorKind::DimensionError => {
+                // The limits stop the decoder before it reports the size; the header alone says
+                // what the file claims, so the message can name it.
+                let claimed = ImageReader::with_format(Cursor::new(bytes), format).into_dimensions().unwrap_or((0, 0));
+                PreprocessError::TooLarge { width: claimed.0, height: claimed.1, max: limits.max_side }
+            }
             _ => PreprocessError::TooMuchMemory(limits.max_bytes >> 20),
         },
-        ImageError::Unsupported(e) => PreprocessError::Corrupt { format, detail: e.to_string() },
-        other => PreprocessError::Corrupt { format, detail: other.to_string() },
+        other => PreprocessError::Corrupt { format: name, detail: plain_words(&other.to_string()) },
     }
+}
+
+/// A decoder's message in a user's words: what is wrong with the file, without the decoder's
+/// internal state (chunk dumps, struct names, byte offsets).
+fn plain_words(raw: &str) -> String {
+    let lower = raw.to_ascii_lowercase();
+    let known = [
+        (&["crc", "checksum", "adler"][..], "a checksum does not match: the file was changed or damaged after it was saved"),
+        (&["unexpected end", "unexpectedeof", "eof", "no more data", "truncated", "cut short", "end of image", "end-of-image"][..], "the file ends too early"),
+        (&["deflate", "zlib", "decompress", "huffman", "lzw"][..], "the compressed picture data is damaged"),
+        (&["signature", "magic"][..], "the file does not start as an image of its kind should"),
+        (&["dimension", "width", "height", "zero"][..], "the picture's size in its header is invalid"),
+    ];
+    if let Some((_, words)) = known.iter().find(|(keys, _)| keys.iter().any(|k| lower.contains(k))) {
+        return words.to_string();
+    }
+    // Unknown: keep the decoder's first phrase, cut before any internal dump.
+    let phrase = raw.split(['{', '(', '[', ':']).next().unwrap_or(raw).trim();
+    let phrase: String = phrase.chars().take(80).collect();
+    if phrase.is_empty() { "the decoder could not read it".into() } else { phrase.to_lowercase() }
 }
 
 /// Turns a decoded image into a 28×28 model input.
@@ -211,6 +244,13 @@ pub fn preprocess_image(image: &DynamicImage) -> Result<Preprocessed, Preprocess
         return Err(PreprocessError::TooSmall { width, height });
     }
     let work = if width.max(height) > WORK_SIDE { image.thumbnail(WORK_SIDE, WORK_SIDE) } else { image.clone() };
+    // A textured or unevenly lit border is a surface, not a backdrop: find the item on it.
+    let small = if width.max(height) > surface::SEGMENT_SIDE { work.thumbnail(surface::SEGMENT_SIDE, surface::SEGMENT_SIDE) } else { work.clone() };
+    let (sw, sh) = (small.width() as usize, small.height() as usize);
+    let small_rgb = flatten_to_rgb(&small.to_rgba32f());
+    if std::env::var("FMW_OLD").is_err() && !surface::border_is_plain(&small_rgb, sw, sh) {
+        return preprocess_on_surface(&small_rgb, sw, sh, width, height);
+    }
     let (w, h) = (work.width() as usize, work.height() as usize);
     let gray = flatten_to_gray(&work.to_rgba32f());
 
@@ -233,6 +273,36 @@ pub fn preprocess_image(image: &DynamicImage) -> Result<Preprocessed, Preprocess
     for v in &mut ink {
         *v = (above_noise(*v) * gain).min(1.0);
     }
+    let (pixels, frame) = place_item(&ink, w, h, (x0, y0, x1, y1));
+    let item = box_fractions((x0, y0, x1, y1), w, h);
+    Ok(Preprocessed { pixels, width, height, light_background, frame, item, on_surface: false })
+}
+
+/// The surface path: the item is found by [`surface::find_item`] and keeps its shading.
+fn preprocess_on_surface(rgb: &[[f32; 3]], w: usize, h: usize, width: u32, height: u32) -> Result<Preprocessed, PreprocessError> {
+    let found = surface::find_item(rgb, w, h).ok_or(PreprocessError::NoItemOnSurface)?;
+    let mode = std::env::var("FMW_INK").unwrap_or_default();
+    let ink: Vec<f32> = found
+        .mask
+        .iter()
+        .zip(&found.contrast)
+        .map(|(&m, &c)| match mode.as_str() {
+            "mask" => m,
+            "contrast" => m * c,
+            _ => m * (0.35 + 0.65 * c),
+        })
+        .collect();
+    let bounds = ink_bounds(&ink, w, h).ok_or(PreprocessError::NoItemOnSurface)?;
+    let (pixels, frame) = place_item(&ink, w, h, bounds);
+    let item = box_fractions(bounds, w, h);
+    let surface_luma = found.mask.iter().zip(rgb).filter(|(m, _)| **m < 0.5).map(|(_, c)| luma(c)).sum::<f32>()
+        / found.mask.iter().filter(|m| **m < 0.5).count().max(1) as f32;
+    Ok(Preprocessed { pixels, width, height, light_background: surface_luma >= 0.5, frame, item, on_surface: true })
+}
+
+/// Trims `ink` (w×h, 0..1) to `bounds` (inclusive), resizes the longest edge to 28, centres it,
+/// sharpens and quantises: the 28×28 input, and where its frame lies on the picture.
+fn place_item(ink: &[f32], w: usize, h: usize, (x0, y0, x1, y1): (usize, usize, usize, usize)) -> ([f32; IMAGE_PIXELS], [f32; 4]) {
     let (cw, ch) = (x1 - x0 + 1, y1 - y0 + 1);
     let crop =
         ImageBuffer::<Luma<f32>, Vec<f32>>::from_fn(cw as u32, ch as u32, |x, y| Luma([ink[(y0 + y as usize) * w + x0 + x as usize]]));
@@ -253,13 +323,45 @@ pub fn preprocess_image(image: &DynamicImage) -> Result<Preprocessed, Preprocess
     }
     let side = IMAGE_SIDE as f32 / scale;
     let frame = [(x0 as f32 - ox as f32 / scale) / w as f32, (y0 as f32 - oy as f32 / scale) / h as f32, side / w as f32, side / h as f32];
-    Ok(Preprocessed { pixels, width, height, light_background, frame })
+    (pixels, frame)
+}
+
+/// An inclusive pixel box as fractions of a w×h image: left, top, width, height.
+fn box_fractions((x0, y0, x1, y1): (usize, usize, usize, usize), w: usize, h: usize) -> [f32; 4] {
+    [x0 as f32 / w as f32, y0 as f32 / h as f32, (x1 - x0 + 1) as f32 / w as f32, (y1 - y0 + 1) as f32 / h as f32]
+}
+
+fn luma(c: &[f32; 3]) -> f32 {
+    0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2]
+}
+
+/// Colour in 0..1 with transparency flattened the way [`flatten_to_gray`] does.
+fn flatten_to_rgb(rgba: &image::Rgba32FImage) -> Vec<[f32; 3]> {
+    let fill = flatten_fill(rgba);
+    rgba.pixels()
+        .map(|p| {
+            let a = p.0[3].clamp(0.0, 1.0);
+            std::array::from_fn(|c| (a * p.0[c].clamp(0.0, 1.0) + (1.0 - a) * fill).clamp(0.0, 1.0))
+        })
+        .collect()
 }
 
 /// Grayscale in 0..1 with transparency flattened. The flattening colour is chosen against the
 /// item: white behind a dark item, black behind a light one (a white sneaker cut out on a
 /// transparent background must not vanish into a white fill).
 fn flatten_to_gray(rgba: &image::Rgba32FImage) -> Vec<f32> {
+    let luma = |p: &image::Rgba<f32>| 0.299 * p.0[0] + 0.587 * p.0[1] + 0.114 * p.0[2];
+    let fill = flatten_fill(rgba);
+    rgba.pixels()
+        .map(|p| {
+            let a = p.0[3].clamp(0.0, 1.0);
+            (a * luma(p).clamp(0.0, 1.0) + (1.0 - a) * fill).clamp(0.0, 1.0)
+        })
+        .collect()
+}
+
+/// The colour transparency is flattened onto: white behind a dark item, black behind a light one.
+fn flatten_fill(rgba: &image::Rgba32FImage) -> f32 {
     let luma = |p: &image::Rgba<f32>| 0.299 * p.0[0] + 0.587 * p.0[1] + 0.114 * p.0[2];
     let (mut opaque_sum, mut opaque_n, mut transparent_n) = (0.0f64, 0usize, 0usize);
     for p in rgba.pixels() {
@@ -270,13 +372,7 @@ fn flatten_to_gray(rgba: &image::Rgba32FImage) -> Vec<f32> {
             transparent_n += 1;
         }
     }
-    let fill = if transparent_n > 0 && opaque_n > 0 && opaque_sum / opaque_n as f64 > 0.6 { 0.0 } else { 1.0 };
-    rgba.pixels()
-        .map(|p| {
-            let a = p.0[3].clamp(0.0, 1.0);
-            (a * luma(p).clamp(0.0, 1.0) + (1.0 - a) * fill).clamp(0.0, 1.0)
-        })
-        .collect()
+    if transparent_n > 0 && opaque_n > 0 && opaque_sum / opaque_n as f64 > 0.6 { 0.0 } else { 1.0 }
 }
 
 /// Median gray level of a thin strip along the border: the background's colour.

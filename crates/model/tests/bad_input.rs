@@ -166,3 +166,32 @@ fn exif_orientation_is_applied() {
     assert!(width_of(&upright) < 12, "upright bar is narrow");
     assert!(width_of(&rotated) > 20, "EXIF-rotated bar is wide: {}", width_of(&rotated));
 }
+
+/// A header claiming 100,000 × 100,000 pixels: the message names the size the file claims,
+/// not "0×0".
+#[test]
+fn oversized_header_names_the_claimed_size() {
+    let e = run(&testkit::png_bomb(100_000)).unwrap_err();
+    assert_eq!(e, PreprocessError::TooLarge { width: 100_000, height: 100_000, max: DecodeLimits::default().max_side });
+    let message = e.to_string();
+    assert!(message.contains("100000×100000") && message.contains("scale it down"), "{message}");
+}
+
+/// A PNG with damaged bytes (in its pixel data, or its checksum) gets a message in a user's
+/// words: no chunk dumps, struct names or braces from the decoder.
+#[test]
+fn damaged_png_is_explained_in_plain_words() {
+    let png = encode(&DynamicImage::ImageRgb8(photo(120, 160)), ImageFormat::Png);
+    let idat = png.windows(4).position(|w| w == b"IDAT").expect("an IDAT chunk");
+    for offset in [idat + 6, idat + 20, idat - 4] {
+        let mut damaged = png.clone();
+        damaged[offset] ^= 0x5A;
+        let e = run(&damaged).unwrap_err();
+        let message = e.to_string();
+        assert!(matches!(e, PreprocessError::Corrupt { format: "PNG", .. }), "byte {offset}: {e:?}");
+        assert!(message.contains("damaged or cut short"), "{message}");
+        for internal in ["Chunk", "{", "}", "0x", "Format error", "IDAT"] {
+            assert!(!message.contains(internal), "byte {offset}: the message shows the decoder's internals ({internal}): {message}");
+        }
+    }
+}

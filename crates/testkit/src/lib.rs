@@ -6,6 +6,9 @@ use std::io::Cursor;
 
 use image::{DynamicImage, ImageFormat, Rgb, RgbImage};
 
+mod surface;
+pub use surface::{Contrast, SURFACE_KINDS, SurfacePhoto, surface_photo, surface_photo_image};
+
 /// Turns a Fashion-MNIST image (light item on black) into a photo-style picture: dark item on
 /// an off-white background, upscaled `scale`×, placed off-centre on a larger canvas, tinted.
 pub fn fmnist_to_photo(pixels: &[u8], scale: u32, offset: (u32, u32), canvas: (u32, u32), tint: [f32; 3]) -> DynamicImage {

@@ -1,10 +1,13 @@
 //! `trainer suite` (`cargo xtask bench-accuracy`): every model against the pictures users
-//! actually upload, in one table. Four test sets:
+//! actually upload, in one table. Five test sets:
 //!
 //! - **Fashion-MNIST test**: the 10,000 test images as they are;
 //! - **photo-style**: test items made into photos (dark on off-white, upscaled, off-centre,
 //!   tinted, JPEG or PNG), then through the app's preprocessing;
 //! - **pose**: the same photos mirrored, rotated up to ±45° or seen in perspective;
+//! - **surfaces**: test items given colour and shading, lying with a soft shadow on a
+//!   floor, a bed, a table or grass (procedural textures and plain surfaces), unevenly lit,
+//!   off-centre, JPEG-compressed (`testkit::surface_photo`);
 //! - **drawings**: emoji artwork from four openly licensed sets (`tests/ood/drawings`, with
 //!   its licences and the symbol → class mapping), on white, grey, beige and transparent
 //!   backgrounds.
@@ -27,6 +30,7 @@ use fashion_model::{
     network::{argmax, images_tensor},
     preprocess_bytes,
 };
+use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::{CommonArgs, backend, data};
@@ -41,6 +45,9 @@ pub struct SuiteArgs {
     /// Test items made into photos for the photo-style and pose sets (the first N of the test set).
     #[arg(long, default_value_t = 1000)]
     photos: usize,
+    /// Test items photographed lying on surfaces (the first N of the test set).
+    #[arg(long, default_value_t = SURFACE_PHOTOS)]
+    surfaces: usize,
     /// Print the results as JSON.
     #[arg(long)]
     json: bool,
@@ -80,6 +87,8 @@ pub struct SetScore {
     pub unsure_when_right: f64,
     /// …and of the wrong answers (its benefit: these are shown as candidates, not as a class).
     pub unsure_when_wrong: f64,
+    /// Share of the whole set answered wrong *and* sure: what misleads a user.
+    pub sure_wrong: f64,
 }
 
 impl SetScore {
@@ -102,6 +111,8 @@ pub struct ModelScores {
     /// Share of pictures that are not garments ([`testkit::not_a_garment`]) answered "not
     /// sure" or refused by the preprocessing.
     pub not_garments_doubted: f64,
+    /// Share of photos of empty surfaces (no item) answered with a confident garment.
+    pub empty_surfaces_sure: f64,
 }
 
 /// The committed test material under `tests/` (next to the source tree).
@@ -115,18 +126,25 @@ pub fn tests_dir() -> PathBuf {
 
 /// Size of the generated set of pictures that are not garments.
 pub const NOT_GARMENTS: usize = 500;
+/// Size of the surface set (test items lying on surfaces).
+pub const SURFACE_PHOTOS: usize = 1200;
+/// Size of the set of photos of empty surfaces.
+pub const EMPTY_SURFACES: usize = 300;
+/// Empty surfaces are numbered from here, apart from the surface set's pictures.
+const EMPTY_SURFACE_OFFSET: usize = 500_000;
 
 pub fn run(args: SuiteArgs) -> Result<ExitCode> {
     let device = backend::select(args.common.backend)?.device;
     let data = data::load(args.common.data_dir.as_deref())?;
     let weights = if args.weights.is_empty() { default_models()? } else { args.weights.clone() };
-    let sets = build_sets(&data.test, args.photos)?;
+    let sets = build_sets(&data.test, args.photos, args.surfaces)?;
     let others = not_garments(NOT_GARMENTS)?;
+    let empty = empty_surfaces(EMPTY_SURFACES)?;
     let mut results = Vec::new();
     for path in &weights {
         let bytes = std::fs::read(path).with_context(|| format!("cannot read weights file {}", path.display()))?;
         let file = WeightsFile::decode(&bytes, &device).with_context(|| path.display().to_string())?;
-        results.push(score_model(path, &file, &sets, &others, &device)?);
+        results.push(score_model(path, &file, &sets, &others, &empty, &device)?);
     }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&results)?);
@@ -154,8 +172,8 @@ fn files_with_extension(dir: &Path, ext: &str) -> Result<Vec<PathBuf>> {
     Ok(found)
 }
 
-/// The four test sets, preprocessed as the app does.
-pub fn build_sets(test: &fashion_model::LabelledImages, photos: usize) -> Result<Vec<TestSet>> {
+/// The five test sets, preprocessed as the app does.
+pub fn build_sets(test: &fashion_model::LabelledImages, photos: usize, surfaces: usize) -> Result<Vec<TestSet>> {
     let n = photos.min(test.len());
     let fmnist = TestSet {
         name: "Fashion-MNIST test",
@@ -169,8 +187,23 @@ pub fn build_sets(test: &fashion_model::LabelledImages, photos: usize) -> Result
         fmnist,
         preprocess_set("photo-style", photo_files)?,
         preprocess_set("pose", pose_files)?,
+        surface_set(test, surfaces)?,
         preprocess_set("drawings", drawings()?.into_iter())?,
     ])
+}
+
+/// The first `n` test items lying on surfaces, picture `i` showing item `i`.
+pub fn surface_set(test: &fashion_model::LabelledImages, n: usize) -> Result<TestSet> {
+    let n = n.min(test.len());
+    // Generating and preprocessing a photo takes tens of milliseconds: use every core.
+    let files: Vec<(Vec<u8>, u8)> = (0..n).into_par_iter().map(|i| (testkit::surface_photo(Some(test.image(i)), i).0, test.labels[i])).collect();
+    preprocess_set("surfaces", files.into_iter())
+}
+
+/// Photos of surfaces with nothing on them (the label is unused).
+pub fn empty_surfaces(n: usize) -> Result<TestSet> {
+    let files: Vec<(Vec<u8>, u8)> = (0..n).into_par_iter().map(|i| (testkit::surface_photo(None, EMPTY_SURFACE_OFFSET + i).0, 0)).collect();
+    preprocess_set("empty surfaces", files.into_iter())
 }
 
 /// The committed drawings on each background, labelled by their file name's class prefix.
@@ -198,8 +231,10 @@ pub fn drawings() -> Result<Vec<(Vec<u8>, u8)>> {
 
 fn preprocess_set(name: &'static str, files: impl Iterator<Item = (Vec<u8>, u8)>) -> Result<TestSet> {
     let (mut pixels, mut labels, mut refused) = (Vec::new(), Vec::new(), Vec::new());
-    for (bytes, label) in files {
-        match preprocess_bytes(&bytes, DecodeLimits::default()) {
+    let files: Vec<(Vec<u8>, u8)> = files.collect();
+    let inputs: Vec<_> = files.par_iter().map(|(bytes, _)| preprocess_bytes(bytes, DecodeLimits::default())).collect();
+    for (input, (_, label)) in inputs.into_iter().zip(files) {
+        match input {
             Ok(image) => {
                 pixels.extend_from_slice(&image.pixels);
                 labels.push(label);
@@ -239,6 +274,7 @@ pub fn score_with_verdicts(file: &WeightsFile, set: &TestSet, device: &Device) -
     }
     let share = |k: usize| unsure[k] as f64 / total[k].max(1) as f64;
     (score.unsure_when_right, score.unsure_when_wrong) = (share(1), share(0));
+    score.sure_wrong = (total[0] - unsure[0]) as f64 / set.len().max(1) as f64;
     Ok(score)
 }
 
@@ -246,6 +282,11 @@ pub fn score_with_verdicts(file: &WeightsFile, set: &TestSet, device: &Device) -
 pub fn not_garments(n: usize) -> Result<TestSet> {
     // The label is unused: these have no class.
     preprocess_set("not garments", (0..n).map(|i| (testkit::not_a_garment(i).0, 0)))
+}
+
+/// Share of `set` (pictures with no class) that `file` answers with a confident garment.
+pub fn sure_share(file: &WeightsFile, set: &TestSet, device: &Device) -> Result<f64> {
+    Ok(1.0 - doubted_share(file, set, device)?)
 }
 
 /// Share of `set` (pictures with no class) that `file` doubts or the preprocessing refuses.
@@ -280,10 +321,18 @@ pub fn score_set(set: &TestSet, probs: &[[f32; NUM_CLASSES]]) -> SetScore {
         wrong_confidence: if wrong > 0 { wrong_conf / wrong as f64 } else { 0.0 },
         unsure_when_right: 0.0,
         unsure_when_wrong: 0.0,
+        sure_wrong: 0.0,
     }
 }
 
-fn score_model(path: &Path, file: &WeightsFile, sets: &[TestSet], not_garments: &TestSet, device: &Device) -> Result<ModelScores> {
+fn score_model(
+    path: &Path,
+    file: &WeightsFile,
+    sets: &[TestSet],
+    not_garments: &TestSet,
+    empty_surfaces: &TestSet,
+    device: &Device,
+) -> Result<ModelScores> {
     let mut scores = Vec::new();
     for set in sets {
         scores.push(score_with_verdicts(file, set, device)?);
@@ -297,6 +346,7 @@ fn score_model(path: &Path, file: &WeightsFile, sets: &[TestSet], not_garments: 
         sets: scores,
         pose_footwear,
         not_garments_doubted: doubted_share(file, not_garments, device)?,
+        empty_surfaces_sure: sure_share(file, empty_surfaces, device)?,
     })
 }
 
@@ -326,15 +376,29 @@ pub fn table(results: &[ModelScores], sets: &[TestSet]) -> String {
     for set in sets {
         s += &format!(" {} |", set.name);
     }
-    s += &format!(" not garments ({NOT_GARMENTS}) |\n|---|");
-    s += &"---:|".repeat(sets.len() + 1);
+    s += &format!(" not garments ({NOT_GARMENTS}) | empty surfaces ({EMPTY_SURFACES}): a sure garment |\n|---|");
+    s += &"---:|".repeat(sets.len() + 2);
     s += "\n";
     for r in results {
         s += &format!("| {} |", r.model);
         for score in &r.sets {
             s += &format!(" {} / {} |", pct(score.unsure_when_right), pct(score.unsure_when_wrong));
         }
-        s += &format!(" {} |\n", pct(r.not_garments_doubted));
+        s += &format!(" {} | {} |\n", pct(r.not_garments_doubted), pct(r.empty_surfaces_sure));
+    }
+    s += "\nAnswered wrong *and* sure (what misleads a user), share of each set:\n\n| model |";
+    for set in sets {
+        s += &format!(" {} |", set.name);
+    }
+    s += "\n|---|";
+    s += &"---:|".repeat(sets.len());
+    s += "\n";
+    for r in results {
+        s += &format!("| {} |", r.model);
+        for score in &r.sets {
+            s += &format!(" {} |", pct(score.sure_wrong));
+        }
+        s += "\n";
     }
     for (k, set) in sets.iter().enumerate() {
         s += &format!("\nPer-class accuracy, {}:\n\n| model |", set.name);

@@ -75,7 +75,7 @@ fn shipped_cnn_recognises_poses_and_drawings() {
     let device = Device::flex();
     let weights = std::fs::read(trainer::predict::shipped_weights()).unwrap();
     let file = WeightsFile::decode(&weights, &device).unwrap();
-    let sets = suite::build_sets(&data.test, 600).unwrap();
+    let sets = suite::build_sets(&data.test, 600, 300).unwrap();
     let scores: Vec<_> = sets.iter().map(|set| suite::score_with_verdicts(&file, set, &device).unwrap()).collect();
     for s in &scores {
         eprintln!("{}: {:.2}%", s.set, 100.0 * s.accuracy);

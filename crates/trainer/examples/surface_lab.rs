@@ -1,0 +1,116 @@
+//! Development harness for finding garments on surfaces: preprocesses surface photos of a
+//! *development* range of test items (pictures numbered apart from `trainer suite`'s surface
+//! set, so the reported figures are not the ones tuned on) and prints the shipped CNN's
+//! accuracy and confident-wrong share per surface family and contrast. Optionally writes a
+//! contact sheet of photos and the 28×28 inputs made from them.
+//!
+//!     cargo run --release -p trainer --example surface_lab -- [N] [sheet.png]
+
+use burn::prelude::*;
+use fashion_model::{DecodeLimits, IMAGE_PIXELS, NUM_CLASSES, WeightsFile, network::{argmax, images_tensor}, preprocess_bytes};
+use std::collections::BTreeMap;
+
+/// Development pictures are numbered from here (the suite's start at 0).
+const DEV_OFFSET: usize = 1_000_000;
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let n: usize = args.first().map(|s| s.parse()).transpose()?.unwrap_or(300);
+    let device = Device::flex();
+    let data = trainer::data::load(None)?;
+    let file = WeightsFile::decode(&std::fs::read(trainer::predict::shipped_weights())?, &device)?;
+    let network = file.network.for_inference();
+    let (rule, t) = (file.summary.unsure_rule(), file.temperature());
+    let mut groups: BTreeMap<String, [usize; 4]> = BTreeMap::new(); // right, sure-wrong, refused, total
+    let mut sheet_rows = Vec::new();
+    let start = std::time::Instant::now();
+    let mut inputs = Vec::new();
+    for k in 0..n {
+        let item = 5000 + k;
+        let (bytes, what) = testkit::surface_photo(Some(data.test.image(item)), DEV_OFFSET + k);
+        let label = data.test.labels[item] as usize;
+        let keys = [format!("surface {}", what.surface), format!("contrast {:?}", what.contrast), "all".to_string()];
+        match preprocess_bytes(&bytes, DecodeLimits::default()) {
+            Ok(p) => {
+                inputs.push((p.pixels, label, keys));
+                if sheet_rows.len() < 24 {
+                    sheet_rows.push((bytes, Some(p.to_u8())));
+                }
+            }
+            Err(e) => {
+                for key in keys {
+                    let g = groups.entry(key).or_default();
+                    g[2] += 1;
+                    g[3] += 1;
+                }
+                eprintln!("picture {k}: {e}");
+                if sheet_rows.len() < 24 {
+                    sheet_rows.push((bytes, None));
+                }
+            }
+        }
+    }
+    let prep = start.elapsed();
+    for chunk in inputs.chunks(256) {
+        let pixels: Vec<f32> = chunk.iter().flat_map(|(p, _, _)| p.iter().copied()).collect();
+        let logits = network.forward(images_tensor(pixels, &device)).into_data().convert::<f32>().try_to_vec::<f32>().unwrap();
+        for ((_, label, keys), row) in chunk.iter().zip(logits.chunks_exact(NUM_CLASSES)) {
+            let right = argmax(row) == *label;
+            let sure = rule.judge(row, t).is_sure();
+            for key in keys {
+                let g = groups.entry(key.clone()).or_default();
+                g[0] += right as usize;
+                g[1] += (!right && sure) as usize;
+                g[3] += 1;
+            }
+        }
+    }
+    println!("{n} pictures, preprocessing {:.1} ms each", prep.as_secs_f64() * 1e3 / n as f64);
+    for (key, [right, sure_wrong, refused, total]) in &groups {
+        println!(
+            "{key:<26} {total:>5}  right {:5.1}%  sure-wrong {:5.1}%  refused {:5.1}%",
+            100.0 * *right as f64 / *total as f64,
+            100.0 * *sure_wrong as f64 / *total as f64,
+            100.0 * *refused as f64 / *total as f64
+        );
+    }
+    // Empty surfaces: how many get a confident garment.
+    let empties = n / 3;
+    let (mut sure, mut refused) = (0, 0);
+    for k in 0..empties {
+        let (bytes, _) = testkit::surface_photo(None, DEV_OFFSET + 500_000 + k);
+        match preprocess_bytes(&bytes, DecodeLimits::default()) {
+            Ok(p) => {
+                let logits = network.forward(images_tensor(p.pixels.to_vec(), &device)).into_data().convert::<f32>().try_to_vec::<f32>().unwrap();
+                sure += rule.judge(&logits, t).is_sure() as usize;
+            }
+            Err(_) => refused += 1,
+        }
+    }
+    println!("empty surfaces {empties}: confident garment {:.1}%, refused {:.1}%", 100.0 * sure as f64 / empties as f64, 100.0 * refused as f64 / empties as f64);
+    if let Some(path) = args.get(1) {
+        write_sheet(path, &sheet_rows)?;
+    }
+    Ok(())
+}
+
+/// Photos (scaled to 112 px tall) beside the 28×28 inputs (4× nearest), six to a row.
+fn write_sheet(path: &str, rows: &[(Vec<u8>, Option<[u8; IMAGE_PIXELS]>)]) -> anyhow::Result<()> {
+    let cell = 112u32;
+    let mut sheet = image::RgbImage::from_pixel(cell * 2 * 6, cell * rows.len().div_ceil(6) as u32, image::Rgb([255, 0, 255]));
+    for (k, (bytes, input)) in rows.iter().enumerate() {
+        let (x0, y0) = ((k % 6) as u32 * cell * 2, (k / 6) as u32 * cell);
+        let photo = image::load_from_memory(bytes)?.resize_exact(cell, cell, image::imageops::FilterType::Triangle).to_rgb8();
+        image::imageops::replace(&mut sheet, &photo, x0 as i64, y0 as i64);
+        if let Some(input) = input {
+            for y in 0..cell {
+                for x in 0..cell {
+                    let v = input[(y / 4 * 28 + x / 4) as usize];
+                    sheet.put_pixel(x0 + cell + x, y0 + y, image::Rgb([v, v, v]));
+                }
+            }
+        }
+    }
+    sheet.save(path)?;
+    Ok(())
+}
