@@ -208,13 +208,27 @@ fn decode_error(error: image::ImageError, bytes: &[u8], format: ImageFormat, lim
             LimitErrorKind::DimensionError => {
                 // The limits stop the decoder before it reports the size; the header alone says
                 // what the file claims, so the message can name it.
-                let claimed = ImageReader::with_format(Cursor::new(bytes), format).into_dimensions().unwrap_or((0, 0));
+                let claimed = claimed_size(bytes, format);
                 PreprocessError::TooLarge { width: claimed.0, height: claimed.1, max: limits.max_side }
             }
             _ => PreprocessError::TooMuchMemory(limits.max_bytes >> 20),
         },
         other => PreprocessError::Corrupt { format: name, detail: plain_words(&other.to_string()) },
     }
+}
+
+/// The size an image file's header claims, read without decoding (0×0 if unreadable).
+fn claimed_size(bytes: &[u8], format: ImageFormat) -> (u32, u32) {
+    // PNG's first chunk is IHDR, width and height first: the decoder would stop at damaged
+    // data after it before saying the size.
+    if format == ImageFormat::Png && bytes.len() >= 24 && &bytes[12..16] == b"IHDR" {
+        let be = |at: usize| u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+        return (be(16), be(20));
+    }
+    // Reading only the header allocates nothing, whatever it claims.
+    let mut header = ImageReader::with_format(Cursor::new(bytes), format);
+    header.no_limits();
+    header.into_dimensions().unwrap_or((0, 0))
 }
 
 /// A decoder's message in a user's words: what is wrong with the file, without the decoder's
@@ -244,11 +258,12 @@ pub fn preprocess_image(image: &DynamicImage) -> Result<Preprocessed, Preprocess
         return Err(PreprocessError::TooSmall { width, height });
     }
     let work = if width.max(height) > WORK_SIDE { image.thumbnail(WORK_SIDE, WORK_SIDE) } else { image.clone() };
-    // A textured or unevenly lit border is a surface, not a backdrop: find the item on it.
+    // A textured or unevenly lit border is a surface, not a backdrop, and an item that differs
+    // from it only in colour needs colour: find the item on it.
     let small = if width.max(height) > surface::SEGMENT_SIDE { work.thumbnail(surface::SEGMENT_SIDE, surface::SEGMENT_SIDE) } else { work.clone() };
     let (sw, sh) = (small.width() as usize, small.height() as usize);
     let small_rgb = flatten_to_rgb(&small.to_rgba32f());
-    if std::env::var("FMW_OLD").is_err() && !surface::border_is_plain(&small_rgb, sw, sh) {
+    if !surface::is_catalog_shot(&small_rgb, sw, sh) {
         return preprocess_on_surface(&small_rgb, sw, sh, width, height);
     }
     let (w, h) = (work.width() as usize, work.height() as usize);
@@ -281,17 +296,9 @@ pub fn preprocess_image(image: &DynamicImage) -> Result<Preprocessed, Preprocess
 /// The surface path: the item is found by [`surface::find_item`] and keeps its shading.
 fn preprocess_on_surface(rgb: &[[f32; 3]], w: usize, h: usize, width: u32, height: u32) -> Result<Preprocessed, PreprocessError> {
     let found = surface::find_item(rgb, w, h).ok_or(PreprocessError::NoItemOnSurface)?;
-    let mode = std::env::var("FMW_INK").unwrap_or_default();
-    let ink: Vec<f32> = found
-        .mask
-        .iter()
-        .zip(&found.contrast)
-        .map(|(&m, &c)| match mode.as_str() {
-            "mask" => m,
-            "contrast" => m * c,
-            _ => m * (0.35 + 0.65 * c),
-        })
-        .collect();
+    // Ink is the item's contrast with the surface, as on the plain path (measured against a
+    // flat mask and a mask with a floor of 0.35: the shading inside the item carries its details).
+    let ink: Vec<f32> = found.mask.iter().zip(&found.contrast).map(|(&m, &c)| m * c).collect();
     let bounds = ink_bounds(&ink, w, h).ok_or(PreprocessError::NoItemOnSurface)?;
     let (pixels, frame) = place_item(&ink, w, h, bounds);
     let item = box_fractions(bounds, w, h);

@@ -23,22 +23,30 @@
 
 /// Longest side the item is looked for at: enough for a 28×28 result, cheap on a phone.
 pub(crate) const SEGMENT_SIDE: u32 = 192;
+/// How far from the border's median colour (brightness and each colour channel) a plain
+/// backdrop's pixels lie, and what share of the border must: an item may cover the rest.
+const PLAIN_TOLERANCE: f32 = 0.015;
+const PLAIN_SHARE: f32 = 0.65;
 /// Features per pixel: brightness, two colour-opponent channels, texture.
 const FEATURES: usize = 4;
 /// Clusters in each colour/texture model.
 const CLUSTERS: usize = 5;
+/// Share of the border's own pixels a pixel must be less likely than, under the surface's
+/// model, to seed the item's model.
+const SEED_PERCENTILE: f32 = 0.97;
 /// Relabel-and-refit rounds.
 const ROUNDS: usize = 4;
 /// Smallest item, as a share of the picture.
-const MIN_AREA: f32 = 0.015;
+const MIN_AREA: f32 = 0.008;
+/// Largest share of the frame's edge an item may lie along (a garment cut by two sides of a
+/// tight frame is about 25%).
+const MAX_EDGE_SHARE: f32 = 0.35;
 /// Largest item: beyond this the "item" is the surface itself.
-const MAX_AREA: f32 = 0.9;
+const MAX_AREA: f32 = 0.6;
 
 /// The item found on a surface, at the segmentation resolution.
 #[derive(Debug, Clone)]
 pub(crate) struct ItemMask {
-    pub width: usize,
-    pub height: usize,
     /// Soft mask, 0 = surface, 1 = item.
     pub mask: Vec<f32>,
     /// Ink: how far each pixel's (light-evened) colour lies from the surface's, 0..1, not yet
@@ -46,37 +54,58 @@ pub(crate) struct ItemMask {
     pub contrast: Vec<f32>,
 }
 
-/// Whether the picture's border is a plain backdrop (the catalog case, handled as before):
-/// its brightness and colour hardly vary.
-pub(crate) fn border_is_plain(rgb: &[[f32; 3]], w: usize, h: usize) -> bool {
+/// Whether the picture is a catalog shot, handled as before: its border is a plain backdrop
+/// (brightness and colour hardly vary), and the item stands out from it in brightness, not
+/// only in colour (a red shirt on a green cloth of the same brightness vanishes in grayscale).
+pub(crate) fn is_catalog_shot(rgb: &[[f32; 3]], w: usize, h: usize) -> bool {
+    if !border_is_plain(rgb, w, h) {
+        return false;
+    }
     let strip = border_strip(w, h);
-    let mut lum = Vec::new();
-    let (mut a, mut b) = (Vec::new(), Vec::new());
-    for_border(w, h, strip, |i| {
-        let f = opponent(rgb[i]);
-        lum.push(f[0]);
-        a.push(f[1]);
-        b.push(f[2]);
-    });
-    let spread = |v: &mut Vec<f32>| percentile(v, 0.9) - percentile(v, 0.1);
-    spread(&mut lum) < 0.07 && spread(&mut a) < 0.06 && spread(&mut b) < 0.06
+    let mut border = Vec::new();
+    for_border(w, h, strip, |i| border.push(opponent(rgb[i])));
+    let median = |k: usize| percentile(&mut border.iter().map(|f| f[k]).collect::<Vec<_>>(), 0.5);
+    let background = [median(0), median(1), median(2)];
+    let (mut brightness, mut colour): (Vec<f32>, Vec<f32>) = rgb
+        .iter()
+        .map(|&c| {
+            let f = opponent(c);
+            ((f[0] - background[0]).abs(), ((f[1] - background[1]).powi(2) + (f[2] - background[2]).powi(2)).sqrt())
+        })
+        .unzip();
+    let (brightness, colour) = (percentile(&mut brightness, 0.99), percentile(&mut colour, 0.99));
+    brightness >= 0.5 * colour
+}
+
+/// Whether most of the border (all but what an item reaching the frame's edge covers) is one
+/// colour, within JPEG noise and a faint gradient: not a texture, not a light fall-off.
+fn border_is_plain(rgb: &[[f32; 3]], w: usize, h: usize) -> bool {
+    let strip = border_strip(w, h);
+    let mut border = Vec::new();
+    for_border(w, h, strip, |i| border.push(opponent(rgb[i])));
+    let median: [f32; 3] = std::array::from_fn(|k| percentile(&mut border.iter().map(|f| f[k]).collect::<Vec<_>>(), 0.5));
+    let near = border.iter().filter(|f| (0..3).all(|k| (f[k] - median[k]).abs() <= PLAIN_TOLERANCE)).count();
+    near as f32 >= PLAIN_SHARE * border.len() as f32
 }
 
 /// Looks for one item on a textured or unevenly lit surface. `None`: nothing stands out.
 pub(crate) fn find_item(rgb: &[[f32; 3]], w: usize, h: usize) -> Option<ItemMask> {
     let strip = border_strip(w, h);
-    let even = even_out_light(rgb, w, h, strip);
-    let features = describe(&even, w, h);
     let n = w * h;
     let on_border: Vec<bool> = (0..n).map(|i| is_border(i % w, i / w, w, h, strip)).collect();
+    let mut even = even_out_light(rgb, w, h, &on_border);
+    let mut features = describe(&even, w, h);
 
     // The surface from the border; the item from the pixels least like it.
     let border_idx: Vec<usize> = (0..n).filter(|&i| on_border[i]).collect();
     let mut surface = Model::fit(&features, &border_idx);
     let surface_cost: Vec<f32> = (0..n).map(|i| surface.cost(&features[i])).collect();
     let mut border_cost: Vec<f32> = border_idx.iter().map(|&i| surface_cost[i]).collect();
-    let unusual = percentile(&mut border_cost, 0.97);
+    let unusual = percentile(&mut border_cost, SEED_PERCENTILE);
     let mut item: Vec<bool> = (0..n).map(|i| !on_border[i] && surface_cost[i] > unusual).collect();
+    // How much more unlike the surface than its own unusual pixels each pixel is: the evidence
+    // a region is the item. Capped, so a few extreme pixels do not outweigh a large garment.
+    let excess: Vec<f32> = surface_cost.iter().map(|&c| (c - unusual).clamp(0.0, 20.0) + 0.05).collect();
     if item.iter().filter(|&&v| v).count() < (MIN_AREA * n as f32) as usize {
         return None;
     }
@@ -88,10 +117,14 @@ pub(crate) fn find_item(rgb: &[[f32; 3]], w: usize, h: usize) -> Option<ItemMask
         if item_idx.is_empty() || surface_idx.is_empty() {
             return None;
         }
-        let garment = Model::fit(&features, &item_idx);
         if round > 0 {
-            surface = Model::fit(&features, &surface_idx);
+            // The light, then the surface, learnt again from everything not taken as the item.
+            let not_item: Vec<bool> = item.iter().map(|&v| !v).collect();
+            even = even_out_light(rgb, w, h, &not_item);
+            features = describe(&even, w, h);
+            surface = Model::fit(&features, &border_idx);
         }
+        let garment = Model::fit(&features, &item_idx);
         for i in 0..n {
             // Positive: the item's model explains the pixel better. The border leans to the
             // surface: an item seldom reaches the edge of the frame.
@@ -99,7 +132,7 @@ pub(crate) fn find_item(rgb: &[[f32; 3]], w: usize, h: usize) -> Option<ItemMask
         }
         let smooth = box_blur(&score, w, h, 2);
         let labels: Vec<bool> = smooth.iter().map(|&s| s > 0.0).collect();
-        item = fill_holes(&largest_region(&labels, w, h)?, w, h);
+        item = fill_holes(&strongest_region(&labels, &excess, w, h)?, w, h);
     }
 
     let area = item.iter().filter(|&&v| v).count() as f32 / n as f32;
@@ -112,8 +145,8 @@ pub(crate) fn find_item(rgb: &[[f32; 3]], w: usize, h: usize) -> Option<ItemMask
         return None;
     }
     let mask = box_blur(&item.iter().map(|&v| v as u8 as f32).collect::<Vec<_>>(), w, h, 1);
-    let contrast = contrast_from_surface(&even, &features, &surface, &item);
-    Some(ItemMask { width: w, height: h, mask, contrast })
+    let contrast = contrast_from_surface(&features, &surface, &item);
+    Some(ItemMask { mask, contrast })
 }
 
 /// Width of the border strip the surface is learnt from.
@@ -140,10 +173,10 @@ fn opponent([r, g, b]: [f32; 3]) -> [f32; 3] {
     [0.299 * r + 0.587 * g + 0.114 * b, r - g, 0.5 * (r + g) - b]
 }
 
-/// Divides out a smooth brightness surface fitted to the border (least squares on log
+/// Divides out a smooth brightness surface fitted to the `surface` pixels (least squares on log
 /// brightness, quadratic in x and y), so light falling off across the frame does not make
 /// one side of the surface look like an item.
-fn even_out_light(rgb: &[[f32; 3]], w: usize, h: usize, strip: usize) -> Vec<[f32; 3]> {
+fn even_out_light(rgb: &[[f32; 3]], w: usize, h: usize, surface: &[bool]) -> Vec<[f32; 3]> {
     let basis = |x: usize, y: usize| {
         let (u, v) = (x as f64 / w as f64 - 0.5, y as f64 / h as f64 - 0.5);
         [1.0, u, v, u * u, u * v, v * v]
@@ -151,7 +184,7 @@ fn even_out_light(rgb: &[[f32; 3]], w: usize, h: usize, strip: usize) -> Vec<[f3
     let log_l = |c: [f32; 3]| ((opponent(c)[0] + 0.03) as f64).ln();
     let mut ata = [[0f64; 6]; 6];
     let mut atb = [0f64; 6];
-    for_border(w, h, strip, |i| {
+    for i in (0..w * h).filter(|&i| surface[i]) {
         let phi = basis(i % w, i / w);
         let target = log_l(rgb[i]);
         for r in 0..6 {
@@ -160,7 +193,7 @@ fn even_out_light(rgb: &[[f32; 3]], w: usize, h: usize, strip: usize) -> Vec<[f3
                 ata[r][c] += phi[r] * phi[c];
             }
         }
-    });
+    }
     let Some(coef) = solve6(ata, atb) else { return rgb.to_vec() };
     let mean = coef[0] + coef[3] / 12.0 + coef[5] / 12.0; // the fit's mean over the frame
     (0..w * h)
@@ -307,9 +340,11 @@ fn dist2(a: &[f32; FEATURES], b: &[f32; FEATURES]) -> f32 {
     (0..FEATURES).map(|d| (a[d] - b[d]).powi(2)).sum()
 }
 
-/// The labelled region with the largest area (4-connected), a region touching the border
-/// counting half: the item is one large region, usually away from the frame's edges.
-fn largest_region(labels: &[bool], w: usize, h: usize) -> Option<Vec<bool>> {
+/// The labelled region (4-connected) with the most evidence of not being the surface (the sum
+/// of `evidence` over it), a region touching the border counting half and one along much of
+/// it, or over most of the frame, not at all: the item is one large region, usually away from
+/// the frame's edges.
+fn strongest_region(labels: &[bool], evidence: &[f32], w: usize, h: usize) -> Option<Vec<bool>> {
     let mut region = vec![u32::MAX; w * h];
     let (mut best, mut best_score, mut id) = (u32::MAX, 0f32, 0u32);
     let mut stack = Vec::new();
@@ -317,13 +352,14 @@ fn largest_region(labels: &[bool], w: usize, h: usize) -> Option<Vec<bool>> {
         if !labels[start] || region[start] != u32::MAX {
             continue;
         }
-        let (mut area, mut touches) = (0usize, false);
+        let (mut area, mut edge, mut weight) = (0usize, 0usize, 0f32);
         region[start] = id;
         stack.push(start);
         while let Some(i) = stack.pop() {
             area += 1;
+            weight += evidence[i];
             let (x, y) = (i % w, i / w);
-            touches |= is_border(x, y, w, h, 1);
+            edge += is_border(x, y, w, h, 1) as usize;
             let mut visit = |j: usize| {
                 if labels[j] && region[j] == u32::MAX {
                     region[j] = id;
@@ -343,7 +379,9 @@ fn largest_region(labels: &[bool], w: usize, h: usize) -> Option<Vec<bool>> {
                 visit(i + w);
             }
         }
-        let score = area as f32 * if touches { 0.5 } else { 1.0 };
+        // A region along much of the frame's edge is the surface (or its light), not an item.
+        let edge_share = edge as f32 / (2 * (w + h) - 4) as f32;
+        let score = if edge_share > MAX_EDGE_SHARE || area as f32 > MAX_AREA * (w * h) as f32 { 0.0 } else { weight * if edge > 0 { 0.5 } else { 1.0 } };
         if score > best_score {
             (best, best_score) = (id, score);
         }
@@ -386,7 +424,7 @@ fn fill_holes(item: &[bool], w: usize, h: usize) -> Vec<bool> {
 
 /// How far each pixel's colour lies from the surface's nearest colour, scaled so the item's
 /// strongest parts reach 1.
-fn contrast_from_surface(_even: &[[f32; 3]], features: &[[f32; FEATURES]], surface: &Model, item: &[bool]) -> Vec<f32> {
+fn contrast_from_surface(features: &[[f32; FEATURES]], surface: &Model, item: &[bool]) -> Vec<f32> {
     let d: Vec<f32> = features.iter().map(|f| surface.colour_distance(f)).collect();
     let mut inside: Vec<f32> = d.iter().zip(item).filter(|&(_, &m)| m).map(|(&v, _)| v).collect();
     let top = percentile(&mut inside, 0.95).max(0.05);

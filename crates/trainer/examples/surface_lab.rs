@@ -32,10 +32,7 @@ fn main() -> anyhow::Result<()> {
         let keys = [format!("surface {}", what.surface), format!("contrast {:?}", what.contrast), "all".to_string()];
         match preprocess_bytes(&bytes, DecodeLimits::default()) {
             Ok(p) => {
-                inputs.push((p.pixels, label, keys));
-                if sheet_rows.len() < 24 {
-                    sheet_rows.push((bytes, Some(p.to_u8())));
-                }
+                inputs.push((p.pixels, label, keys, bytes, p.to_u8()));
             }
             Err(e) => {
                 for key in keys {
@@ -52,10 +49,13 @@ fn main() -> anyhow::Result<()> {
     }
     let prep = start.elapsed();
     for chunk in inputs.chunks(256) {
-        let pixels: Vec<f32> = chunk.iter().flat_map(|(p, _, _)| p.iter().copied()).collect();
+        let pixels: Vec<f32> = chunk.iter().flat_map(|(p, ..)| p.iter().copied()).collect();
         let logits = network.forward(images_tensor(pixels, &device)).into_data().convert::<f32>().try_to_vec::<f32>().unwrap();
-        for ((_, label, keys), row) in chunk.iter().zip(logits.chunks_exact(NUM_CLASSES)) {
+        for ((_, label, keys, bytes, input), row) in chunk.iter().zip(logits.chunks_exact(NUM_CLASSES)) {
             let right = argmax(row) == *label;
+            if !right && sheet_rows.len() < 30 {
+                sheet_rows.push((bytes.clone(), Some(*input)));
+            }
             let sure = rule.judge(row, t).is_sure();
             for key in keys {
                 let g = groups.entry(key.clone()).or_default();
