@@ -25,6 +25,20 @@ pub fn photos(dir: &Path, first: usize, count: usize) -> Result<Vec<Photo>> {
         .collect()
 }
 
+/// Writes `count` photos of test items starting at `first` lying on surfaces (wood, fabric,
+/// tiles, grass…, unevenly lit, JPEG: [`testkit::surface_photo`]), picture `i` showing item `i`.
+pub fn surface_photos(dir: &Path, first: usize, count: usize) -> Result<Vec<Photo>> {
+    let data = trainer::data::load(None)?;
+    (first..first + count)
+        .map(|i| {
+            let (bytes, what) = testkit::surface_photo(Some(data.test.image(i)), i);
+            let path = dir.join(format!("surface-{i:05}-{}.jpg", what.surface));
+            std::fs::write(&path, bytes)?;
+            Ok(Photo { path, label: data.test.labels[i] })
+        })
+        .collect()
+}
+
 /// The 28×28 test images `first..first+count`, as 0..=1 floats.
 pub fn test_pixels(first: usize, count: usize) -> Result<Vec<f32>> {
     let data = trainer::data::load(None)?;

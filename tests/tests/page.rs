@@ -256,6 +256,39 @@ async fn cards(browser: &Browser) -> Result<HashMap<String, CardView>> {
         .collect())
 }
 
+/// Surface photos (one per surface family) on the page: each card's class is `trainer
+/// predict`'s, and its outline says whether the item was found on a surface as the native
+/// preprocessing does.
+async fn surfaces_scenario(browser: &Browser) -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let photos = fixtures::surface_photos(dir.path(), 0, testkit::SURFACE_KINDS.len())?;
+    let paths: Vec<PathBuf> = photos.iter().map(|p| p.path.clone()).collect();
+    let seen = upload_and_wait(browser, &paths).await?;
+    let expected = fixtures::trainer_labels(&paths)?;
+    let mut on_surface = 0;
+    for (photo, trainer_label) in photos.iter().zip(&expected) {
+        let name = file_name(&photo.path);
+        let card = &seen[&name];
+        let label = card.label.unwrap_or_else(|| panic!("{name}: no prediction, error {:?}", card.error));
+        ensure!(label == *trainer_label, "{name}: page says {label}, trainer predict says {trainer_label}");
+        let native = fashion_model::preprocess_bytes(&std::fs::read(&photo.path)?, fashion_model::DecodeLimits::default())?;
+        let outline = browser
+            .eval(
+                &format!(
+                    "const o = [...document.querySelectorAll('.card')].find(c => c.dataset.file === '{name}')
+                        .querySelector('[data-testid=item-outline]');
+                     return o ? o.dataset.onSurface : null"
+                ),
+                vec![],
+            )
+            .await?;
+        ensure!(outline == json!(native.on_surface.to_string()), "{name}: outline {outline}, native on_surface {}", native.on_surface);
+        on_surface += native.on_surface as usize;
+    }
+    ensure!(on_surface * 2 >= photos.len(), "only {on_surface} of {} surface photos were found on a surface", photos.len());
+    Ok(())
+}
+
 /// Uploads files and waits until each has a prediction or an error.
 async fn upload_and_wait(browser: &Browser, paths: &[PathBuf]) -> Result<HashMap<String, CardView>> {
     let before = browser.eval("return document.querySelectorAll('.card').length", vec![]).await?.as_u64().unwrap();
@@ -326,6 +359,10 @@ async fn scenario(browser: &Browser, server: &StaticServer, gpu: Gpu) -> Result<
     }
     eprintln!("page accuracy on {PHOTOS} photos: {correct}/{PHOTOS}");
     ensure!(correct * 100 >= 85 * PHOTOS, "only {correct}/{PHOTOS} photos got their true label");
+
+    // Garments lying on surfaces: the same class as `trainer predict`, and the region taken as
+    // the item outlined on the card, found on the surface where the preprocessing says so.
+    surfaces_scenario(browser).await?;
 
     // "Why?": the heatmap of an item photographed beside a dark square lies on the item, over
     // the 28×28 view and over the photo; on WebGPU it matches the CPU's.

@@ -68,7 +68,7 @@ fn drawings_cover_eight_classes_on_four_backgrounds() {
     assert_eq!(classes, [0, 1, 3, 4, 5, 7, 8, 9]);
 }
 
-/// The shipped CNN on the four sets. Bounds: several points under the measured figures.
+/// The shipped CNN on the five sets. Bounds: several points under the measured figures.
 #[test]
 fn shipped_cnn_recognises_poses_and_drawings() {
     let data = trainer::data::load(None).expect("Fashion-MNIST is installed by `cargo xtask test`");
@@ -80,19 +80,24 @@ fn shipped_cnn_recognises_poses_and_drawings() {
     for s in &scores {
         eprintln!("{}: {:.2}%", s.set, 100.0 * s.accuracy);
     }
-    let footwear = scores[2].footwear(&sets[2]).unwrap();
+    let pose = sets.iter().position(|s| s.name == "pose").unwrap();
+    let footwear = scores[pose].footwear(&sets[pose]).unwrap();
     eprintln!("pose footwear: {:.2}%", 100.0 * footwear);
-    let bounds = [
-        ("Fashion-MNIST test", SHIPPED_BOUNDS[0]),
-        ("photo-style", SHIPPED_BOUNDS[1]),
-        ("pose", SHIPPED_BOUNDS[2]),
-        ("drawings", SHIPPED_BOUNDS[3]),
-    ];
-    for ((name, bound), score) in bounds.iter().zip(&scores) {
-        assert_eq!(&score.set, name);
-        assert!(score.accuracy >= *bound, "{name}: {:.2}% is under {:.0}%", 100.0 * score.accuracy, 100.0 * bound);
+    let names: Vec<&str> = scores.iter().map(|s| s.set.as_str()).collect();
+    assert_eq!(names, ["Fashion-MNIST test", "photo-style", "pose", "surfaces", "drawings"]);
+    for (score, bound) in scores.iter().zip(SHIPPED_BOUNDS) {
+        assert!(score.accuracy >= bound, "{}: {:.2}% is under {:.0}%", score.set, 100.0 * score.accuracy, 100.0 * bound);
     }
-    assert!(footwear >= SHIPPED_BOUNDS[4], "pose footwear {footwear}");
+    assert!(footwear >= POSE_FOOTWEAR_BOUND, "pose footwear {footwear}");
+    // Garments on surfaces seldom get a confident wrong answer, and empty surfaces seldom a
+    // confident garment.
+    let surfaces = &scores[3];
+    eprintln!("surfaces: wrong and sure {:.1}%", 100.0 * surfaces.sure_wrong);
+    assert!(surfaces.sure_wrong <= 0.15, "surfaces: {:.1}% wrong and sure", 100.0 * surfaces.sure_wrong);
+    let empty = suite::empty_surfaces(60).unwrap();
+    let sure = suite::sure_share(&file, &empty, &device).unwrap();
+    eprintln!("empty surfaces answered with a sure garment: {:.1}%", 100.0 * sure);
+    assert!(sure <= 0.15, "{:.1}% of empty surfaces got a sure garment", 100.0 * sure);
 
     // "Not sure" fires on wrong answers far more than on right ones, rarely on right answers
     // to Fashion-MNIST itself, and on many pictures that are not garments.
@@ -112,5 +117,6 @@ fn shipped_cnn_recognises_poses_and_drawings() {
     assert!(doubted >= 0.4, "only {:.1}% of pictures that are not garments doubted", 100.0 * doubted);
 }
 
-/// Fashion-MNIST test, photo-style, pose, drawings, pose footwear.
-const SHIPPED_BOUNDS: [f64; 5] = [0.91, 0.88, 0.84, 0.68, 0.85];
+/// Fashion-MNIST test, photo-style, pose, surfaces, drawings.
+const SHIPPED_BOUNDS: [f64; 5] = [0.91, 0.88, 0.84, 0.78, 0.68];
+const POSE_FOOTWEAR_BOUND: f64 = 0.85;

@@ -3,7 +3,7 @@
 //! same result, where the worker cannot run (it failed to start or stopped).
 //!
 //! Messages: the page posts `{ id, file, turns, mirrored, crop: [l, t, w, h] | null }`; the
-//! worker answers `{ id, pixels, frame, view?, whole? }` or `{ id, error }`, and once, when it
+//! worker answers `{ id, pixels, frame, item, onSurface, view?, whole? }` or `{ id, error }`, and once, when it
 //! starts listening, `{ ready: true }`.
 
 use std::{cell::RefCell, collections::HashMap};
@@ -30,8 +30,19 @@ pub struct Decoded {
     pub pixels: Vec<f32>,
     /// Where the 28×28 view lies on the (framed) photo, as fractions.
     pub frame: [f32; 4],
+    /// The region taken as the item (see `Preprocessed::item`).
+    pub item: ItemRegion,
     /// When re-framed: thumbnails of the view, and of the view without its crop.
     pub thumbnails: Option<(Thumbnail, Thumbnail)>,
+}
+
+/// The region the preprocessing took as the item, outlined on the card's photo.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ItemRegion {
+    /// Left, top, width, height as fractions of the (framed) view.
+    pub bounds: [f32; 4],
+    /// Found on a textured or unevenly lit surface, not on a plain backdrop.
+    pub on_surface: bool,
 }
 
 struct Worker {
@@ -92,7 +103,8 @@ pub async fn decode(file: &web_sys::File, framing: Framing) -> Result<Decoded, S
     }
     let bytes = browser::read_file(file).await?;
     let framed = preprocess_framed(&bytes, DecodeLimits::default(), &framing).map_err(|e| e.to_string())?;
-    Ok(Decoded { pixels: framed.input.pixels.to_vec(), frame: framed.input.frame, thumbnails: framed.thumbnails })
+    let item = ItemRegion { bounds: framed.input.item, on_surface: framed.input.on_surface };
+    Ok(Decoded { pixels: framed.input.pixels.to_vec(), frame: framed.input.frame, item, thumbnails: framed.thumbnails })
 }
 
 /// Sends a request to the worker; `None` when there is no worker.
@@ -163,5 +175,7 @@ fn parse(reply: &JsValue) -> Result<Decoded, String> {
             height: get(&t, "height").as_f64()? as u32,
         })
     };
-    Ok(Decoded { pixels: floats("pixels")?, frame, thumbnails: thumbnail("view").zip(thumbnail("whole")) })
+    let bounds: [f32; 4] = floats("item")?.try_into().map_err(|_| "the decoder sent a bad item box".to_string())?;
+    let item = ItemRegion { bounds, on_surface: get(reply, "onSurface").is_truthy() };
+    Ok(Decoded { pixels: floats("pixels")?, frame, item, thumbnails: thumbnail("view").zip(thumbnail("whole")) })
 }

@@ -15,7 +15,8 @@ use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::JsFuture;
 
 use crate::{
-    browser, decoder,
+    browser,
+    decoder::{self, ItemRegion},
     gpu::{self, Gpu, GpuError},
     samples, storage, tuner,
 };
@@ -57,6 +58,8 @@ pub struct Card {
     pub teach: RwSignal<Option<u8>>,
     /// Where the 28×28 view lies on the photo (fractions; see `Preprocessed::frame`).
     pub frame: RwSignal<Option<[f32; 4]>>,
+    /// The region taken as the item, outlined on the photo.
+    pub item: RwSignal<Option<ItemRegion>>,
     /// The occlusion heatmap of the current answer (28×28, 0..=1), once asked for ("Why?").
     pub heat: RwSignal<Option<Vec<f32>>>,
     /// The file as the user gave it: every re-framing starts again from it.
@@ -81,6 +84,7 @@ impl Card {
         self.result.dispose();
         self.teach.dispose();
         self.frame.dispose();
+        self.item.dispose();
         self.heat.dispose();
         self.framing.dispose();
         self.thumbnails.dispose();
@@ -332,6 +336,7 @@ impl AppState {
                 result: RwSignal::new(CardResult::Working),
                 teach: RwSignal::new(None),
                 frame: RwSignal::new(None),
+                item: RwSignal::new(None),
                 heat: RwSignal::new(None),
                 file: file.clone(),
                 framing: RwSignal::new(Framing::default()),
@@ -350,6 +355,7 @@ impl AppState {
                 match decoder::decode(&file, Framing::default()).await {
                     Ok(decoded) => {
                         card.frame.set(Some(decoded.frame));
+                        card.item.set(Some(decoded.item));
                         ready.push((card, decoded.pixels, None))
                     }
                     Err(e) => {
@@ -396,6 +402,7 @@ impl AppState {
                     card.framing.set(framing);
                     card.thumbnails.set(decoded.thumbnails);
                     card.frame.set(Some(decoded.frame));
+                    card.item.set(Some(decoded.item));
                     card.result.set(CardResult::Working);
                     self.classify_cards(vec![(card, decoded.pixels, None)]).await;
                 }

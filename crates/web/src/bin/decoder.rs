@@ -58,7 +58,7 @@ mod worker {
     }
 
     /// `{ file, turns, mirrored, crop: [left, top, width, height] | null }` → `{ pixels, frame,
-    /// view?, whole? }`, or an error message for the card.
+    /// item, onSurface, view?, whole? }`, or an error message for the card.
     fn answer(request: &JsValue) -> Result<JsValue, String> {
         let file: File = get(request, "file").dyn_into().map_err(|_| "no file to decode".to_string())?;
         let crop = get(request, "crop").dyn_into::<Array>().ok().map(|c| {
@@ -78,6 +78,8 @@ mod worker {
         let mut fields = vec![
             ("pixels", Float32Array::from(&framed.input.pixels[..]).into()),
             ("frame", Float32Array::from(&framed.input.frame[..]).into()),
+            ("item", Float32Array::from(&framed.input.item[..]).into()),
+            ("onSurface", JsValue::from_bool(framed.input.on_surface)),
         ];
         if let Some((view, whole)) = &framed.thumbnails {
             fields.push(("view", thumbnail(view)));

@@ -11,6 +11,7 @@ use leptos::{ev, html, prelude::*};
 use wasm_bindgen::JsCast;
 
 use crate::{
+    decoder::ItemRegion,
     browser,
     state::{AppState, Card},
 };
@@ -79,7 +80,7 @@ impl Reframer {
 #[component]
 pub fn FramedPhoto(reframer: Reframer, overlay: ViewFn) -> impl IntoView {
     let editing = reframer.editing;
-    let Card { name, photo_url, thumbnails, .. } = reframer.card.clone();
+    let Card { name, photo_url, thumbnails, item, .. } = reframer.card.clone();
     let alt = format!("Uploaded photo {name}");
     let picture = move || {
         let cropping = editing.get().is_some();
@@ -95,7 +96,31 @@ pub fn FramedPhoto(reframer: Reframer, overlay: ViewFn) -> impl IntoView {
             {move || {
                 if editing.get().is_some() { view! { <CropEditor reframer=reframer.clone() /> }.into_any() } else { overlay.run() }
             }}
+            {move || (editing.get().is_none()).then(|| item.get()).flatten().map(|region| view! { <ItemOutline region /> })}
         </div>
+    }
+}
+
+/// A dashed outline of the region the preprocessing took as the item (hidden while cropping:
+/// the user's crop box overrides it).
+#[component]
+fn ItemOutline(region: ItemRegion) -> impl IntoView {
+    let [left, top, width, height] = region.bounds;
+    let style = format!("left:{}%;top:{}%;width:{}%;height:{}%", 100.0 * left, 100.0 * top, 100.0 * width, 100.0 * height);
+    let title = if region.on_surface {
+        "The item found on the surface: this is what the network sees. If it is wrong, crop the photo."
+    } else {
+        "The item found on the backdrop: this is what the network sees. If it is wrong, crop the photo."
+    };
+    view! {
+        <div
+            class="item-outline"
+            style=style
+            title=title
+            data-testid="item-outline"
+            data-on-surface=region.on_surface.to_string()
+            aria-hidden="true"
+        ></div>
     }
 }
 
