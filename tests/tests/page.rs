@@ -286,6 +286,21 @@ async fn surfaces_scenario(browser: &Browser) -> Result<()> {
         on_surface += native.on_surface as usize;
     }
     ensure!(on_surface * 2 >= photos.len(), "only {on_surface} of {} surface photos were found on a surface", photos.len());
+
+    // The example pictures classify with one click, from the offline copy (the final check
+    // of the scenario: nothing fetched after the page was ready), with the classes the
+    // trainer picked them for.
+    for (testid, file, label) in [
+        ("example-catalog", "catalog-ankle-boot.jpg", 9),
+        ("example-surface", "surface-t-shirt-on-wood.jpg", 0),
+        ("example-drawing", "drawing-jeans.png", 1),
+    ] {
+        browser.eval(&format!("document.querySelector('[data-testid={testid}]').click()"), vec![]).await?;
+        let card = format!("[...document.querySelectorAll('.card')].find(c => c.dataset.file === '{file}')");
+        browser.wait_for(&format!("{card} && {card}.querySelector('[data-testid=prediction],[data-testid=error]')"), Duration::from_secs(120)).await?;
+        let got = &cards(browser).await?[file];
+        ensure!(got.label == Some(label), "example {file}: {:?} (error {:?}), expected class {label}", got.label, got.error);
+    }
     Ok(())
 }
 

@@ -42,7 +42,7 @@ const MIN_AREA: f32 = 0.008;
 /// tight frame is about 25%).
 const MAX_EDGE_SHARE: f32 = 0.35;
 /// Largest item: beyond this the "item" is the surface itself.
-const MAX_AREA: f32 = 0.6;
+const MAX_AREA: f32 = 0.75;
 
 /// The item found on a surface, at the segmentation resolution.
 #[derive(Debug, Clone)]
@@ -98,7 +98,8 @@ pub(crate) fn find_item(rgb: &[[f32; 3]], w: usize, h: usize) -> Option<ItemMask
 
     // The surface from the border; the item from the pixels least like it.
     let border_idx: Vec<usize> = (0..n).filter(|&i| on_border[i]).collect();
-    let mut surface = Model::fit(&features, &border_idx);
+    let centre_idx: Vec<usize> = (0..n).filter(|&i| is_central(i % w, i / w, w, h)).collect();
+    let mut surface = surface_model(&features, &border_idx, &centre_idx);
     let surface_cost: Vec<f32> = (0..n).map(|i| surface.cost(&features[i])).collect();
     let mut border_cost: Vec<f32> = border_idx.iter().map(|&i| surface_cost[i]).collect();
     let unusual = percentile(&mut border_cost, SEED_PERCENTILE);
@@ -122,7 +123,7 @@ pub(crate) fn find_item(rgb: &[[f32; 3]], w: usize, h: usize) -> Option<ItemMask
             let not_item: Vec<bool> = item.iter().map(|&v| !v).collect();
             even = even_out_light(rgb, w, h, &not_item);
             features = describe(&even, w, h);
-            surface = Model::fit(&features, &border_idx);
+            surface = surface_model(&features, &border_idx, &centre_idx);
         }
         let garment = Model::fit(&features, &item_idx);
         for i in 0..n {
@@ -145,8 +146,35 @@ pub(crate) fn find_item(rgb: &[[f32; 3]], w: usize, h: usize) -> Option<ItemMask
         return None;
     }
     let mask = box_blur(&item.iter().map(|&v| v as u8 as f32).collect::<Vec<_>>(), w, h, 1);
-    let contrast = contrast_from_surface(&features, &surface, &item);
+    let contrast = contrast_from_surface(&even, &features, &surface, &item);
     Some(ItemMask { mask, contrast })
+}
+
+/// The surface's model, from the border, less what of the border is the item: a garment
+/// photographed close reaches the frame's edge, and its colours must not count as surface.
+/// A border cluster that is a minority of the border but dominates the picture's centre is the
+/// item's.
+fn surface_model(features: &[[f32; FEATURES]], border: &[usize], centre: &[usize]) -> Model {
+    let first = Model::fit(features, border);
+    let shares = |idx: &[usize]| {
+        let mut counts = vec![0usize; first.means.len()];
+        for &i in idx {
+            counts[first.nearest(&features[i])] += 1;
+        }
+        counts.iter().map(|&c| c as f32 / idx.len().max(1) as f32).collect::<Vec<_>>()
+    };
+    let (on_border, in_centre) = (shares(border), shares(centre));
+    let item_like: Vec<bool> = on_border.iter().zip(&in_centre).map(|(&b, &c)| b < 0.4 && c > 0.25 && c > 2.0 * b).collect();
+    if !item_like.contains(&true) {
+        return first;
+    }
+    let kept: Vec<usize> = border.iter().copied().filter(|&i| !item_like[first.nearest(&features[i])]).collect();
+    if kept.len() * 2 < border.len() { first } else { Model::fit(features, &kept) }
+}
+
+/// The central box (the middle 40% of each side), where an item usually lies.
+fn is_central(x: usize, y: usize, w: usize, h: usize) -> bool {
+    (3 * w / 10..7 * w / 10).contains(&x) && (3 * h / 10..7 * h / 10).contains(&y)
 }
 
 /// Width of the border strip the surface is learnt from.
@@ -330,6 +358,14 @@ impl Model {
             .fold(f32::MAX, f32::min)
     }
 
+    /// The best-fitting cluster.
+    fn nearest(&self, f: &[f32; FEATURES]) -> usize {
+        (0..self.means.len())
+            .map(|c| (c, self.offset[c] + (0..FEATURES).map(|d| (f[d] - self.means[c][d]).powi(2) * self.inv_two_var[c][d]).sum::<f32>()))
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+            .map_or(0, |(c, _)| c)
+    }
+
     /// Distance in colour (not texture) from the nearest cluster centre.
     fn colour_distance(&self, f: &[f32; FEATURES]) -> f32 {
         self.means.iter().map(|m| (0..3).map(|d| (f[d] - m[d]).powi(2)).sum::<f32>()).fold(f32::MAX, f32::min).sqrt()
@@ -424,8 +460,16 @@ fn fill_holes(item: &[bool], w: usize, h: usize) -> Vec<bool> {
 
 /// How far each pixel's colour lies from the surface's nearest colour, scaled so the item's
 /// strongest parts reach 1.
-fn contrast_from_surface(features: &[[f32; FEATURES]], surface: &Model, item: &[bool]) -> Vec<f32> {
-    let d: Vec<f32> = features.iter().map(|f| surface.colour_distance(f)).collect();
+fn contrast_from_surface(even: &[[f32; 3]], features: &[[f32; FEATURES]], surface: &Model, item: &[bool]) -> Vec<f32> {
+    let exp = std::env::var("FMW_EXP").unwrap_or_default();
+    let surface_px: Vec<usize> = (0..item.len()).filter(|&i| !item[i]).collect();
+    let mean: [f32; 3] = std::array::from_fn(|k| surface_px.iter().map(|&i| features[i][k]).sum::<f32>() / surface_px.len().max(1) as f32);
+    let d: Vec<f32> = match exp.as_str() {
+        "raw" => even.iter().map(|&c| { let o = opponent(c); let f = [o[0], 1.5 * o[1], 1.5 * o[2], 0.0]; surface.colour_distance(&f) }).collect(),
+        "mean" => features.iter().map(|f| (0..3).map(|k| (f[k] - mean[k]).powi(2)).sum::<f32>().sqrt()).collect(),
+        "rawmean" => even.iter().map(|&c| { let o = opponent(c); let f = [o[0], 1.5 * o[1], 1.5 * o[2]]; (0..3).map(|k| (f[k] - mean[k]).powi(2)).sum::<f32>().sqrt() }).collect(),
+        _ => features.iter().map(|f| surface.colour_distance(f)).collect(),
+    };
     let mut inside: Vec<f32> = d.iter().zip(item).filter(|&(_, &m)| m).map(|(&v, _)| v).collect();
     let top = percentile(&mut inside, 0.95).max(0.05);
     d.iter().map(|v| (v / top).min(1.0)).collect()

@@ -291,7 +291,7 @@ pub fn surface_photo(pixels: Option<&[u8]>, i: usize) -> (Vec<u8>, SurfacePhoto)
     let short = w.min(h) as f32;
 
     // The item: 40–80% of the short side, turned up to ±12°, anywhere that keeps it whole.
-    let side = d.range(0.4, 0.8) * short;
+    let side = if std::env::var("FMW_BIG").is_ok() { d.range(0.8, 1.0) * short } else { d.range(0.4, 0.8) * short };
     let angle = d.range(-12.0f32, 12.0).to_radians();
     let half = side / 2.0 * (angle.cos().abs() + angle.sin().abs());
     let cx = d.range(half, w as f32 - half);

@@ -1,7 +1,7 @@
 use leptos::prelude::*;
 
 use crate::{
-    components::{about::About, badge::BackendBadge, card::ResultCard, finetune::FineTune, upload::Upload, weights::LoadWeights},
+    components::{about::About, badge::BackendBadge, card::ResultCard, examples::Examples, finetune::FineTune, upload::Upload, weights::LoadWeights},
     state::AppState,
 };
 
@@ -21,6 +21,7 @@ pub fn App() -> impl IntoView {
             {move || state.error.get().map(|e| view! { <p class="banner error" data-testid="error" role="alert">{e}</p> })}
             {move || state.notice.get().map(|n| view! { <p class="banner notice" role="status">{n}</p> })}
             <Upload />
+            <Examples />
             <div class="tools"><LoadWeights /></div>
             <section class="gallery" aria-label="your photos, newest first">
                 <For each=move || state.cards.get() key=|card| card.id let:card>

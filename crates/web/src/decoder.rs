@@ -59,6 +59,13 @@ struct Worker {
 
 thread_local! {
     static WORKER: RefCell<Option<Worker>> = const { RefCell::new(None) };
+    /// Milliseconds the worker spent decoding and preprocessing the last file it answered.
+    static LAST_MS: std::cell::Cell<Option<f64>> = const { std::cell::Cell::new(None) };
+}
+
+/// Milliseconds the decoding worker spent on the last file it decoded (for benchmarks).
+pub fn last_worker_ms() -> Option<f64> {
+    LAST_MS.with(|ms| ms.get())
 }
 
 /// Starts the worker. Called once the page can answer, so that its download never delays the
@@ -164,6 +171,9 @@ fn give_up(why: &str) {
 fn parse(reply: &JsValue) -> Result<Decoded, String> {
     if let Some(error) = get(reply, "error").as_string() {
         return Err(error);
+    }
+    if let Some(ms) = get(reply, "ms").as_f64() {
+        LAST_MS.with(|last| last.set(Some(ms)));
     }
     let floats = |key| get(reply, key).dyn_into::<Float32Array>().map(|a| a.to_vec()).map_err(|_| format!("the decoder sent no {key}"));
     let frame: [f32; 4] = floats("frame")?.try_into().map_err(|_| "the decoder sent a bad frame".to_string())?;

@@ -79,6 +79,13 @@ pub async fn bench(photo: Vec<u8>, runs: u32) -> Result<String, JsValue> {
     }
 }
 
+/// Milliseconds the decoding worker spent decoding and preprocessing the last photo given to
+/// the page (`null` before the worker answered one).
+#[wasm_bindgen(js_name = fashionLastDecodeMs)]
+pub fn last_decode_ms() -> Option<f64> {
+    crate::decoder::last_worker_ms()
+}
+
 /// Destroys the WebGPU device, as a driver reset would; the next classification must move
 /// to the CPU. Returns whether a GPU device was in use.
 #[wasm_bindgen(js_name = fashionLoseGpuDevice)]

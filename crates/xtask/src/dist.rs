@@ -90,7 +90,7 @@ pub fn write_service_worker(dist: &Path) -> Result<()> {
     let sw = dist.join("sw.js");
     let template = std::fs::read_to_string(&sw).with_context(|| format!("reading {}", sw.display()))?;
     let mut files = Vec::new();
-    for dir in [dist.to_path_buf(), dist.join("report")] {
+    for dir in [dist.to_path_buf(), dist.join("report"), dist.join("examples")] {
         for entry in std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
             let path = entry?.path();
             let name = path.strip_prefix(dist)?.to_string_lossy().replace('\\', "/");

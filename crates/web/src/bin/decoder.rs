@@ -74,12 +74,16 @@ mod worker {
             .and_then(|reader| reader.read_as_array_buffer(&file))
             .map_err(|e| format!("cannot read the file: {}", e.as_string().unwrap_or_else(|| format!("{e:?}"))))?;
         let bytes = Uint8Array::new(&buffer).to_vec();
+        let started = js_sys::Date::now();
         let framed = preprocess_framed(&bytes, DecodeLimits::default(), &framing).map_err(|e| e.to_string())?;
+        let ms = js_sys::Date::now() - started;
         let mut fields = vec![
             ("pixels", Float32Array::from(&framed.input.pixels[..]).into()),
             ("frame", Float32Array::from(&framed.input.frame[..]).into()),
             ("item", Float32Array::from(&framed.input.item[..]).into()),
             ("onSurface", JsValue::from_bool(framed.input.on_surface)),
+            // How long decoding and preprocessing took here (`cargo xtask bench-page` prints it).
+            ("ms", JsValue::from_f64(ms)),
         ];
         if let Some((view, whole)) = &framed.thumbnails {
             fields.push(("view", thumbnail(view)));

@@ -3,6 +3,7 @@
 pub mod about;
 pub mod badge;
 pub mod card;
+pub mod examples;
 pub mod finetune;
 pub mod framing;
 pub mod upload;
