@@ -287,6 +287,16 @@ async fn surfaces_scenario(browser: &Browser) -> Result<()> {
     }
     ensure!(on_surface * 2 >= photos.len(), "only {on_surface} of {} surface photos were found on a surface", photos.len());
 
+    // AVIF, which only the browser decodes (the model crate names it as unsupported): the
+    // decoding worker hands the browser's pixels to the same preprocessing.
+    let avif = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/ankle-boot.avif");
+    ensure!(
+        fashion_model::preprocess_bytes(&std::fs::read(&avif)?, fashion_model::DecodeLimits::default()).is_err(),
+        "the model crate decodes AVIF now: this check no longer shows the browser's decoding"
+    );
+    let got = &upload_and_wait(browser, &[avif]).await?["ankle-boot.avif"];
+    ensure!(got.label == Some(9), "ankle-boot.avif: {:?} (error {:?}), expected an ankle boot", got.label, got.error);
+
     // The example pictures classify with one click, from the offline copy (the final check
     // of the scenario: nothing fetched after the page was ready), with the classes the
     // trainer picked them for.

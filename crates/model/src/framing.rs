@@ -172,14 +172,19 @@ pub struct FramedPhoto {
 /// Decodes a file, applies `framing` and preprocesses the view: the one path from an uploaded
 /// file to a model input, re-framed or not.
 pub fn preprocess_framed(bytes: &[u8], limits: DecodeLimits, framing: &Framing) -> Result<FramedPhoto, PreprocessError> {
-    let image = decode(bytes, limits)?;
-    let view = framing.apply(&image)?;
+    preprocess_framed_image(&decode(bytes, limits)?, framing)
+}
+
+/// [`preprocess_framed`] for an image decoded elsewhere (the page hands it the pixels of a
+/// format only the browser can decode, such as AVIF), EXIF orientation already applied.
+pub fn preprocess_framed_image(image: &DynamicImage, framing: &Framing) -> Result<FramedPhoto, PreprocessError> {
+    let view = framing.apply(image)?;
     let input = preprocess_image(&view)?;
     let thumbnails = if framing.is_original() {
         None
     } else {
         let shown = Thumbnail::of(&view);
-        let whole = if framing.crop.is_some() { Thumbnail::of(&framing.uncropped().apply(&image)?) } else { shown.clone() };
+        let whole = if framing.crop.is_some() { Thumbnail::of(&framing.uncropped().apply(image)?) } else { shown.clone() };
         Some((shown, whole))
     };
     Ok(FramedPhoto { input, thumbnails })

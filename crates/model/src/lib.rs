@@ -24,7 +24,7 @@ pub mod winograd;
 
 pub use classes::{CLASS_NAMES, NUM_CLASSES};
 pub use compact::CompactConfig;
-pub use framing::{CropBox, FramedPhoto, Framing, preprocess_framed};
+pub use framing::{CropBox, FramedPhoto, Framing, preprocess_framed, preprocess_framed_image};
 pub use network::{Architecture, CnnConfig, Network};
 pub use preprocess::{DecodeLimits, PreprocessError, Preprocessed, preprocess_bytes, preprocess_image};
 pub use samples::{LabelledImages, SamplesError};

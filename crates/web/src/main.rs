@@ -4,6 +4,7 @@
 
 mod app;
 mod browser;
+mod browser_image;
 mod components;
 mod decoder;
 mod gpu;

@@ -29,8 +29,12 @@ fn main() {
 mod message;
 
 #[cfg(target_arch = "wasm32")]
+#[path = "../browser_image.rs"]
+mod browser_image;
+
+#[cfg(target_arch = "wasm32")]
 mod worker {
-    use fashion_model::{CropBox, DecodeLimits, Framing, framing::Thumbnail, preprocess_framed};
+    use fashion_model::{CropBox, DecodeLimits, Framing, framing::Thumbnail, preprocess_framed, preprocess_framed_image};
     use js_sys::{Array, Float32Array, Reflect, Uint8Array};
     use wasm_bindgen::{JsCast, JsValue, prelude::Closure};
     use web_sys::{DedicatedWorkerGlobalScope, File, FileReaderSync, MessageEvent};
@@ -44,13 +48,17 @@ mod worker {
         let reply_to = scope.clone();
         let on_message = Closure::<dyn Fn(MessageEvent)>::new(move |event: MessageEvent| {
             let request = event.data();
-            let id = get(&request, "id");
-            let reply = match answer(&request) {
-                Ok(reply) => reply,
-                Err(message) => object(&[("error", JsValue::from_str(&message))]),
-            };
-            let _ = Reflect::set(&reply, &"id".into(), &id);
-            let _ = reply_to.post_message(&reply);
+            let reply_to = reply_to.clone();
+            // Async only for pictures the browser decodes (AVIF, HEIC); the rest answers at once.
+            wasm_bindgen_futures::spawn_local(async move {
+                let id = get(&request, "id");
+                let reply = match answer(&request).await {
+                    Ok(reply) => reply,
+                    Err(message) => object(&[("error", JsValue::from_str(&message))]),
+                };
+                let _ = Reflect::set(&reply, &"id".into(), &id);
+                let _ = reply_to.post_message(&reply);
+            });
         });
         scope.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
         on_message.forget();
@@ -59,7 +67,7 @@ mod worker {
 
     /// `{ file, turns, mirrored, crop: [left, top, width, height] | null }` → `{ pixels, frame,
     /// item, onSurface, view?, whole? }`, or an error message for the card.
-    fn answer(request: &JsValue) -> Result<JsValue, String> {
+    async fn answer(request: &JsValue) -> Result<JsValue, String> {
         let file: File = get(request, "file").dyn_into().map_err(|_| "no file to decode".to_string())?;
         let crop = get(request, "crop").dyn_into::<Array>().ok().map(|c| {
             let at = |i| c.get(i).as_f64().unwrap_or(0.0) as f32;
@@ -75,7 +83,14 @@ mod worker {
             .map_err(|e| format!("cannot read the file: {}", e.as_string().unwrap_or_else(|| format!("{e:?}"))))?;
         let bytes = Uint8Array::new(&buffer).to_vec();
         let started = js_sys::Date::now();
-        let framed = preprocess_framed(&bytes, DecodeLimits::default(), &framing).map_err(|e| e.to_string())?;
+        let framed = match preprocess_framed(&bytes, DecodeLimits::default(), &framing) {
+            Err(e) if browser_image::browser_may_decode(&e) => {
+                let image = browser_image::decode(&file, DecodeLimits::default(), &e).await?;
+                preprocess_framed_image(&image, &framing)
+            }
+            other => other,
+        }
+        .map_err(|e| e.to_string())?;
         let ms = js_sys::Date::now() - started;
         let mut fields = vec![
             ("pixels", Float32Array::from(&framed.input.pixels[..]).into()),

@@ -72,7 +72,7 @@ pub fn Upload() -> impl IntoView {
                     on:change=move |event| take_files(state, event)
                 />
             </label>
-            <p class="hint">"or drop them here, or paste one (Ctrl+V). PNG, JPEG, WebP, GIF or BMP; nothing leaves your device."</p>
+            <p class="hint">"or drop them here, or paste one (Ctrl+V). PNG, JPEG, WebP, GIF or BMP (AVIF and HEIC where this browser reads them); nothing leaves your device."</p>
         </section>
     }
 }
