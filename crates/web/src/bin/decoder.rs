@@ -39,7 +39,10 @@ mod worker {
     use wasm_bindgen::{JsCast, JsValue, prelude::Closure};
     use web_sys::{DedicatedWorkerGlobalScope, File, FileReaderSync, MessageEvent};
 
-    use crate::message::{get, object};
+    use crate::{
+        browser_image,
+        message::{get, object},
+    };
 
     /// Answers every request; says "ready" once it listens (messages sent before that would be
     /// lost, so the page holds them until then).
