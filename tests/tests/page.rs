@@ -307,7 +307,9 @@ async fn surfaces_scenario(browser: &Browser) -> Result<()> {
     ] {
         browser.eval(&format!("document.querySelector('[data-testid={testid}]').click()"), vec![]).await?;
         let card = format!("[...document.querySelectorAll('.card')].find(c => c.dataset.file === '{file}')");
-        browser.wait_for(&format!("{card} && {card}.querySelector('[data-testid=prediction],[data-testid=error]')"), Duration::from_secs(120)).await?;
+        browser
+            .wait_for(&format!("{card} && {card}.querySelector('[data-testid=prediction],[data-testid=error]')"), Duration::from_secs(120))
+            .await?;
         let got = &cards(browser).await?[file];
         ensure!(got.label == Some(label), "example {file}: {:?} (error {:?}), expected class {label}", got.label, got.error);
     }

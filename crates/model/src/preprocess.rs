@@ -237,7 +237,10 @@ fn plain_words(raw: &str) -> String {
     let lower = raw.to_ascii_lowercase();
     let known = [
         (&["crc", "checksum", "adler"][..], "a checksum does not match: the file was changed or damaged after it was saved"),
-        (&["unexpected end", "unexpectedeof", "eof", "no more data", "truncated", "cut short", "end of image", "end-of-image"][..], "the file ends too early"),
+        (
+            &["unexpected end", "unexpectedeof", "eof", "no more data", "truncated", "cut short", "end of image", "end-of-image"][..],
+            "the file ends too early",
+        ),
         (&["deflate", "zlib", "decompress", "huffman", "lzw"][..], "the compressed picture data is damaged"),
         (&["signature", "magic"][..], "the file does not start as an image of its kind should"),
         (&["dimension", "width", "height", "zero"][..], "the picture's size in its header is invalid"),
@@ -260,7 +263,8 @@ pub fn preprocess_image(image: &DynamicImage) -> Result<Preprocessed, Preprocess
     let work = if width.max(height) > WORK_SIDE { image.thumbnail(WORK_SIDE, WORK_SIDE) } else { image.clone() };
     // A textured or unevenly lit border is a surface, not a backdrop, and an item that differs
     // from it only in colour needs colour: find the item on it.
-    let small = if width.max(height) > surface::SEGMENT_SIDE { work.thumbnail(surface::SEGMENT_SIDE, surface::SEGMENT_SIDE) } else { work.clone() };
+    let small =
+        if width.max(height) > surface::SEGMENT_SIDE { work.thumbnail(surface::SEGMENT_SIDE, surface::SEGMENT_SIDE) } else { work.clone() };
     let (sw, sh) = (small.width() as usize, small.height() as usize);
     let small_rgb = flatten_to_rgb(&small.to_rgba32f());
     if !surface::is_catalog_shot(&small_rgb, sw, sh) {

@@ -36,7 +36,11 @@ const CLUSTERS: usize = 5;
 const SEED_PERCENTILE: f32 = 0.97;
 /// Relabel-and-refit rounds.
 const ROUNDS: usize = 4;
-/// Smallest item, as a share of the picture.
+/// Smallest item: its bounding box's longer side, as a share of the picture's shorter side (a
+/// sun in a landscape, a knot in a floorboard are smaller than a garment photographed to be
+/// seen)…
+const MIN_EXTENT: f32 = 0.3;
+/// …and its area, as a share of the picture.
 const MIN_AREA: f32 = 0.008;
 /// Largest share of the frame's edge an item may lie along (a garment cut by two sides of a
 /// tight frame is about 25%).
@@ -137,7 +141,7 @@ pub(crate) fn find_item(rgb: &[[f32; 3]], w: usize, h: usize) -> Option<ItemMask
     }
 
     let area = item.iter().filter(|&&v| v).count() as f32 / n as f32;
-    if !(MIN_AREA..=MAX_AREA).contains(&area) {
+    if !(MIN_AREA..=MAX_AREA).contains(&area) || extent(&item, w, h) < MIN_EXTENT * w.min(h) as f32 {
         return None;
     }
     // How clearly the region stands apart: the mean evidence over it.
@@ -146,7 +150,7 @@ pub(crate) fn find_item(rgb: &[[f32; 3]], w: usize, h: usize) -> Option<ItemMask
         return None;
     }
     let mask = box_blur(&item.iter().map(|&v| v as u8 as f32).collect::<Vec<_>>(), w, h, 1);
-    let contrast = contrast_from_surface(&even, &features, &surface, &item);
+    let contrast = contrast_from_surface(&features, &surface, &item);
     Some(ItemMask { mask, contrast })
 }
 
@@ -175,6 +179,16 @@ fn surface_model(features: &[[f32; FEATURES]], border: &[usize], centre: &[usize
 /// The central box (the middle 40% of each side), where an item usually lies.
 fn is_central(x: usize, y: usize, w: usize, h: usize) -> bool {
     (3 * w / 10..7 * w / 10).contains(&x) && (3 * h / 10..7 * h / 10).contains(&y)
+}
+
+/// The longer side of a region's bounding box, in pixels.
+fn extent(region: &[bool], w: usize, h: usize) -> f32 {
+    let (mut x0, mut y0, mut x1, mut y1) = (w, h, 0, 0);
+    for (i, _) in region.iter().enumerate().filter(|&(_, &v)| v) {
+        let (x, y) = (i % w, i / w);
+        (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x), y1.max(y));
+    }
+    if x1 < x0 { 0.0 } else { (x1 - x0 + 1).max(y1 - y0 + 1) as f32 }
 }
 
 /// Width of the border strip the surface is learnt from.
@@ -417,7 +431,11 @@ fn strongest_region(labels: &[bool], evidence: &[f32], w: usize, h: usize) -> Op
         }
         // A region along much of the frame's edge is the surface (or its light), not an item.
         let edge_share = edge as f32 / (2 * (w + h) - 4) as f32;
-        let score = if edge_share > MAX_EDGE_SHARE || area as f32 > MAX_AREA * (w * h) as f32 { 0.0 } else { weight * if edge > 0 { 0.5 } else { 1.0 } };
+        let score = if edge_share > MAX_EDGE_SHARE || area as f32 > MAX_AREA * (w * h) as f32 {
+            0.0
+        } else {
+            weight * if edge > 0 { 0.5 } else { 1.0 }
+        };
         if score > best_score {
             (best, best_score) = (id, score);
         }
@@ -460,16 +478,8 @@ fn fill_holes(item: &[bool], w: usize, h: usize) -> Vec<bool> {
 
 /// How far each pixel's colour lies from the surface's nearest colour, scaled so the item's
 /// strongest parts reach 1.
-fn contrast_from_surface(even: &[[f32; 3]], features: &[[f32; FEATURES]], surface: &Model, item: &[bool]) -> Vec<f32> {
-    let exp = std::env::var("FMW_EXP").unwrap_or_default();
-    let surface_px: Vec<usize> = (0..item.len()).filter(|&i| !item[i]).collect();
-    let mean: [f32; 3] = std::array::from_fn(|k| surface_px.iter().map(|&i| features[i][k]).sum::<f32>() / surface_px.len().max(1) as f32);
-    let d: Vec<f32> = match exp.as_str() {
-        "raw" => even.iter().map(|&c| { let o = opponent(c); let f = [o[0], 1.5 * o[1], 1.5 * o[2], 0.0]; surface.colour_distance(&f) }).collect(),
-        "mean" => features.iter().map(|f| (0..3).map(|k| (f[k] - mean[k]).powi(2)).sum::<f32>().sqrt()).collect(),
-        "rawmean" => even.iter().map(|&c| { let o = opponent(c); let f = [o[0], 1.5 * o[1], 1.5 * o[2]]; (0..3).map(|k| (f[k] - mean[k]).powi(2)).sum::<f32>().sqrt() }).collect(),
-        _ => features.iter().map(|f| surface.colour_distance(f)).collect(),
-    };
+fn contrast_from_surface(features: &[[f32; FEATURES]], surface: &Model, item: &[bool]) -> Vec<f32> {
+    let d: Vec<f32> = features.iter().map(|f| surface.colour_distance(f)).collect();
     let mut inside: Vec<f32> = d.iter().zip(item).filter(|&(_, &m)| m).map(|(&v, _)| v).collect();
     let top = percentile(&mut inside, 0.95).max(0.05);
     d.iter().map(|v| (v / top).min(1.0)).collect()

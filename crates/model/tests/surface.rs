@@ -78,7 +78,12 @@ fn item_of_another_colour_but_the_same_brightness_is_found() {
 fn empty_surfaces_have_no_item() {
     let n = 36;
     let refused = (0..n)
-        .filter(|&i| matches!(preprocess_bytes(&testkit::surface_photo(None, 900_000 + i).0, DecodeLimits::default()), Err(PreprocessError::NoItemOnSurface)))
+        .filter(|&i| {
+            matches!(
+                preprocess_bytes(&testkit::surface_photo(None, 900_000 + i).0, DecodeLimits::default()),
+                Err(PreprocessError::NoItemOnSurface)
+            )
+        })
         .count();
     assert!(refused * 10 >= n * 8, "only {refused} of {n} empty surfaces refused");
     assert!(PreprocessError::NoItemOnSurface.to_string().contains("no item found"));

@@ -174,7 +174,11 @@ impl Surface {
                 let side = s * 5.0;
                 let (tu, tv) = ((u / side).floor(), (v / side).floor());
                 let grout = (u / side).fract() < 0.06 || (v / side).fract() < 0.06;
-                if grout { 1.0 } else { 0.3 * unit_hash(seed, (tu as i64 * 1000 + tv as i64) as usize) + 0.1 * value_noise(seed, u / 4.0, v / 4.0) }
+                if grout {
+                    1.0
+                } else {
+                    0.3 * unit_hash(seed, (tu as i64 * 1000 + tv as i64) as usize) + 0.1 * value_noise(seed, u / 4.0, v / 4.0)
+                }
             }
             "stone" => {
                 // Gravel: Worley cells, each stone its own shade, dark gaps between.
@@ -290,8 +294,8 @@ pub fn surface_photo(pixels: Option<&[u8]>, i: usize) -> (Vec<u8>, SurfacePhoto)
     let (w, h) = (w as u32, h as u32);
     let short = w.min(h) as f32;
 
-    // The item: 40–80% of the short side, turned up to ±12°, anywhere that keeps it whole.
-    let side = if std::env::var("FMW_BIG").is_ok() { d.range(0.8, 1.0) * short } else { d.range(0.4, 0.8) * short };
+    // The item: 40–95% of the short side, turned up to ±12°, anywhere that keeps it whole.
+    let side = d.range(0.4, 0.95) * short;
     let angle = d.range(-12.0f32, 12.0).to_radians();
     let half = side / 2.0 * (angle.cos().abs() + angle.sin().abs());
     let cx = d.range(half, w as f32 - half);
@@ -363,9 +367,7 @@ pub fn surface_photo(pixels: Option<&[u8]>, i: usize) -> (Vec<u8>, SurfacePhoto)
         ])
     });
     let mut out = Vec::new();
-    JpegEncoder::new_with_quality(&mut out, quality)
-        .encode_image(&DynamicImage::ImageRgb8(photo))
-        .expect("encoding a generated photo");
+    JpegEncoder::new_with_quality(&mut out, quality).encode_image(&DynamicImage::ImageRgb8(photo)).expect("encoding a generated photo");
     (out, SurfacePhoto { surface: surface.kind, contrast })
 }
 

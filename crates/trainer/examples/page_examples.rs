@@ -18,7 +18,12 @@ fn main() -> anyhow::Result<()> {
     // Right and sure, through the page's own preprocessing.
     let answers_right = |bytes: &[u8], label: u8| -> anyhow::Result<bool> {
         let Ok(input) = preprocess_bytes(bytes, DecodeLimits::default()) else { return Ok(false) };
-        let logits = network.forward(images_tensor(input.pixels.to_vec(), &device)).into_data().convert::<f32>().try_to_vec::<f32>().map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        let logits = network
+            .forward(images_tensor(input.pixels.to_vec(), &device))
+            .into_data()
+            .convert::<f32>()
+            .try_to_vec::<f32>()
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
         Ok(argmax(&logits) == label as usize && rule.judge(&logits, t).is_sure())
     };
     let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../web/examples");
@@ -27,7 +32,15 @@ fn main() -> anyhow::Result<()> {
     // A catalog shot of an ankle boot.
     let boot = (0..data.test.len())
         .filter(|&i| data.test.labels[i] == 9)
-        .map(|i| (i, testkit::encode(&testkit::fmnist_to_photo(data.test.image(i), 8, (40, 30), (320, 290), [1.0, 1.0, 1.0]), image::ImageFormat::Jpeg)))
+        .map(|i| {
+            (
+                i,
+                testkit::encode(
+                    &testkit::fmnist_to_photo(data.test.image(i), 8, (40, 30), (320, 290), [1.0, 1.0, 1.0]),
+                    image::ImageFormat::Jpeg,
+                ),
+            )
+        })
         .find(|(_, bytes)| answers_right(bytes, 9).unwrap_or(false))
         .expect("an ankle boot the shipped CNN gets right");
     std::fs::write(out.join("catalog-ankle-boot.jpg"), &boot.1)?;

@@ -7,7 +7,11 @@
 //!     cargo run --release -p trainer --example surface_lab -- [N] [sheet.png]
 
 use burn::prelude::*;
-use fashion_model::{DecodeLimits, IMAGE_PIXELS, NUM_CLASSES, WeightsFile, network::{argmax, images_tensor}, preprocess_bytes};
+use fashion_model::{
+    DecodeLimits, IMAGE_PIXELS, NUM_CLASSES, WeightsFile,
+    network::{argmax, images_tensor},
+    preprocess_bytes,
+};
 use std::collections::BTreeMap;
 
 /// Development pictures are numbered from here (the suite's start at 0).
@@ -81,14 +85,39 @@ fn main() -> anyhow::Result<()> {
         let (bytes, _) = testkit::surface_photo(None, DEV_OFFSET + 500_000 + k);
         match preprocess_bytes(&bytes, DecodeLimits::default()) {
             Ok(p) => {
-                let logits = network.forward(images_tensor(p.pixels.to_vec(), &device)).into_data().convert::<f32>().try_to_vec::<f32>().unwrap();
+                let logits =
+                    network.forward(images_tensor(p.pixels.to_vec(), &device)).into_data().convert::<f32>().try_to_vec::<f32>().unwrap();
                 sure += rule.judge(&logits, t).is_sure() as usize;
             }
             Err(_) => refused += 1,
         }
     }
+    // Pictures that are not garments, per kind: doubted or refused, and how often the surface
+    // path took them.
+    let mut kinds: BTreeMap<&str, [usize; 4]> = BTreeMap::new(); // doubted, refused, on surface, total
+    for i in 0..500 {
+        let (bytes, kind) = testkit::not_a_garment(i);
+        let k = kinds.entry(kind).or_default();
+        k[3] += 1;
+        match preprocess_bytes(&bytes, DecodeLimits::default()) {
+            Ok(p) => {
+                let logits =
+                    network.forward(images_tensor(p.pixels.to_vec(), &device)).into_data().convert::<f32>().try_to_vec::<f32>().unwrap();
+                k[0] += !rule.judge(&logits, t).is_sure() as usize;
+                k[2] += p.on_surface as usize;
+            }
+            Err(_) => k[1] += 1,
+        }
+    }
+    for (kind, [doubted, refused, surface, total]) in kinds {
+        println!("not a garment, {kind:<10} doubted {doubted:>3}, refused {refused:>3}, surface path {surface:>3} of {total}");
+    }
     // A 12-megapixel phone photo of a garment on a surface: decode + preprocessing time.
-    let small = image::load_from_memory(&testkit::surface_photo(Some(data.test.image(0)), 1).0)?;
+    let on_surface = (0..)
+        .map(|i| testkit::surface_photo(Some(data.test.image(i)), i).0)
+        .find(|bytes| preprocess_bytes(bytes, DecodeLimits::default()).is_ok_and(|p| p.on_surface))
+        .expect("some surface photo is found on its surface");
+    let small = image::load_from_memory(&on_surface)?;
     let big = small.resize_exact(4000, 3000, image::imageops::FilterType::Triangle);
     let mut jpeg = Vec::new();
     big.write_to(&mut std::io::Cursor::new(&mut jpeg), image::ImageFormat::Jpeg)?;
@@ -99,7 +128,11 @@ fn main() -> anyhow::Result<()> {
         started.elapsed().as_secs_f64() * 1e3,
         if big_result.is_ok_and(|p| p.on_surface) { "found on the surface" } else { "not found on the surface" }
     );
-    println!("empty surfaces {empties}: confident garment {:.1}%, refused {:.1}%", 100.0 * sure as f64 / empties as f64, 100.0 * refused as f64 / empties as f64);
+    println!(
+        "empty surfaces {empties}: confident garment {:.1}%, refused {:.1}%",
+        100.0 * sure as f64 / empties as f64,
+        100.0 * refused as f64 / empties as f64
+    );
     if let Some(path) = args.get(1) {
         write_sheet(path, &sheet_rows)?;
     }

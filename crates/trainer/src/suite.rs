@@ -196,7 +196,8 @@ pub fn build_sets(test: &fashion_model::LabelledImages, photos: usize, surfaces:
 pub fn surface_set(test: &fashion_model::LabelledImages, n: usize) -> Result<TestSet> {
     let n = n.min(test.len());
     // Generating and preprocessing a photo takes tens of milliseconds: use every core.
-    let files: Vec<(Vec<u8>, u8)> = (0..n).into_par_iter().map(|i| (testkit::surface_photo(Some(test.image(i)), i).0, test.labels[i])).collect();
+    let files: Vec<(Vec<u8>, u8)> =
+        (0..n).into_par_iter().map(|i| (testkit::surface_photo(Some(test.image(i)), i).0, test.labels[i])).collect();
     preprocess_set("surfaces", files.into_iter())
 }
 

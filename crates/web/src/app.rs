@@ -1,7 +1,9 @@
 use leptos::prelude::*;
 
 use crate::{
-    components::{about::About, badge::BackendBadge, card::ResultCard, examples::Examples, finetune::FineTune, upload::Upload, weights::LoadWeights},
+    components::{
+        about::About, badge::BackendBadge, card::ResultCard, examples::Examples, finetune::FineTune, upload::Upload, weights::LoadWeights,
+    },
     state::AppState,
 };
 

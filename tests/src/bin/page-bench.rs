@@ -127,7 +127,12 @@ async fn main() -> Result<()> {
     let scratch = tempfile::tempdir()?;
     // A 12-megapixel phone photo of a garment lying on a floor (the surface path's worst case).
     let huge = scratch.path().join("surface-4000x3000.jpg");
-    let surface = image::load_from_memory(&testkit::surface_photo(Some(data.test.image(0)), 1).0)?;
+    // The first picture of the surface set that the preprocessing finds on its surface.
+    let on_surface = (0..)
+        .map(|i| testkit::surface_photo(Some(data.test.image(i)), i).0)
+        .find(|bytes| fashion_model::preprocess_bytes(bytes, fashion_model::DecodeLimits::default()).is_ok_and(|p| p.on_surface))
+        .expect("some surface photo is found on its surface");
+    let surface = image::load_from_memory(&on_surface)?;
     let surface = surface.resize_exact(4000, 3000, image::imageops::FilterType::Triangle);
     std::fs::write(&huge, testkit::encode(&surface, image::ImageFormat::Jpeg))?;
 

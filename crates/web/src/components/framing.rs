@@ -11,8 +11,8 @@ use leptos::{ev, html, prelude::*};
 use wasm_bindgen::JsCast;
 
 use crate::{
-    decoder::ItemRegion,
     browser,
+    decoder::ItemRegion,
     state::{AppState, Card},
 };
 
