@@ -6,20 +6,24 @@
 //! surface is *learnt* instead, from the picture itself:
 //!
 //! 1. **Even out the light**: a smooth (quadratic) brightness surface is fitted to the
-//!    border and divided out, so a floor lit from one side looks the same everywhere.
+//!    surface's pixels (at first the border's) and divided out, so a floor lit from one side
+//!    looks the same everywhere.
 //! 2. **Describe each pixel** by its brightness, two colour-opponent channels (so a red shirt on
 //!    a green lawn of the same brightness stands out) and the local texture (how much the
 //!    brightness varies around it: wood grain and carpet vary, most garments less).
-//! 3. **Model the surface from the border** (the item rarely touches it) as a few colour/texture
-//!    clusters, and the item from what is unlike them; then, a few times over, label each pixel
-//!    by which model explains it better, smoothed over its neighbours, keep the one largest
-//!    region (preferring one off the border), fill its holes, and refit both models to the
-//!    new labels (GrabCut's iteration, with smoothing in place of the graph cut).
+//! 3. **Model the surface from the border** as a few colour/texture clusters (less the border
+//!    clusters that fill the picture's centre: a garment photographed close reaches the
+//!    edge), and the item from what is unlike them; then, a few times over, label each pixel by
+//!    which model explains it better, smoothed over its neighbours, keep the region with the
+//!    most evidence of not being the surface (not one along much of the frame's edge, or over
+//!    most of the frame), fill its holes, and refit the light and the item's model (GrabCut's
+//!    iteration, with smoothing in place of the graph cut).
 //!
-//! The region becomes the item's mask: its pixels keep their shading (darkness or lightness
-//! relative to the surface), everything else becomes Fashion-MNIST's black. A picture whose
-//! best region is tiny, or hardly unlike its surface, has no item: an empty floor is refused
-//! rather than called a shirt.
+//! The region becomes the item's mask: its ink is its colour distance from the surface,
+//! everything else becomes Fashion-MNIST's black. A picture whose best region is small, or
+//! hardly unlike its surface, has no item: an empty floor is refused rather than called a
+//! shirt. The constants below were chosen on development pictures (`trainer` example
+//! `surface_lab`), not on the surface set `trainer suite` reports.
 
 /// Longest side the item is looked for at: enough for a 28×28 result, cheap on a phone.
 pub(crate) const SEGMENT_SIDE: u32 = 192;
@@ -408,25 +412,12 @@ fn strongest_region(labels: &[bool], evidence: &[f32], w: usize, h: usize) -> Op
         while let Some(i) = stack.pop() {
             area += 1;
             weight += evidence[i];
-            let (x, y) = (i % w, i / w);
-            edge += is_border(x, y, w, h, 1) as usize;
-            let mut visit = |j: usize| {
+            edge += is_border(i % w, i / w, w, h, 1) as usize;
+            for j in neighbours(i, w, h) {
                 if labels[j] && region[j] == u32::MAX {
                     region[j] = id;
                     stack.push(j);
                 }
-            };
-            if x > 0 {
-                visit(i - 1);
-            }
-            if x + 1 < w {
-                visit(i + 1);
-            }
-            if y > 0 {
-                visit(i - w);
-            }
-            if y + 1 < h {
-                visit(i + w);
             }
         }
         // A region along much of the frame's edge is the surface (or its light), not an item.
@@ -444,6 +435,12 @@ fn strongest_region(labels: &[bool], evidence: &[f32], w: usize, h: usize) -> Op
     (best != u32::MAX).then(|| region.iter().map(|&r| r == best).collect())
 }
 
+/// The 4-connected neighbours of pixel `i` on a w×h grid.
+fn neighbours(i: usize, w: usize, h: usize) -> impl Iterator<Item = usize> {
+    let (x, y) = (i % w, i / w);
+    [(x > 0).then(|| i - 1), (x + 1 < w).then(|| i + 1), (y > 0).then(|| i - w), (y + 1 < h).then(|| i + w)].into_iter().flatten()
+}
+
 /// Fills the holes of a region: everything not reachable from the frame's edge without
 /// crossing it (a logo on a shirt, a sandal's gaps stay gaps only if they open to the outside).
 fn fill_holes(item: &[bool], w: usize, h: usize) -> Vec<bool> {
@@ -453,24 +450,11 @@ fn fill_holes(item: &[bool], w: usize, h: usize) -> Vec<bool> {
         outside[i] = true;
     }
     while let Some(i) = stack.pop() {
-        let (x, y) = (i % w, i / w);
-        let mut visit = |j: usize| {
+        for j in neighbours(i, w, h) {
             if !item[j] && !outside[j] {
                 outside[j] = true;
                 stack.push(j);
             }
-        };
-        if x > 0 {
-            visit(i - 1);
-        }
-        if x + 1 < w {
-            visit(i + 1);
-        }
-        if y > 0 {
-            visit(i - w);
-        }
-        if y + 1 < h {
-            visit(i + w);
         }
     }
     outside.iter().map(|&o| !o).collect()
