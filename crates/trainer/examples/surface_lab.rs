@@ -122,6 +122,12 @@ fn main() -> anyhow::Result<()> {
     let mut jpeg = Vec::new();
     big.write_to(&mut std::io::Cursor::new(&mut jpeg), image::ImageFormat::Jpeg)?;
     let started = std::time::Instant::now();
+    let decoded = fashion_model::preprocess::decode(&jpeg, DecodeLimits::default())?;
+    let decode_ms = started.elapsed().as_secs_f64() * 1e3;
+    let started = std::time::Instant::now();
+    let _ = fashion_model::preprocess_image(&decoded);
+    println!("4000×3000 JPEG: decode {decode_ms:.0} ms, preprocessing {:.0} ms", started.elapsed().as_secs_f64() * 1e3);
+    let started = std::time::Instant::now();
     let big_result = preprocess_bytes(&jpeg, DecodeLimits::default());
     println!(
         "4000×3000 JPEG on a surface: decode + preprocessing {:.0} ms ({})",
