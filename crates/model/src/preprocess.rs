@@ -342,8 +342,13 @@ fn box_fractions((x0, y0, x1, y1): (usize, usize, usize, usize), w: usize, h: us
     [x0 as f32 / w as f32, y0 as f32 / h as f32, (x1 - x0 + 1) as f32 / w as f32, (y1 - y0 + 1) as f32 / h as f32]
 }
 
+/// Rec. 601 brightness.
 fn luma(c: &[f32; 3]) -> f32 {
     0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2]
+}
+
+fn rgba_luma(p: &image::Rgba<f32>) -> f32 {
+    luma(&[p.0[0], p.0[1], p.0[2]])
 }
 
 /// Colour in 0..1 with transparency flattened the way [`flatten_to_gray`] does.
@@ -361,23 +366,21 @@ fn flatten_to_rgb(rgba: &image::Rgba32FImage) -> Vec<[f32; 3]> {
 /// item: white behind a dark item, black behind a light one (a white sneaker cut out on a
 /// transparent background must not vanish into a white fill).
 fn flatten_to_gray(rgba: &image::Rgba32FImage) -> Vec<f32> {
-    let luma = |p: &image::Rgba<f32>| 0.299 * p.0[0] + 0.587 * p.0[1] + 0.114 * p.0[2];
     let fill = flatten_fill(rgba);
     rgba.pixels()
         .map(|p| {
             let a = p.0[3].clamp(0.0, 1.0);
-            (a * luma(p).clamp(0.0, 1.0) + (1.0 - a) * fill).clamp(0.0, 1.0)
+            (a * rgba_luma(p).clamp(0.0, 1.0) + (1.0 - a) * fill).clamp(0.0, 1.0)
         })
         .collect()
 }
 
 /// The colour transparency is flattened onto: white behind a dark item, black behind a light one.
 fn flatten_fill(rgba: &image::Rgba32FImage) -> f32 {
-    let luma = |p: &image::Rgba<f32>| 0.299 * p.0[0] + 0.587 * p.0[1] + 0.114 * p.0[2];
     let (mut opaque_sum, mut opaque_n, mut transparent_n) = (0.0f64, 0usize, 0usize);
     for p in rgba.pixels() {
         if p.0[3] >= 0.5 {
-            opaque_sum += luma(p) as f64;
+            opaque_sum += rgba_luma(p) as f64;
             opaque_n += 1;
         } else {
             transparent_n += 1;

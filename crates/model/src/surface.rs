@@ -66,14 +66,15 @@ pub(crate) struct ItemMask {
 /// (brightness and colour hardly vary), and the item stands out from it in brightness, not
 /// only in colour (a red shirt on a green cloth of the same brightness vanishes in grayscale).
 pub(crate) fn is_catalog_shot(rgb: &[[f32; 3]], w: usize, h: usize) -> bool {
-    if !border_is_plain(rgb, w, h) {
+    let mut border = Vec::new();
+    for_border(w, h, border_strip(w, h), |i| border.push(opponent(rgb[i])));
+    let background: [f32; 3] = std::array::from_fn(|k| percentile(&mut border.iter().map(|f| f[k]).collect::<Vec<_>>(), 0.5));
+    // Plain: most of the border (all but what an item reaching the frame's edge covers) is one
+    // colour, within JPEG noise and a faint gradient: not a texture, not a light fall-off.
+    let near = border.iter().filter(|f| (0..3).all(|k| (f[k] - background[k]).abs() <= PLAIN_TOLERANCE)).count();
+    if (near as f32) < PLAIN_SHARE * border.len() as f32 {
         return false;
     }
-    let strip = border_strip(w, h);
-    let mut border = Vec::new();
-    for_border(w, h, strip, |i| border.push(opponent(rgb[i])));
-    let median = |k: usize| percentile(&mut border.iter().map(|f| f[k]).collect::<Vec<_>>(), 0.5);
-    let background = [median(0), median(1), median(2)];
     let (mut brightness, mut colour): (Vec<f32>, Vec<f32>) = rgb
         .iter()
         .map(|&c| {
@@ -83,17 +84,6 @@ pub(crate) fn is_catalog_shot(rgb: &[[f32; 3]], w: usize, h: usize) -> bool {
         .unzip();
     let (brightness, colour) = (percentile(&mut brightness, 0.99), percentile(&mut colour, 0.99));
     brightness >= 0.5 * colour
-}
-
-/// Whether most of the border (all but what an item reaching the frame's edge covers) is one
-/// colour, within JPEG noise and a faint gradient: not a texture, not a light fall-off.
-fn border_is_plain(rgb: &[[f32; 3]], w: usize, h: usize) -> bool {
-    let strip = border_strip(w, h);
-    let mut border = Vec::new();
-    for_border(w, h, strip, |i| border.push(opponent(rgb[i])));
-    let median: [f32; 3] = std::array::from_fn(|k| percentile(&mut border.iter().map(|f| f[k]).collect::<Vec<_>>(), 0.5));
-    let near = border.iter().filter(|f| (0..3).all(|k| (f[k] - median[k]).abs() <= PLAIN_TOLERANCE)).count();
-    near as f32 >= PLAIN_SHARE * border.len() as f32
 }
 
 /// Looks for one item on a textured or unevenly lit surface. `None`: nothing stands out.
@@ -371,17 +361,17 @@ impl Model {
 
     /// Negative log-likelihood of the best-fitting cluster.
     fn cost(&self, f: &[f32; FEATURES]) -> f32 {
-        (0..self.means.len())
-            .map(|c| self.offset[c] + (0..FEATURES).map(|d| (f[d] - self.means[c][d]).powi(2) * self.inv_two_var[c][d]).sum::<f32>())
-            .fold(f32::MAX, f32::min)
+        (0..self.means.len()).map(|c| self.cluster_cost(c, f)).fold(f32::MAX, f32::min)
     }
 
     /// The best-fitting cluster.
     fn nearest(&self, f: &[f32; FEATURES]) -> usize {
-        (0..self.means.len())
-            .map(|c| (c, self.offset[c] + (0..FEATURES).map(|d| (f[d] - self.means[c][d]).powi(2) * self.inv_two_var[c][d]).sum::<f32>()))
-            .min_by(|a, b| a.1.total_cmp(&b.1))
-            .map_or(0, |(c, _)| c)
+        (0..self.means.len()).map(|c| (c, self.cluster_cost(c, f))).min_by(|a, b| a.1.total_cmp(&b.1)).map_or(0, |(c, _)| c)
+    }
+
+    /// Negative log-likelihood of `f` under cluster `c`.
+    fn cluster_cost(&self, c: usize, f: &[f32; FEATURES]) -> f32 {
+        self.offset[c] + (0..FEATURES).map(|d| (f[d] - self.means[c][d]).powi(2) * self.inv_two_var[c][d]).sum::<f32>()
     }
 
     /// Distance in colour (not texture) from the nearest cluster centre.

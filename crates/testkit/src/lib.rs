@@ -7,7 +7,7 @@ use std::io::Cursor;
 use image::{DynamicImage, ImageFormat, Rgb, RgbImage};
 
 mod surface;
-pub use surface::{Contrast, SURFACE_KINDS, SurfacePhoto, surface_photo, surface_photo_image};
+pub use surface::{Contrast, SURFACE_KINDS, SurfacePhoto, surface_photo};
 
 /// Turns a Fashion-MNIST image (light item on black) into a photo-style picture: dark item on
 /// an off-white background, upscaled `scale`×, placed off-centre on a larger canvas, tinted.

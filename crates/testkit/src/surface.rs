@@ -9,7 +9,7 @@
 //! darker than, or as bright as its surface but of another colour; item size, position, angle,
 //! shadow, light fall-off and JPEG quality.
 
-use image::{DynamicImage, GrayImage, ImageFormat, Rgb, RgbImage, codecs::jpeg::JpegEncoder, imageops};
+use image::{DynamicImage, GrayImage, Rgb, RgbImage, codecs::jpeg::JpegEncoder, imageops};
 
 use crate::unit_hash;
 
@@ -369,9 +369,4 @@ pub fn surface_photo(pixels: Option<&[u8]>, i: usize) -> (Vec<u8>, SurfacePhoto)
     let mut out = Vec::new();
     JpegEncoder::new_with_quality(&mut out, quality).encode_image(&DynamicImage::ImageRgb8(photo)).expect("encoding a generated photo");
     (out, SurfacePhoto { surface: surface.kind, contrast })
-}
-
-/// [`surface_photo`] as an image (for pictures in the README and the page's examples).
-pub fn surface_photo_image(pixels: &[u8], i: usize) -> DynamicImage {
-    image::load_from_memory_with_format(&surface_photo(Some(pixels), i).0, ImageFormat::Jpeg).expect("a generated JPEG decodes")
 }

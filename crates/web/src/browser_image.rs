@@ -5,20 +5,32 @@
 //! images are not supported…"). Shared by the decoding worker (`bin/decoder.rs`, which includes
 //! this file) and the page's own fallback (`decoder.rs`); both scopes have these APIs.
 
-use fashion_model::{DecodeLimits, PreprocessError};
+use fashion_model::{DecodeLimits, FramedPhoto, Framing, PreprocessError, preprocess_framed, preprocess_framed_image};
 use image::{DynamicImage, RgbaImage};
 use js_sys::{Function, Promise, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
+/// `file` (its contents `bytes`) decoded, re-framed and preprocessed: by the model crate, or
+/// where it refuses the format, by the browser's decoder and then the same preprocessing.
+/// `Err` holds the message for the card.
+pub async fn preprocess(file: &web_sys::Blob, bytes: &[u8], framing: &Framing) -> Result<FramedPhoto, String> {
+    let limits = DecodeLimits::default();
+    match preprocess_framed(bytes, limits, framing) {
+        Err(e) if browser_may_decode(&e) => preprocess_framed_image(&decode(file, limits, &e).await?, framing),
+        other => other,
+    }
+    .map_err(|e| e.to_string())
+}
+
 /// Whether the model crate refused a file for its format, and the browser may read it.
-pub fn browser_may_decode(error: &PreprocessError) -> bool {
+fn browser_may_decode(error: &PreprocessError) -> bool {
     matches!(error, PreprocessError::Unsupported("AVIF" | "HEIC/HEIF"))
 }
 
 /// Decodes `file` with the browser, within `limits`. `Err` holds the message for the card:
 /// `refused` (the model crate's own message) when the browser cannot read it either.
-pub async fn decode(file: &web_sys::Blob, limits: DecodeLimits, refused: &PreprocessError) -> Result<DynamicImage, String> {
+async fn decode(file: &web_sys::Blob, limits: DecodeLimits, refused: &PreprocessError) -> Result<DynamicImage, String> {
     let cannot = || refused.to_string();
     let global = js_sys::global();
     let create: Function = Reflect::get(&global, &"createImageBitmap".into()).ok().and_then(|f| f.dyn_into().ok()).ok_or_else(cannot)?;

@@ -8,7 +8,7 @@
 
 use std::{cell::RefCell, collections::HashMap};
 
-use fashion_model::{DecodeLimits, Framing, framing::Thumbnail, preprocess_framed, preprocess_framed_image};
+use fashion_model::{Framing, framing::Thumbnail};
 use js_sys::{Array, Float32Array, Function, Promise, Uint8Array};
 use leptos::task::spawn_local;
 use wasm_bindgen::{JsCast, JsValue, prelude::Closure};
@@ -109,13 +109,7 @@ pub async fn decode(file: &web_sys::File, framing: Framing) -> Result<Decoded, S
         }
     }
     let bytes = browser::read_file(file).await?;
-    let framed = match preprocess_framed(&bytes, DecodeLimits::default(), &framing) {
-        Err(e) if browser_image::browser_may_decode(&e) => {
-            preprocess_framed_image(&browser_image::decode(file, DecodeLimits::default(), &e).await?, &framing)
-        }
-        other => other,
-    }
-    .map_err(|e| e.to_string())?;
+    let framed = browser_image::preprocess(file, &bytes, &framing).await?;
     let item = ItemRegion { bounds: framed.input.item, on_surface: framed.input.on_surface };
     Ok(Decoded { pixels: framed.input.pixels.to_vec(), frame: framed.input.frame, item, thumbnails: framed.thumbnails })
 }

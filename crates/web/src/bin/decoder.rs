@@ -34,7 +34,7 @@ mod browser_image;
 
 #[cfg(target_arch = "wasm32")]
 mod worker {
-    use fashion_model::{CropBox, DecodeLimits, Framing, framing::Thumbnail, preprocess_framed, preprocess_framed_image};
+    use fashion_model::{CropBox, Framing, framing::Thumbnail};
     use js_sys::{Array, Float32Array, Reflect, Uint8Array};
     use wasm_bindgen::{JsCast, JsValue, prelude::Closure};
     use web_sys::{DedicatedWorkerGlobalScope, File, FileReaderSync, MessageEvent};
@@ -86,14 +86,7 @@ mod worker {
             .map_err(|e| format!("cannot read the file: {}", e.as_string().unwrap_or_else(|| format!("{e:?}"))))?;
         let bytes = Uint8Array::new(&buffer).to_vec();
         let started = js_sys::Date::now();
-        let framed = match preprocess_framed(&bytes, DecodeLimits::default(), &framing) {
-            Err(e) if browser_image::browser_may_decode(&e) => {
-                let image = browser_image::decode(&file, DecodeLimits::default(), &e).await?;
-                preprocess_framed_image(&image, &framing)
-            }
-            other => other,
-        }
-        .map_err(|e| e.to_string())?;
+        let framed = browser_image::preprocess(&file, &bytes, &framing).await?;
         let ms = js_sys::Date::now() - started;
         let mut fields = vec![
             ("pixels", Float32Array::from(&framed.input.pixels[..]).into()),
