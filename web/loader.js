@@ -44,21 +44,21 @@ try {
   }
 }
 
-// The WebGPU module (crates/engine/src/bin/gpu.rs), which the app asks for once it can
-// answer on the CPU: a classic script (Trunk builds it like a worker, `--target no-modules`)
+// The engine module (crates/engine-module), which the app asks for once it can answer on
+// the CPU, to run on WebGPU: a classic script (Trunk builds it like a worker, `--target no-modules`)
 // that declares the global `wasm_bindgen`. Resolves to its exports, once started.
 let gpuModule = null;
 function loadGpu() {
   gpuModule ??= new Promise((resolve, reject) => {
     const script = document.createElement("script");
-    script.src = "gpu.js";
+    script.src = "engine.js";
     script.onload = () => resolve();
-    script.onerror = () => reject(new Error("gpu.js could not be loaded"));
+    script.onerror = () => reject(new Error("engine.js could not be loaded"));
     document.head.append(script);
   }).then(async () => {
-    // Declared by gpu.js.
+    // Declared by engine.js.
     const gpu = wasm_bindgen;
-    await gpu({ module_or_path: "gpu_bg.wasm" });
+    await gpu({ module_or_path: "engine_bg.wasm" });
     return gpu;
   });
   return gpuModule;

@@ -108,6 +108,14 @@ impl Browser {
         self.before_page_scripts(GPU_BUFFER_COUNTER).await.context("installing the GPU buffer counter")
     }
 
+    /// Destroys every WebGPU device the page made a buffer on, as a driver reset would (needs
+    /// [`Self::count_gpu_buffers`] before the page loaded). Returns how many there were.
+    pub async fn lose_gpu_devices(&self) -> Result<u64> {
+        let destroyed =
+            self.eval("const all = [...(self.fashionGpuDevices ?? [])]; all.forEach((d) => d.destroy()); return all.length", vec![]).await?;
+        destroyed.as_u64().context("the device count is not a number")
+    }
+
     /// One DevTools-protocol command (`Emulation.…`, say) on the current tab.
     pub async fn devtools(&self, cmd: &'static str, params: Value) -> Result<Value> {
         Ok(self.client.issue_cmd(Cdp { cmd, params }).await.with_context(|| format!("DevTools {cmd}"))?)
@@ -236,11 +244,14 @@ const GPU_BUFFER_COUNTER: &str = r#"
 (() => {
   if (!self.GPUDevice) return;
   const stats = self.fashionGpuBuffers = { created: 0, destroyed: 0, liveBytes: 0, peakLiveBytes: 0 };
+  // Every device that made a buffer, so that a test can destroy them as a driver reset would.
+  const devices = self.fashionGpuDevices = new Set();
   const sizes = new WeakMap();
   const release = (size) => { stats.destroyed += 1; stats.liveBytes -= size; };
   const collected = new FinalizationRegistry((cell) => { if (!cell.done) { cell.done = true; release(cell.size); } });
   const create = GPUDevice.prototype.createBuffer;
   GPUDevice.prototype.createBuffer = function (descriptor) {
+    devices.add(this);
     const buffer = create.call(this, descriptor);
     const cell = { size: Number(descriptor.size), done: false };
     sizes.set(buffer, cell);

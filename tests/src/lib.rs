@@ -18,12 +18,23 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ lives in the workspace root").to_path_buf()
 }
 
-/// The built page: `$FASHION_DIST`, else `dist/` (what `trunk build --release` writes).
+/// The page the tests drive, built with its test hooks: `$FASHION_DIST`, set by `cargo xtask
+/// test` (`trunk build --release --features test-hooks --dist …`).
 pub fn dist() -> PathBuf {
-    let dir = std::env::var_os("FASHION_DIST").map(PathBuf::from).unwrap_or_else(|| root().join("dist"));
+    built("FASHION_DIST", "trunk build --release --features test-hooks --dist DIR")
+}
+
+/// The page as shipped, without test hooks: `$FASHION_SHIPPED_DIST`, else `dist/` (what
+/// `cargo xtask build-page` writes).
+pub fn shipped_dist() -> PathBuf {
+    built("FASHION_SHIPPED_DIST", "cargo xtask build-page")
+}
+
+fn built(variable: &str, how: &str) -> PathBuf {
+    let dir = std::env::var_os(variable).map(PathBuf::from).unwrap_or_else(|| root().join("dist"));
     assert!(
         dir.join("index.html").exists(),
-        "the page is not built at {}: run `cargo xtask test` (it builds it with Trunk), or `trunk build --release`",
+        "the page is not built at {} (${variable}): run `cargo xtask test`, which builds both pages, or `{how}`",
         dir.display()
     );
     dir

@@ -2,13 +2,15 @@
 //! page fetched nothing once it was running.
 
 use std::{
-    path::{Path, PathBuf},
+    path::PathBuf,
     sync::{
         Arc, Mutex,
         atomic::{AtomicBool, Ordering},
     },
     thread,
 };
+
+use xtask::site;
 
 pub struct StaticServer {
     pub url: String,
@@ -20,23 +22,10 @@ pub struct StaticServer {
     thread: Option<thread::JoinHandle<()>>,
 }
 
-fn content_type(path: &Path) -> &'static str {
-    match path.extension().and_then(|e| e.to_str()).unwrap_or("") {
-        "html" => "text/html; charset=utf-8",
-        "js" => "text/javascript",
-        "wasm" => "application/wasm",
-        "css" => "text/css",
-        "svg" => "image/svg+xml",
-        "json" => "application/json",
-        "webmanifest" => "application/manifest+json",
-        _ => "application/octet-stream",
-    }
-}
-
-/// The file under the site's folder that a request path (`/`, `/cnn.fmw?v=1`) names.
+/// The file under the site's folder that a request path (`/`, `/cnn.fmw?v=1`) names (a path
+/// that climbs out of the folder names `..`, which is never a file).
 pub fn file_for_url(url: &str) -> &str {
-    let relative = url.split(['?', '#']).next().unwrap_or("/").trim_start_matches('/');
-    if relative.is_empty() { "index.html" } else { relative }
+    site::file_for_url(url).unwrap_or("..")
 }
 
 impl StaticServer {
@@ -56,12 +45,10 @@ impl StaticServer {
                         drop(request);
                         continue;
                     }
-                    let relative = file_for_url(&url);
-                    let path = dir.join(relative);
-                    let inside = !relative.split('/').any(|part| part == "..");
-                    let response = match std::fs::read(&path) {
-                        Ok(bytes) if inside => tiny_http::Response::from_data(bytes)
-                            .with_header(tiny_http::Header::from_bytes("Content-Type", content_type(&path)).unwrap()),
+                    let file = site::file_for_url(&url).map(|relative| dir.join(relative));
+                    let response = match file.as_ref().map(|file| (file, std::fs::read(file))) {
+                        Some((path, Ok(bytes))) => tiny_http::Response::from_data(bytes)
+                            .with_header(tiny_http::Header::from_bytes("Content-Type", site::content_type(path)).unwrap()),
                         _ => tiny_http::Response::from_data(b"not found".to_vec()).with_status_code(404),
                     };
                     let _ = request.respond(response);

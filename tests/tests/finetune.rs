@@ -204,7 +204,7 @@ async fn scenario(browser: &Browser, server: &StaticServer, gpu: Gpu) -> Result<
     // it makes when it likes). Nothing of the user's goes anywhere.
     let fetched = server.requests()[assets_loaded..].to_vec();
     let site_file =
-        |r: &str| ["/replay.fms", "/heldout.fms", "/tuner.js", "/gpu.js", "/gpu_bg.wasm"].contains(&r) || r.starts_with("/sw.js");
+        |r: &str| ["/replay.fms", "/heldout.fms", "/finetune-worker.js", "/engine.js", "/engine_bg.wasm"].contains(&r) || r.starts_with("/sw.js");
     ensure!(fetched.iter().all(|r| site_file(r)), "requests during upload and fine-tuning: {fetched:?}");
 
     // The downloaded file is the trainer's format and scores the same held-out slice the same.

@@ -12,7 +12,7 @@ use fashion_model::{
     direct::DirectCnn,
     explain,
     network::{Network, images_tensor},
-    verdict::Verdict,
+    verdict::Scores,
 };
 
 use crate::{EngineError, js};
@@ -43,9 +43,6 @@ pub struct Backend {
     pub device: Device,
     /// The GPU adapter's name, or why the CPU is in use.
     pub detail: String,
-    /// Kept so a test can destroy it and exercise the device-lost fallback.
-    #[cfg(feature = "webgpu")]
-    gpu: Option<burn::tensor::wgpu::wgpu::Device>,
 }
 
 impl Backend {
@@ -55,8 +52,6 @@ impl Backend {
             kind: BackendKind::Cpu,
             device: Device::flex(),
             detail: reason.into(),
-            #[cfg(feature = "webgpu")]
-            gpu: None,
         }
     }
 
@@ -68,16 +63,7 @@ impl Backend {
             Device::wgpu_options().init_with_setup_async().await.map_err(|e| format!("WebGPU could not be initialised: {e}"))?;
         let info = setup.adapter.get_info();
         let name = if info.name.is_empty() { "GPU adapter".to_string() } else { info.name.clone() };
-        Ok(Self { kind: BackendKind::WebGpu, device, detail: name, gpu: Some(setup.device) })
-    }
-
-    /// Destroys the GPU device (a test hook standing in for a driver reset). Returns whether
-    /// there was one.
-    pub fn destroy_gpu_device(&self) -> bool {
-        #[cfg(feature = "webgpu")]
-        return self.gpu.as_ref().map(|device| device.destroy()).is_some();
-        #[cfg(not(feature = "webgpu"))]
-        false
+        Ok(Self { kind: BackendKind::WebGpu, device, detail: name })
     }
 }
 
@@ -124,16 +110,6 @@ impl Model {
             None => logits(&self.inference, pixels, device).await,
         }
     }
-}
-
-/// Class probabilities for one image from both networks.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Scores {
-    pub cnn: [f32; NUM_CLASSES],
-    /// The CNN's answer under its weights file's "not sure" rule.
-    pub verdict: Verdict,
-    /// The logistic-regression baseline, when its weights loaded.
-    pub baseline: Option<[f32; NUM_CLASSES]>,
 }
 
 /// Everything needed to classify: the device, the CNN and the baseline.
@@ -245,9 +221,7 @@ pub async fn logits(network: &Network, pixels: &[f32], device: &Device) -> Resul
 }
 
 /// Raw logits of each of `networks` on the same `pixels`, read back in one transaction: on
-/// WebGPU every read waits for the device, so the CNN and the baseline share one wait (on
-/// SwiftShader the gain was within noise, 213 → 203 ms; not yet measured on a hardware
-/// GPU).
+/// WebGPU every read waits for the device, so the CNN and the baseline share one wait.
 pub async fn logits_of(networks: &[&Network], pixels: &[f32], device: &Device) -> Result<Vec<Vec<f32>>, EngineError> {
     let input = images_tensor(pixels.to_vec(), device);
     let read = networks.iter().fold(Transaction::default(), |tx, network| tx.register(network.forward(input.clone())));

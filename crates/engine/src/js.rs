@@ -1,6 +1,6 @@
 //! The few browser services the engine needs: a clock, yielding to the event loop, the WebGPU
 //! probe, readable JavaScript errors. Each works on the page and in a Web Worker (the CPU
-//! fine-tuning worker, `web/tuner.js`): both scopes have `setTimeout`, `performance` and
+//! fine-tuning worker, `web/finetune-worker.js`): both scopes have `setTimeout`, `performance` and
 //! `navigator`, so they are read from the global object rather than from `window`.
 
 use js_sys::{Function, Promise, Reflect};

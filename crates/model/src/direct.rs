@@ -1,8 +1,8 @@
 //! The compact CNN's inference written by hand, for the page's CPU path (one core, wasm SIMD).
 //!
-//! Why by hand: burn Flex runs each convolution as im2col, then a general matrix product; in
-//! the tab that reaches about 9.5 G multiply-adds/s, where TF.js's XNNPACK gets 13.8 on the
-//! same core with the same 128-bit instructions.
+//! Why by hand: burn Flex runs each convolution as im2col, then a general matrix product,
+//! which in the tab leaves most of a core's 128-bit SIMD throughput unused (the figures, and
+//! TF.js's XNNPACK on the same core: `docs/benchmarks.md`).
 //!
 //! Every convolution whose input has channels in fours runs in Winograd's form
 //! ([`crate::winograd`]: about half the multiply-adds); the first (one input channel) runs
@@ -10,8 +10,8 @@
 //! with the sums of 4 output pixels × 8 output channels held in registers while the input
 //! channels go by: per input channel, 2 weight loads and 4 pixel loads feed 32 multiply-adds.
 //! The 4 pixels are consecutive in reading order, across row ends, so that a row whose length
-//! is not a multiple of 4 does not leave its last pixels to a one-pixel block. Wider blocks (5
-//! or 6 pixels) measured slower in V8 (Node 20): 16 vector registers do not hold their sums,
+//! is not a multiple of 4 does not leave its last pixels to a one-pixel block. Wider blocks
+//! would not fit: wasm engines give 16 vector registers, too few for the sums of 5 or 6 pixels,
 //! the weights and the products. ReLU, the max-pools and the pooled head are written out
 //! plainly.
 //!
@@ -22,6 +22,7 @@
 
 use crate::{
     IMAGE_PIXELS, IMAGE_SIDE, NUM_CLASSES,
+    blocks::{Map, accumulate},
     lanes::V4,
     winograd::{Scratch, Winograd},
 };
@@ -178,33 +179,6 @@ impl Layer {
     }
 }
 
-/// A stack of channels-last feature maps with a one-pixel zero border.
-#[derive(Default)]
-pub(crate) struct Map {
-    pub(crate) side: usize,
-    pub(crate) channels: usize,
-    pub(crate) data: Vec<f32>,
-}
-
-impl Map {
-    pub(crate) fn reset(&mut self, side: usize, channels: usize) {
-        self.side = side;
-        self.channels = channels;
-        self.data.clear();
-        self.data.resize((side + 2) * (side + 2) * channels, 0.0);
-    }
-
-    /// Offset of pixel (y, x) of the map, border excluded (the border is at −1 and `side`).
-    pub(crate) fn at(&self, y: usize, x: usize) -> usize {
-        ((y + 1) * (self.side + 2) + x + 1) * self.channels
-    }
-
-    pub(crate) fn set(&mut self, y: usize, x: usize, c: usize, v: f32) {
-        let i = self.at(y, x) + c;
-        self.data[i] = v;
-    }
-}
-
 /// The two maps a forward pass alternates between and the Winograd kernels' buffers, kept
 /// across images.
 #[derive(Default)]
@@ -269,34 +243,6 @@ fn block<const P: usize>(conv: &Conv3x3, input: &Map, output: &mut Map, co: usiz
     }
 }
 
-/// The innermost loop of both kernels (this file's and [`crate::winograd`]'s): for each of
-/// `cin` input channels, the value at `rows[p] + ci` times the 8 weights at
-/// `weights + ci · cout`, added into `acc[p]`.
-///
-/// # Safety
-/// `rows[p]..rows[p] + cin` and, for every `ci < cin`, `weights + ci · cout` and the 7 floats
-/// after it must be readable (any alignment).
-#[inline(always)]
-pub(crate) unsafe fn accumulate<const P: usize>(
-    acc: &mut [[V4; 2]; P],
-    rows: [*const f32; P],
-    weights: *const f32,
-    cin: usize,
-    cout: usize,
-) {
-    let mut w = weights;
-    for ci in 0..cin {
-        // SAFETY: inside the ranges the caller vouches for.
-        let (w0, w1) = unsafe { (V4::read(w), V4::read(w.add(4))) };
-        for (p, acc) in acc.iter_mut().enumerate() {
-            let v = unsafe { V4::read_splat(rows[p].add(ci)) };
-            acc[0] = acc[0].mul_add(v, w0);
-            acc[1] = acc[1].mul_add(v, w1);
-        }
-        w = w.wrapping_add(cout);
-    }
-}
-
 /// 2×2 max-pool of `input` into `output` (`side` a side after pooling).
 fn max_pool(input: &Map, output: &mut Map, side: usize) {
     let channels = input.channels;
@@ -348,4 +294,51 @@ fn dense(layer: &Dense, x: &[f32]) -> Vec<f32> {
         out.iter_mut().zip(row).for_each(|(o, w)| *o += v * w);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn noise(n: usize, seed: u32) -> Vec<f32> {
+        let mut state = seed.wrapping_mul(2654435761).max(1);
+        (0..n)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 17;
+                state ^= state << 5;
+                state as f32 / u32::MAX as f32 - 0.5
+            })
+            .collect()
+    }
+
+    #[test]
+    fn matches_the_direct_convolution_on_even_and_odd_sides() {
+        let (cin, cout) = (8, 16);
+        for side in [1, 2, 3, 5, 7, 14] {
+            let oihw = noise(cout * cin * 9, 1);
+            let bias = noise(cout, 2);
+            let direct = Conv3x3::from_oihw(cin, cout, &oihw, bias.clone(), false);
+            let winograd = Winograd::new(cin, cout, &direct.weights, bias).expect("channels fit");
+            let mut input = Map::default();
+            input.reset(side, cin);
+            let values = noise(side * side * cin, side as u32 + 3);
+            for y in 0..side {
+                for x in 0..side {
+                    for c in 0..cin {
+                        input.set(y, x, c, values[(y * side + x) * cin + c]);
+                    }
+                }
+            }
+            let (mut want, mut got) = (Map::default(), Map::default());
+            want.reset(side, cout);
+            got.reset(side, cout);
+            convolve(&direct, &input, &mut want);
+            winograd.apply(&input, &mut got, &mut Scratch::default());
+            // Border included: it must stay zero.
+            let worst = want.data.iter().zip(&got.data).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+            assert!(worst < 1e-5, "side {side}: differs by {worst}");
+            assert!(want.data.iter().any(|&v| v > 0.0), "side {side}: the test compares something");
+        }
+    }
 }

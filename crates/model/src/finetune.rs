@@ -16,7 +16,7 @@ use burn::{
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use serde::{Deserialize, Serialize};
 
-use crate::{IMAGE_PIXELS, Network, augment::Augment, network::images_tensor, samples::LabelledImages};
+use crate::{IMAGE_PIXELS, Network, augment::Augment, network::images_tensor, labelled::LabelledImages};
 
 /// One Adam step on a batch. Returns the updated network and the batch's loss and logits,
 /// still on the device.
@@ -33,6 +33,21 @@ pub fn train_step(
     let grads = GradientsParams::from_grads(loss.backward(), &network);
     let network = optim.step(learning_rate, network, grads);
     (network, loss, logits)
+}
+
+/// A fine-tuning run's before and after, for the user to judge it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub heldout_images: usize,
+    pub heldout_before: f64,
+    pub heldout_after: f64,
+    pub user_images: usize,
+    pub user_before: f64,
+    pub user_after: f64,
+    pub steps: usize,
+    pub seconds: f64,
+    /// Training throughput (forward + backward + optimizer step).
+    pub images_per_second: f64,
 }
 
 /// Which parameters fine-tuning changes.
@@ -61,12 +76,10 @@ pub struct FineTuneConfig {
 }
 
 impl Default for FineTuneConfig {
-    /// Measured on the CNN shipped before the compact one (report layout + batch norm;
-    /// `cargo run --release -p trainer --example finetune_sweep`:
-    /// three groups of 4 wrongly classified photos, two seeds each): every photo learnt in 100
-    /// steps, for 1.0–1.8 points lost on the held-out slice. 8 or 16 of the user's photos per
-    /// batch lost up to 2.0 and 3.4 points, 40 steps up to 3.4; a lower or higher learning
-    /// rate did not help; 200 steps lost at most 1.4 but take twice as long.
+    /// The settings that learnt every photo of `cargo run --release -p trainer --example
+    /// finetune_sweep` while forgetting least of the held-out slice, at half the steps of the
+    /// next best (the sweep's table: `docs/experiments.md`). Only the dense layers train, and
+    /// without dropout, so that WebGPU and the CPU reach the same weights.
     fn default() -> Self {
         Self {
             steps: 100,

@@ -31,6 +31,7 @@ mod imp {
         /// `at..at + 4` must be readable (any alignment).
         #[inline(always)]
         pub unsafe fn read(at: *const f32) -> Self {
+            // SAFETY: the caller guarantees four readable floats; v128_load allows any alignment.
             Self(unsafe { v128_load(at as *const v128) })
         }
 
@@ -40,6 +41,7 @@ mod imp {
         /// `at` must be readable (any alignment).
         #[inline(always)]
         pub unsafe fn read_splat(at: *const f32) -> Self {
+            // SAFETY: the caller guarantees one readable float at `at`.
             Self(unsafe { v128_load32_splat(at as *const u32) })
         }
 
@@ -103,6 +105,7 @@ mod imp {
         /// `at..at + 4` must be readable (any alignment).
         #[inline(always)]
         pub unsafe fn read(at: *const f32) -> Self {
+            // SAFETY: the caller guarantees four readable floats; the read is unaligned.
             Self(unsafe { std::ptr::read_unaligned(at as *const [f32; 4]) })
         }
 
@@ -112,6 +115,7 @@ mod imp {
         /// `at` must be readable (any alignment).
         #[inline(always)]
         pub unsafe fn read_splat(at: *const f32) -> Self {
+            // SAFETY: the caller guarantees one readable float at `at`.
             Self([unsafe { at.read_unaligned() }; 4])
         }
 

@@ -6,6 +6,7 @@
 //! the file system, so the page can feed it bytes from an upload or a fetch.
 
 pub mod augment;
+mod blocks;
 pub mod calibration;
 pub mod classes;
 pub mod compact;
@@ -16,7 +17,7 @@ pub mod framing;
 pub mod lanes;
 pub mod network;
 pub mod preprocess;
-pub mod samples;
+pub mod labelled;
 mod surface;
 pub mod verdict;
 pub mod weights;
@@ -27,7 +28,7 @@ pub use compact::CompactConfig;
 pub use framing::{CropBox, FramedPhoto, Framing, preprocess_framed, preprocess_framed_image};
 pub use network::{Architecture, CnnConfig, Network};
 pub use preprocess::{DecodeLimits, PreprocessError, Preprocessed, preprocess_bytes, preprocess_image};
-pub use samples::{LabelledImages, SamplesError};
+pub use labelled::{LabelledImages, SamplesError};
 pub use weights::{Precision, TrainingSummary, WeightsError, WeightsFile};
 
 /// Side length of a Fashion-MNIST image.

@@ -159,3 +159,13 @@ mod tests {
         assert!((garment_score(&row(0, 10.0, 0.0), 2.0) - garment_score(&row(0, 5.0, 0.0), 1.0)).abs() < 1e-5);
     }
 }
+
+/// Class probabilities for one image from both of the page's networks.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Scores {
+    pub cnn: [f32; NUM_CLASSES],
+    /// The CNN's answer under its weights file's "not sure" rule.
+    pub verdict: Verdict,
+    /// The logistic-regression baseline, when its weights loaded.
+    pub baseline: Option<[f32; NUM_CLASSES]>,
+}

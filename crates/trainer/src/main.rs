@@ -6,7 +6,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use trainer::{bench, calibrate, convert, predict, samples, study, suite};
+use trainer::{bench, calibrate, convert, finetune_sets, predict, study};
+#[cfg(feature = "suite")]
+use trainer::suite;
 
 #[derive(Parser)]
 #[command(version, about = "Train, evaluate and run the Fashion-MNIST classifiers", args_conflicts_with_subcommands = true)]
@@ -26,6 +28,7 @@ enum Command {
     /// Test-set metrics of any weights file, including one fine-tuned in the browser.
     Evaluate(predict::EvaluateArgs),
     /// Accuracy of every model on Fashion-MNIST, photo-style, pose and drawings test sets.
+    #[cfg(feature = "suite")]
     Suite(suite::SuiteArgs),
     /// Training and inference throughput of the CNN on each backend.
     Bench(bench::BenchArgs),
@@ -34,7 +37,7 @@ enum Command {
     /// Rewrite a weights file in the current format, in f16 (as shipped) or f32.
     Convert(convert::ConvertArgs),
     /// Write the page's replay set and held-out test slice (training runs do it too).
-    Samples(samples::SamplesArgs),
+    Samples(finetune_sets::SamplesArgs),
 }
 
 fn main() -> ExitCode {
@@ -45,8 +48,9 @@ fn main() -> ExitCode {
         Some(Command::Predict(args)) => predict::predict(args),
         Some(Command::Evaluate(args)) => predict::evaluate(args),
         Some(Command::Bench(args)) => bench::run(args),
+        #[cfg(feature = "suite")]
         Some(Command::Suite(args)) => suite::run(args),
-        Some(Command::Samples(args)) => samples::run(args),
+        Some(Command::Samples(args)) => finetune_sets::run(args),
         Some(Command::Convert(args)) => convert::run(args),
         Some(Command::Calibrate(args)) => calibrate::run(args),
     };

@@ -18,7 +18,7 @@ use crate::{
     metrics::{self, Evaluation},
     progress::Progress,
     report::{self, ModelReport, RunReport},
-    samples,
+    finetune_sets,
     training::{self, Checkpoints, Engine, PhaseResult, Schedule, TrainConfig},
 };
 
@@ -318,7 +318,7 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
     };
     report::write(&args.out.join("report"), &run)?;
     // What the page needs to fine-tune these weights: replay images and a held-out slice.
-    samples::write(&args.out, &train, &data.test)?;
+    finetune_sets::write(&args.out, &train, &data.test)?;
     progress.note(&format!(
         "test accuracy: logistic regression {:.2}%, CNN {:.2}% ({:+.2} points); report in {}",
         100.0 * run.logistic.test.accuracy,

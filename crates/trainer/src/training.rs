@@ -5,7 +5,7 @@
 //! burn's autodiff or, for the compact CNN on the CPU, on the hand-written kernels ([`Engine`]).
 //!
 //! burn's `Learner` would give most of this, but its checkpoints do not hold our early-stopping
-//! state and it cannot run in the browser, where the same loop runs for fine-tuning.
+//! state, the epochs' weights for averaging, or the hand-written kernels' optimizer state.
 
 use std::{
     path::{Path, PathBuf},
@@ -141,8 +141,8 @@ pub fn learning_rate(config: &TrainConfig, step: usize, steps_per_epoch: usize) 
 ///
 /// Only epochs from `from_epoch` on compete: those trained with the run's final augmentation.
 /// Validation loss falls when the calm finish starts, but not always below the best epoch
-/// before it; a run that stopped there (measured: epoch 36 of 44, two epochs into the calm
-/// finish) would restore weights that never saw it.
+/// before it; a run that stopped early in the calm finish would restore weights that never
+/// saw it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EarlyStopping {
     patience: usize,

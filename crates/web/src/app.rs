@@ -11,6 +11,7 @@ use crate::{
 pub fn App() -> impl IntoView {
     let state = AppState::new();
     provide_context(state);
+    #[cfg(feature = "test-hooks")]
     crate::hooks::register(state);
     state.start();
 
@@ -26,7 +27,7 @@ pub fn App() -> impl IntoView {
             <Examples />
             <div class="tools"><LoadWeights /></div>
             <section class="gallery" aria-label="your photos, newest first">
-                <For each=move || state.cards.get() key=|card| card.id let:card>
+                <For each=move || state.cards() key=|card| card.id let:card>
                     <ResultCard card />
                 </For>
             </section>

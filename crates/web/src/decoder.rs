@@ -64,6 +64,7 @@ thread_local! {
 }
 
 /// Milliseconds the decoding worker spent on the last file it decoded (for benchmarks).
+#[cfg(feature = "test-hooks")]
 pub fn last_worker_ms() -> Option<f64> {
     LAST_MS.with(|ms| ms.get())
 }

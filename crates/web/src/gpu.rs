@@ -1,4 +1,4 @@
-//! The bridge to the WebGPU module (`crates/engine/src/bin/gpu.rs`). The page's own module
+//! The bridge to the engine module on WebGPU (`crates/engine-module`). The page's own module
 //! runs the models on the CPU and holds no WebGPU stack, so that the first answer needs
 //! 1.8 MB, not 4.2; once the page can answer it loads the WebGPU module (`web/loader.js`,
 //! `fashionLoadGpu`) and, when that starts, sends it the models and classifies there.
@@ -9,13 +9,13 @@
 
 use std::rc::Rc;
 
-use fashion_engine::tuning::{Outcome, Sets};
+use fashion_engine::finetune::{Outcome, Sets};
 use fashion_model::{LabelledImages, finetune::FineTuneConfig};
 use js_sys::{Array, Float32Array, Function, Promise, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue, prelude::Closure};
 use wasm_bindgen_futures::JsFuture;
 
-use crate::{browser::js_error, tuner};
+use crate::{browser::js_error, finetune_worker};
 
 /// Why a call into the WebGPU module failed.
 #[derive(Debug)]
@@ -115,7 +115,7 @@ impl Gpu {
         heat.dyn_into::<Float32Array>().map(|a| a.to_vec()).map_err(|_| GpuError::Failed("the WebGPU module gave no heatmap".into()))
     }
 
-    /// A fine-tuning run on WebGPU ([`fashion_engine::tuning::run`]).
+    /// A fine-tuning run on WebGPU ([`fashion_engine::finetune::run`]).
     pub async fn fine_tune(
         &self,
         user: &LabelledImages,
@@ -126,26 +126,24 @@ impl Gpu {
     ) -> Result<Outcome, GpuError> {
         let on_step = Closure::<dyn Fn(f64, f32)>::new(move |step: f64, loss: f32| on_step(step as usize, loss));
         let cancelled = Closure::<dyn Fn() -> bool>::new(cancelled);
-        let mut args: Vec<JsValue> = tuner::fine_tune_args(user, sets, config)?.to_vec();
+        let mut args: Vec<JsValue> = finetune_worker::fine_tune_args(user, sets, config)?.to_vec();
         args.extend([on_step.as_ref().clone(), cancelled.as_ref().clone()]);
-        Ok(tuner::outcome(self.call("fineTune", &args).await?)?)
+        Ok(finetune_worker::outcome(self.call("fineTune", &args).await?)?)
     }
 
+    #[cfg(feature = "test-hooks")]
     /// Size of its wasm heap in bytes.
     pub fn memory_bytes(&self) -> f64 {
         call_sync(&self.exports, "memoryBytes", &[]).ok().and_then(|v| v.as_f64()).unwrap_or(f64::NAN)
     }
 
-    /// Destroys its GPU device (a test hook standing in for a driver reset).
-    pub async fn lose_device(&self) -> bool {
-        self.call("loseDevice", &[]).await.is_ok_and(|v| v.is_truthy())
-    }
-
+    #[cfg(feature = "test-hooks")]
     /// The page benchmark's inference figures, measured on WebGPU.
     pub async fn bench(&self, photo: &[u8], runs: u32) -> Result<String, GpuError> {
         Ok(self.call("bench", &[bytes(photo), runs.into()]).await?.as_string().unwrap_or_default())
     }
 
+    #[cfg(feature = "test-hooks")]
     /// The page benchmark's fine-tuning figures, measured on WebGPU.
     pub async fn bench_training(&self, steps: u32, sets: &Sets) -> Result<String, GpuError> {
         let args = [steps.into(), bytes(&sets.replay.encode()), bytes(&sets.heldout.encode())];

@@ -1,37 +1,42 @@
 //! Functions exported to JavaScript for the browser tests and the page benchmark (Trunk
-//! exposes them as `window.wasmBindings`). They drive the same models as the UI, on WebGPU
-//! when the page classifies there (through the WebGPU module) and otherwise on the page's
-//! CPU engine; none of them touches the user's photos or the network.
+//! exposes them as `window.wasmBindings`), built only with the `test-hooks` feature: the
+//! shipped page has none of them. They drive the same models as the UI through the page's
+//! [`Router`], on WebGPU when the page runs there and otherwise on its CPU engine; none of them
+//! touches the user's photos or the network.
 
 use std::{cell::Cell, rc::Rc};
 
-use fashion_engine::{bench, engine};
+use fashion_engine::{Engine, bench};
 use fashion_model::IMAGE_PIXELS;
 use wasm_bindgen::prelude::*;
 
-use crate::{gpu::Gpu, samples, state::AppState};
+use crate::{
+    gpu::Gpu,
+    finetune_sets,
+    state::{AppState, Router},
+};
 
 thread_local! {
     // The hooks are free functions called from JavaScript: they reach the app through this.
-    static APP: Cell<Option<AppState>> = const { Cell::new(None) };
+    static ROUTER: Cell<Option<Router>> = const { Cell::new(None) };
 }
 
-/// Gives the hooks the app's state (once, when the app starts).
+/// Gives the hooks the app's router (once, when the app starts).
 pub fn register(state: AppState) {
-    APP.with(|app| app.set(Some(state)));
+    ROUTER.with(|router| router.set(Some(state.router)));
 }
 
-fn app() -> Result<AppState, JsValue> {
-    APP.with(Cell::get).ok_or_else(|| JsValue::from_str("the app has not started"))
+fn router() -> Result<Router, JsValue> {
+    ROUTER.with(Cell::get).ok_or_else(|| JsValue::from_str("the app has not started"))
 }
 
-fn engine() -> Result<Rc<engine::Engine>, JsValue> {
-    app()?.current_engine().ok_or_else(|| JsValue::from_str("the model is not loaded yet"))
+fn engine() -> Result<Rc<Engine>, JsValue> {
+    router()?.models().ok_or_else(|| JsValue::from_str("the model is not loaded yet"))
 }
 
-/// The WebGPU module, while the page classifies there.
+/// The engine module on WebGPU, while the page runs there.
 fn gpu() -> Option<Rc<Gpu>> {
-    app().ok()?.current_gpu()
+    router().ok()?.gpu()
 }
 
 fn js(e: impl std::fmt::Display) -> JsValue {
@@ -60,11 +65,10 @@ pub async fn heatmap(pixels: Vec<f32>, backend: String) -> Result<Vec<f32>, JsVa
     if pixels.len() != IMAGE_PIXELS {
         return Err(JsValue::from_str("pixels must be one 28×28 image"));
     }
-    let engine = engine()?;
-    match (backend.as_str(), gpu()) {
-        ("current", Some(gpu)) => gpu.explain(&pixels).await.map_err(js),
-        ("current" | "cpu", _) => engine.explain(&pixels).await.map_err(js),
-        (other, _) => Err(JsValue::from_str(&format!("unknown backend {other:?}"))),
+    match backend.as_str() {
+        "current" => router()?.explain(&pixels).await.map_err(js),
+        "cpu" => engine()?.explain(&pixels).await.map_err(js),
+        other => Err(JsValue::from_str(&format!("unknown backend {other:?}"))),
     }
 }
 
@@ -86,33 +90,19 @@ pub fn last_decode_ms() -> Option<f64> {
     crate::decoder::last_worker_ms()
 }
 
-/// Destroys the WebGPU device, as a driver reset would; the next classification must move
-/// to the CPU. Returns whether a GPU device was in use.
-#[wasm_bindgen(js_name = fashionLoseGpuDevice)]
-pub async fn lose_gpu_device() -> bool {
-    match gpu() {
-        Some(gpu) => gpu.lose_device().await,
-        None => false,
-    }
-}
-
-/// Size of the wasm heaps in bytes, the page's and (once loaded) the WebGPU module's: they
+/// Size of the wasm heaps in bytes, the page's and (once loaded) the engine module's: they
 /// only grow, so they bound what the tab holds.
 #[wasm_bindgen(js_name = fashionWasmMemoryBytes)]
 pub fn wasm_memory_bytes() -> f64 {
     fashion_engine::js::wasm_memory_bytes() + gpu().map_or(0.0, |gpu| gpu.memory_bytes())
 }
 
-/// Classifies `pixels` `times` times as the page does (WebGPU when it runs, else the CPU),
-/// as a long session would.
+/// Classifies `pixels` `times` times as the page does, as a long session would.
 #[wasm_bindgen(js_name = fashionClassifyRepeatedly)]
 pub async fn classify_repeatedly(pixels: Vec<f32>, times: u32) -> Result<u32, JsValue> {
-    let engine = engine()?;
+    let router = router()?;
     for _ in 0..times {
-        match gpu() {
-            Some(gpu) => gpu.logits(&pixels).await.map(drop).map_err(js)?,
-            None => engine.classify(&pixels).await.map(drop).map_err(js)?,
-        }
+        router.classify(&pixels).await.map_err(js)?;
     }
     Ok(times)
 }
@@ -133,7 +123,7 @@ pub fn current_weights() -> Result<Vec<u8>, JsValue> {
 /// use ([`bench::training`]). Returns JSON.
 #[wasm_bindgen(js_name = fashionBenchTraining)]
 pub async fn bench_training(steps: u32) -> Result<String, JsValue> {
-    let sets = samples::sets().await.map_err(js)?;
+    let sets = finetune_sets::load().await.map_err(js)?;
     match gpu() {
         Some(gpu) => gpu.bench_training(steps, &sets).await.map_err(js),
         None => bench::training(&*engine()?, &sets, steps).await.map_err(js),

@@ -8,13 +8,14 @@ mod browser_image;
 mod components;
 mod decoder;
 mod gpu;
+#[cfg(feature = "test-hooks")]
 mod hooks;
 mod message;
 mod panic;
-mod samples;
+mod finetune_sets;
 mod state;
 mod storage;
-mod tuner;
+mod finetune_worker;
 
 // Static constructors, synthesised by the linker. See `main`.
 #[cfg(target_family = "wasm")]
@@ -24,9 +25,11 @@ unsafe extern "C" {
 
 fn main() {
     // Run the constructors once, here. A module that never calls them itself is linked as a
-    // "command", and the linker then calls them at the top of *every* export: each click,
-    // upload and promise callback paid about 180 ms for it (profiled in headless Chromium).
+    // "command", and the linker then calls them at the top of *every* export, so that each
+    // click, upload and promise callback would run them all again.
     #[cfg(target_family = "wasm")]
+    // SAFETY: the linker's static constructors, run once before anything else in the module
+    // (this is its start function) and never again.
     unsafe {
         __wasm_call_ctors();
     }

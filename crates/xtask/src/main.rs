@@ -2,6 +2,7 @@
 //! Debian machine. Each task installs what it needs and is missing, or says exactly how to.
 //!
 //! - `cargo xtask serve`      — build the page with Trunk and serve it on http://127.0.0.1:8080
+//!   as soon as it can answer (serve.rs)
 //! - `cargo xtask test`       — every test: unit, integration, trainer end-to-end, and the page
 //!   in headless Chromium (WebGPU and CPU fallback)
 //! - `cargo xtask build-page` — `trunk build --release` into dist/
@@ -24,13 +25,15 @@ use std::{
 use anyhow::{Context, Result, bail};
 
 mod dist;
+mod serve;
 
 const DATASET_DIR: &str = "/usr/share/datasets/fashion-mnist";
 const DATASET_PACKAGE: &str = "dataset-fashion-mnist";
 /// Trunk 0.22 needs a newer rustc than the 1.95 this project targets.
 const TRUNK_VERSION: &str = "0.21.14";
-/// The crate that is the page; it only builds for wasm32, through Trunk.
+/// The crates that are the page's wasm modules; they only build for wasm32, through Trunk.
 const WEB_CRATE: &str = "fashion-web";
+const ENGINE_MODULE_CRATE: &str = "fashion-engine-module";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -38,8 +41,8 @@ fn main() -> ExitCode {
     let rest = &args[args.len().min(1)..];
     let result = match task {
         "test" => test(rest),
-        "serve" => serve(rest),
-        "build-page" => build_page(),
+        "serve" => serve::serve(rest),
+        "build-page" => build_page(Page::Shipped),
         "train" => train(rest),
         "bench" => bench(rest),
         "bench-page" => bench_page(rest),
@@ -207,48 +210,86 @@ fn trunk() -> Command {
     cmd
 }
 
-/// `trunk build --release` into dist/, then without debug names, with the offline copy's
-/// file list and with precompressed copies (dist.rs).
-fn build_page() -> Result<()> {
-    ensure_web_tools()?;
-    run(trunk().args(["build", "--release", "--locked"]))?;
-    let dist = root().join("dist");
-    dist::strip_debug_sections(&dist)?;
-    dist::write_service_worker(&dist)?;
-    dist::precompress(&dist)
+/// Which build of the page: the one users get, or the one the page tests and the page
+/// benchmark drive, with the `test-hooks` feature (`window.wasmBindings.fashion*`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Page {
+    Shipped,
+    WithTestHooks,
 }
 
-fn serve(extra: &[String]) -> Result<()> {
+impl Page {
+    fn dist(self) -> PathBuf {
+        match self {
+            Page::Shipped => root().join("dist"),
+            // Apart from dist/, so that a test build never ends up deployed.
+            Page::WithTestHooks => target_dir().join("page-test-dist"),
+        }
+    }
+}
+
+/// `trunk build --release` into the page's folder, then without debug names, with the
+/// offline copy's file list and with precompressed copies (dist.rs).
+fn build_page(page: Page) -> Result<()> {
     ensure_web_tools()?;
-    eprintln!("xtask: the page will be at http://127.0.0.1:8080/ (Ctrl+C stops the server)");
-    run(trunk().args(["serve", "--release", "--locked"]).args(extra))
+    let dist = page.dist();
+    let mut trunk = trunk();
+    trunk.args(["build", "--release", "--locked", "--dist"]).arg(&dist);
+    if page == Page::WithTestHooks {
+        trunk.args(["--features", "test-hooks"]);
+    }
+    run(&mut trunk)?;
+    finish_page(&dist)
+}
+
+/// After Trunk: the wasm without debug names, the offline copy's file list, precompressed
+/// copies (dist.rs).
+fn finish_page(dist: &Path) -> Result<()> {
+    dist::strip_debug_sections(dist)?;
+    dist::write_service_worker(dist)?;
+    dist::precompress(dist)
+}
+
+/// The native build every test, benchmark and trainer command runs: one selection of
+/// packages, so that burn is compiled natively once, with one set of features. (`cargo run -p
+/// trainer` or `-p page-tests` would unify features differently and compile burn again.) The
+/// page crates only build for wasm32 (done by Trunk); their tests run in the browser, from
+/// tests/.
+fn cargo_workspace_tests() -> Command {
+    let mut cmd = Command::new(env!("CARGO"));
+    cmd.args(["test", "--workspace", "--exclude", WEB_CRATE, "--exclude", ENGINE_MODULE_CRATE, "--release", "--locked"])
+        .env("FASHION_DIST", Page::WithTestHooks.dist())
+        .env("FASHION_SHIPPED_DIST", Page::Shipped.dist());
+    cmd
+}
+
+/// Builds the workspace's binaries as the tests do, then runs `binary` from it.
+fn run_built(binary: &str, args: &[&str], extra: &[String]) -> Result<()> {
+    run(cargo_workspace_tests().arg("--no-run"))?;
+    let mut cmd = Command::new(target_dir().join("release").join(binary));
+    cmd.args(args).args(extra).env("FASHION_DIST", Page::WithTestHooks.dist());
+    run(&mut cmd)
 }
 
 fn test(extra: &[String]) -> Result<()> {
     ensure_dataset()?;
     ensure_chromium()?;
-    // --workspace (not -p) keeps burn's features identical to the trainer's build, so the
-    // tests reuse it instead of compiling burn a second time. The page crate only builds for
-    // wasm32 (done by Trunk); its tests run in the browser, from tests/.
-    let cargo_test = || {
-        let mut cmd = Command::new(env!("CARGO"));
-        cmd.args(["test", "--workspace", "--exclude", WEB_CRATE, "--release", "--locked"]).env("FASHION_DIST", root().join("dist"));
-        cmd
-    };
     // The native test build runs beside the page's: the wasm builds spend minutes in
     // single-threaded LTO links, which leaves the second core to the native build.
     let log = target_dir().join("native-test-build.log");
-    let native = Background::start(cargo_test().arg("--no-run"), &log, "building the native tests")?;
-    if let Err(e) = build_page() {
+    let native = Background::start(cargo_workspace_tests().arg("--no-run"), &log, "building the native tests")?;
+    // Both builds of the page: the tests drive the one with hooks, and check that the
+    // shipped one has none.
+    if let Err(e) = build_page(Page::WithTestHooks).and_then(|()| build_page(Page::Shipped)) {
         native.stop();
         return Err(e);
     }
     native.wait()?;
-    run(cargo_test().args(extra))
+    run(cargo_workspace_tests().args(extra))
 }
 
 /// A command running beside others, its output in a log file rather than mixed with theirs.
-struct Background {
+pub(crate) struct Background {
     child: std::process::Child,
     log: PathBuf,
     what: &'static str,
@@ -285,24 +326,23 @@ impl Background {
 
 fn train(extra: &[String]) -> Result<()> {
     ensure_dataset()?;
-    run(Command::new(env!("CARGO")).args(["run", "--release", "--locked", "-p", "trainer", "--"]).args(extra))
+    run_built("trainer", &[], extra)
 }
 
 fn bench(extra: &[String]) -> Result<()> {
-    run(Command::new(env!("CARGO")).args(["run", "--release", "--locked", "-p", "trainer", "--", "bench"]).args(extra))
+    run_built("trainer", &["bench"], extra)
 }
 
 fn bench_accuracy(extra: &[String]) -> Result<()> {
     ensure_dataset()?;
-    run(Command::new(env!("CARGO")).args(["run", "--release", "--locked", "-p", "trainer", "--", "suite"]).args(extra))
+    run_built("trainer", &["suite"], extra)
 }
 
+/// The page benchmark drives the page built for the tests (it needs the hooks); it builds
+/// only what changed since `cargo xtask test`.
 fn bench_page(extra: &[String]) -> Result<()> {
     ensure_dataset()?;
     ensure_chromium()?;
-    build_page()?;
-    run(Command::new(env!("CARGO"))
-        .args(["run", "--release", "--locked", "-p", "page-tests", "--bin", "page-bench", "--"])
-        .env("FASHION_DIST", root().join("dist"))
-        .args(extra))
+    build_page(Page::WithTestHooks)?;
+    run_built("page-bench", &[], extra)
 }

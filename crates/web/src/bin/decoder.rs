@@ -13,6 +13,8 @@ unsafe extern "C" {
 #[cfg(target_arch = "wasm32")]
 fn main() {
     // Once, here, rather than at the top of every export (see the page's `main.rs`).
+    // SAFETY: the linker's static constructors, run once before any message is handled (this
+    // is the worker's start function) and never again.
     unsafe {
         __wasm_call_ctors();
     }

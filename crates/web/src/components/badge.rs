@@ -9,7 +9,7 @@ use crate::state::AppState;
 #[component]
 pub fn BackendBadge() -> impl IntoView {
     let state = expect_context::<AppState>();
-    let kind = move || state.backend.get().kind;
+    let kind = move || state.router.status.get().kind;
     view! {
         <p class="status" aria-live="polite">
             <span
@@ -17,10 +17,10 @@ pub fn BackendBadge() -> impl IntoView {
                 class:gpu=move || kind() == Some(BackendKind::WebGpu)
                 data-testid="backend"
                 data-backend=move || kind().map(|k| k.label().to_lowercase()).unwrap_or_default()
-                data-pending=move || state.backend.get().pending.then_some("true")
+                data-pending=move || state.router.status.get().pending.then_some("true")
             >
                 {move || {
-                    let status = state.backend.get();
+                    let status = state.router.status.get();
                     match status.kind {
                         Some(kind) => format!("{} · {}", kind.label(), status.detail),
                         None => format!("Backend: {}", status.detail),

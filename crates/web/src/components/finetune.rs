@@ -1,9 +1,9 @@
-use fashion_gallery::CardResult;
+use fashion_gallery::{CardResult, FineTunePhase};
 use fashion_model::{CLASS_NAMES, finetune::TrainableLayers};
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 
-use crate::state::{AppState, Tuning};
+use crate::state::AppState;
 
 fn pct(x: f64) -> String {
     if x.is_nan() { "–".into() } else { format!("{:.1}%", 100.0 * x) }
@@ -14,11 +14,10 @@ fn pct(x: f64) -> String {
 #[component]
 pub fn FineTune() -> impl IntoView {
     let state = expect_context::<AppState>();
-    let running = move || matches!(state.tuning.get(), Tuning::Running { .. });
+    let running = move || state.tuning.with(|run| run.is_running());
     let taught = move || {
         state
-            .cards
-            .get()
+            .cards()
             .into_iter()
             .filter_map(|card| {
                 let label = card.teach.get()?;
@@ -60,17 +59,17 @@ pub fn FineTune() -> impl IntoView {
                 })}
             </div>
             <Advanced />
-            {move || match state.tuning.get() {
-                Tuning::Idle => ().into_any(),
-                Tuning::Running { step, steps } => view! {
+            {move || match state.tuning.get().phase {
+                FineTunePhase::Idle => ().into_any(),
+                FineTunePhase::Running { step, steps } => view! {
                     <p class="progress">
                         <progress max=steps.to_string() value=step.to_string() data-testid="finetune-progress"></progress>
                         {format!(" step {step} of {steps}")}
                     </p>
                 }.into_any(),
-                Tuning::Cancelled => view! { <p role="status">"Fine-tuning cancelled; the model is unchanged."</p> }.into_any(),
-                Tuning::Failed(e) => view! { <p class="error" data-testid="error" role="alert">{format!("Fine-tuning failed: {e}. The model is unchanged.")}</p> }.into_any(),
-                Tuning::Done(r) => view! {
+                FineTunePhase::Cancelled => view! { <p role="status">"Fine-tuning cancelled; the model is unchanged."</p> }.into_any(),
+                FineTunePhase::Failed(e) => view! { <p class="error" data-testid="error" role="alert">{format!("Fine-tuning failed: {e}. The model is unchanged.")}</p> }.into_any(),
+                FineTunePhase::Done(r) => view! {
                     <div
                         class="tuned"
                         data-testid="finetune-done"
@@ -100,7 +99,8 @@ pub fn FineTune() -> impl IntoView {
 fn LossChart() -> impl IntoView {
     let state = expect_context::<AppState>();
     let points = move || {
-        let losses = state.losses.get();
+        state.tuning.with(|run| {
+        let losses = &run.losses;
         let max = losses.iter().copied().fold(0.0f32, f32::max).max(1e-6);
         let n = losses.len().max(2) - 1;
         losses
@@ -109,14 +109,15 @@ fn LossChart() -> impl IntoView {
             .map(|(i, l)| format!("{:.1},{:.1}", 300.0 * i as f32 / n as f32, 95.0 - 90.0 * l / max))
             .collect::<Vec<_>>()
             .join(" ")
+        })
     };
     move || {
-        (!state.losses.get().is_empty()).then(|| view! {
+        (!state.tuning.with(|run| run.losses.is_empty())).then(|| view! {
             <figure class="loss">
                 <svg viewBox="0 0 300 100" role="img" aria-label="training loss per step">
                     <polyline points=points fill="none" stroke="#1f5fbf" stroke-width="1.5"></polyline>
                 </svg>
-                <figcaption>{move || format!("Loss per step (last {:.3})", state.losses.get().last().copied().unwrap_or_default())}</figcaption>
+                <figcaption>{move || format!("Loss per step (last {:.3})", state.tuning.with(|run| run.losses.last().copied().unwrap_or_default()))}</figcaption>
             </figure>
         })
     }

@@ -1,7 +1,7 @@
-//! CPU fine-tuning in a Web Worker (`web/tuner.js`), so that the page's main thread stays free
+//! CPU fine-tuning in a Web Worker (`web/finetune-worker.js`), so that the page's main thread stays free
 //! while the model trains: one CPU training step takes a few hundred milliseconds, far over
-//! the 50 ms a page may block. The worker runs the engine module (`gpu_bg.wasm`, the same
-//! [`fashion_engine::tuning::run`]) on burn's CPU backend; it is started for each run and
+//! the 50 ms a page may block. The worker runs the engine module (`engine_bg.wasm`, the same
+//! [`fashion_engine::finetune::run`]) on burn's CPU backend; it is started for each run and
 //! ended afterwards, which also frees the run's memory. Where it cannot start, the caller
 //! runs the same code on the main thread.
 //!
@@ -9,7 +9,8 @@
 //! browser backend lives on the main thread there. Both callers share the `fineTune`
 //! arguments and result below.
 
-use fashion_engine::tuning::{Outcome, Report, Sets};
+use fashion_engine::finetune::{Outcome, Sets};
+use fashion_model::finetune::Report;
 use fashion_model::{LabelledImages, finetune::FineTuneConfig};
 use js_sys::{Array, Function, Promise, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue, prelude::Closure};
@@ -21,7 +22,7 @@ use crate::{
 };
 
 /// The worker's script (copied into the site as is).
-const SCRIPT: &str = "tuner.js";
+const SCRIPT: &str = "finetune-worker.js";
 
 /// Why a run in the worker gave no model.
 #[derive(Debug)]

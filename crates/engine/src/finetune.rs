@@ -5,11 +5,9 @@
 
 use fashion_model::{
     IMAGE_PIXELS, LabelledImages, Precision, WeightsFile,
-    finetune::{FineTuneConfig, FineTuner},
+    finetune::{FineTuneConfig, FineTuner, Report},
     network::{Network, argmax, copy_to_device_async},
 };
-
-use serde::{Deserialize, Serialize};
 
 use crate::{EngineError, engine, js};
 
@@ -32,21 +30,6 @@ pub async fn accuracy(network: &Network, device: &burn::prelude::Device, pixels:
         js::yield_now().await;
     }
     Ok(correct as f64 / labels.len() as f64)
-}
-
-/// Before and after, for the user to judge the run.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Report {
-    pub heldout_images: usize,
-    pub heldout_before: f64,
-    pub heldout_after: f64,
-    pub user_images: usize,
-    pub user_before: f64,
-    pub user_after: f64,
-    pub steps: usize,
-    pub seconds: f64,
-    /// Training throughput (forward + backward + optimizer step).
-    pub images_per_second: f64,
 }
 
 pub enum Outcome {

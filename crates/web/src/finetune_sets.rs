@@ -4,7 +4,7 @@
 
 use std::{cell::RefCell, rc::Rc};
 
-use fashion_engine::tuning::Sets;
+use fashion_engine::finetune::Sets;
 use fashion_model::LabelledImages;
 
 use crate::browser;
@@ -19,7 +19,7 @@ async fn fetch_set(url: &str) -> Result<LabelledImages, String> {
 }
 
 /// Both sets, downloaded once.
-pub async fn sets() -> Result<Rc<Sets>, String> {
+pub async fn load() -> Result<Rc<Sets>, String> {
     if let Some(sets) = SETS.with(|s| s.borrow().clone()) {
         return Ok(sets);
     }

@@ -1,16 +1,16 @@
-// CPU fine-tuning off the page's main thread (crates/web/src/tuner.rs starts one worker per
-// run and ends it afterwards). It runs the engine module (gpu.js / gpu_bg.wasm, the same
+// CPU fine-tuning off the page's main thread (crates/web/src/finetune_worker.rs starts one worker per
+// run and ends it afterwards). It runs the engine module (engine.js / engine_bg.wasm, the same
 // fine-tuning code the page would run) on burn's CPU backend.
 //
 // Messages: the page posts `{ cnn, args }` (`args`: the module's `fineTune` arguments but
 // its two callbacks), then `{ cancel: true }` if the user cancels; the worker answers
 // `{ step, loss }` after every step and ends with `{ done: null | [weights, report] }`,
 // `{ error }` (the run failed), or `{ unavailable }` (the module could not start here).
-importScripts("gpu.js");
+importScripts("engine.js");
 
-// Declared by gpu.js.
+// Declared by engine.js.
 const engine = wasm_bindgen;
-const started = engine({ module_or_path: "gpu_bg.wasm" });
+const started = engine({ module_or_path: "engine_bg.wasm" });
 let cancelled = false;
 
 const message = (error) => String(error?.message ?? error);

@@ -1,5 +1,5 @@
 //! `trainer samples`: the small image sets the page ships beside the weights (format in
-//! `fashion_model::samples`). Written by every training run, and on their own by this
+//! `fashion_model::labelled`). Written by every training run, and on their own by this
 //! subcommand, so existing weights need no retraining.
 
 use std::{path::PathBuf, process::ExitCode};

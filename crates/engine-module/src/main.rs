@@ -1,14 +1,17 @@
-//! The page's second module: the same engine on WebGPU (burn-wgpu). The page answers first
+//! The page's second module, the engine module (`engine.js`, `engine_bg.wasm`): the same
+//! engine on WebGPU (burn-wgpu). The page answers first
 //! on its own CPU module, which holds no WebGPU stack; once it can answer it loads this one
 //! (`web/loader.js`, `fashionLoadGpu`) and, if WebGPU starts, moves classification,
 //! explanations and fine-tuning here. It runs on the page's main thread (wgpu's browser
 //! backend lives there) and keeps nothing of its own but a copy of the page's models: the
 //! page sends every change of weights.
 //!
-//! Where WebGPU is not in use, the page's CPU fine-tuning worker (`web/tuner.js`) runs this
+//! Where WebGPU is not in use, the page's CPU fine-tuning worker (`web/finetune-worker.js`) runs this
 //! module too, on burn's CPU backend (`startCpu`), so that training never blocks the page.
 //!
 //! Each export is a thin call into `fashion_engine`; errors come back as readable strings.
+//! The benchmark exports (`bench`, `benchTraining`, `memoryBytes`) only measure; the page calls
+//! them only in the tests' build (its `test-hooks` feature).
 
 #[cfg(target_arch = "wasm32")]
 unsafe extern "C" {
@@ -18,6 +21,8 @@ unsafe extern "C" {
 fn main() {
     // Once, here, rather than at the top of every export (see the page's `main.rs`).
     #[cfg(target_arch = "wasm32")]
+    // SAFETY: the linker's static constructors, run once before any export is called (this
+    // is the module's start function) and never again.
     unsafe {
         __wasm_call_ctors();
     }
@@ -29,7 +34,7 @@ mod exports {
 
     use fashion_engine::{
         Backend, Engine, EngineError, bench,
-        tuning::{self, Outcome, Sets},
+        finetune::{self, Outcome, Sets},
     };
     use fashion_model::{IMAGE_PIXELS, LabelledImages, finetune::FineTuneConfig};
     use js_sys::{Array, Float32Array, Function, Uint8Array};
@@ -135,19 +140,13 @@ mod exports {
             let _ = on_step.call2(&JsValue::NULL, &(step as f64).into(), &loss.into());
         };
         let is_cancelled = || cancelled.call0(&JsValue::NULL).is_ok_and(|v| v.is_truthy());
-        match tuning::run(&engine, user, &sets, config, step, is_cancelled).await.map_err(error)? {
+        match finetune::run(&engine, user, &sets, config, step, is_cancelled).await.map_err(error)? {
             Outcome::Cancelled => Ok(JsValue::NULL),
             Outcome::Done { weights, report } => {
                 let report = serde_json::to_string(&report).map_err(|e| e.to_string())?;
                 Ok(Array::of2(&Uint8Array::from(&weights[..]), &report.into()).into())
             }
         }
-    }
-
-    /// Destroys the GPU device, as a driver reset would (a test hook).
-    #[wasm_bindgen(js_name = loseDevice)]
-    pub fn lose_device() -> bool {
-        current().is_some_and(|e| e.backend.destroy_gpu_device())
     }
 
     /// Size of this module's wasm heap in bytes (the page's memory hook adds it to its own).

@@ -1,0 +1,95 @@
+//! The page's state, shared through Leptos context: the domain values of `fashion-gallery`
+//! (gallery, teaching set, fine-tuning run) held in signals, the backend [`Router`] that runs
+//! the models, and the browser actions that change them. Components only render and call these
+//! actions; each action is a short sequence of domain operations and router calls.
+//!
+//! - `router.rs`: which backend answers (CPU or WebGPU), and the fail-over between them;
+//! - `card.rs`: one photo's card, its signals owned so that dropping it disposes them all;
+//! - `startup.rs`: loading the models, answering on the CPU, then moving to WebGPU;
+//! - `photos.rs`: adding, re-framing, explaining and re-classifying cards;
+//! - `models.rs`: loading, fine-tuning, resetting and downloading the CNN.
+
+mod card;
+mod models;
+mod photos;
+mod router;
+mod startup;
+
+use std::rc::Rc;
+
+use fashion_engine::engine;
+use fashion_gallery::{Gallery, FineTuneRun};
+use fashion_model::{TrainingSummary, finetune::FineTuneConfig};
+use leptos::prelude::*;
+
+pub use card::Card;
+pub use router::{BackendStatus, Router};
+
+/// Facts about the loaded models, for the "about" panel.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct ModelsInfo {
+    pub cnn: Option<ModelInfo>,
+    pub baseline: Option<ModelInfo>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelInfo {
+    pub name: String,
+    pub params: usize,
+    pub summary: TrainingSummary,
+}
+
+impl ModelInfo {
+    fn of(model: &engine::Model) -> Self {
+        Self { name: model.architecture.name().to_string(), params: model.params, summary: model.summary.clone() }
+    }
+}
+
+#[derive(Clone, Copy)]
+pub struct AppState {
+    pub router: Router,
+    /// Set once the page can answer.
+    pub ready: RwSignal<bool>,
+    /// Page-level messages (weights could not load, a bad weights file…).
+    pub error: RwSignal<Option<String>>,
+    pub notice: RwSignal<Option<String>>,
+    pub gallery: RwSignal<Gallery<Card>>,
+    pub models: RwSignal<ModelsInfo>,
+    pub tuning: RwSignal<FineTuneRun>,
+    pub tune_config: RwSignal<FineTuneConfig>,
+    /// The shipped CNN's file, for "Reset".
+    shipped_cnn: StoredValue<Option<Rc<Vec<u8>>>, LocalStorage>,
+    /// The app's reactive owner: each card's signals live in a child of it.
+    owner: StoredValue<Owner>,
+}
+
+impl AppState {
+    /// Created once, by the app's root component.
+    pub fn new() -> Self {
+        let notice = RwSignal::new(None);
+        Self {
+            router: Router::new(notice),
+            ready: RwSignal::new(false),
+            error: RwSignal::new(None),
+            notice,
+            gallery: RwSignal::new(Gallery::default()),
+            models: RwSignal::new(ModelsInfo::default()),
+            tuning: RwSignal::new(FineTuneRun::default()),
+            tune_config: RwSignal::new(FineTuneConfig::default()),
+            shipped_cnn: StoredValue::new_local(None),
+            owner: StoredValue::new(Owner::current().unwrap_or_default()),
+        }
+    }
+
+    /// The cards, newest first (tracked).
+    pub fn cards(&self) -> Vec<Card> {
+        self.gallery.with(|g| g.cards().to_vec())
+    }
+
+    /// Puts `engine` in charge (start-up, new weights, a fine-tune, a reset) and shows its
+    /// models: the one place the models change.
+    async fn install(&self, engine: engine::Engine) {
+        self.models.set(ModelsInfo { cnn: Some(ModelInfo::of(&engine.cnn)), baseline: engine.baseline.as_ref().map(ModelInfo::of) });
+        self.router.install(engine).await;
+    }
+}

@@ -1,0 +1,116 @@
+//! The user's photos: adding them to the gallery, re-framing one, explaining an answer, and
+//! classifying every card again after the model changed.
+
+use fashion_gallery::{CardResult, Classified};
+use fashion_model::Framing;
+use leptos::{prelude::*, task::spawn_local};
+
+use super::{AppState, Card};
+use crate::{browser, decoder};
+
+/// A card to classify, its model input, and its answer under the previous model, if any.
+type Job = (Card, Vec<f32>, Option<(usize, f32)>);
+
+impl AppState {
+    /// Adds files to the gallery (newest first) and classifies them.
+    pub fn add_files(self, files: Vec<web_sys::File>) {
+        if files.is_empty() {
+            return;
+        }
+        let parent = self.owner.get_value();
+        let ids = self.gallery.write_untracked().next_ids(files.len());
+        let cards: Vec<Card> = ids.zip(files).map(|(id, file)| Card::new(id, file, parent.child())).collect();
+        let dropped = self.gallery.write().add_newest(cards.iter().cloned());
+        dropped.into_iter().for_each(Card::release);
+        spawn_local(async move {
+            let mut ready = Vec::new();
+            for card in cards {
+                match decoder::decode(&card.file, Framing::default()).await {
+                    Ok(decoded) => {
+                        card.frame.set(Some(decoded.frame));
+                        card.item.set(Some(decoded.item));
+                        ready.push((card, decoded.pixels, None))
+                    }
+                    Err(e) => {
+                        card.unreadable.set(Some(e.clone()));
+                        card.result.set(CardResult::Failed(e));
+                    }
+                }
+                browser::yield_now().await;
+            }
+            self.classify_cards(ready).await;
+        });
+    }
+
+    /// Classifies cards in one batch.
+    async fn classify_cards(&self, jobs: Vec<Job>) {
+        if jobs.is_empty() {
+            return;
+        }
+        let pixels: Vec<f32> = jobs.iter().flat_map(|(_, p, _)| p.iter().copied()).collect();
+        match self.router.classify(&pixels).await {
+            Ok(scores) => {
+                for ((card, pixels, before), scores) in jobs.into_iter().zip(scores) {
+                    // A heatmap explained the previous answer, not this one.
+                    card.heat.set(None);
+                    card.result.set(CardResult::Done(Classified { pixels, scores, before }));
+                }
+            }
+            Err(e) => {
+                for (card, ..) in jobs {
+                    card.result.set(CardResult::Failed(format!("classification failed: {e}")));
+                }
+            }
+        }
+    }
+
+    /// Re-frames a card's photo (turn, mirror, crop) and classifies the new view, read again
+    /// from the original file. A framing that cannot be applied (an empty or tiny crop box)
+    /// leaves the card's framing and answer as they were and says why on the card.
+    pub fn reframe(self, card: Card, framing: Framing) {
+        card.framing_error.set(None);
+        spawn_local(async move {
+            match decoder::decode(&card.file, framing).await {
+                Ok(decoded) => {
+                    card.framing.set(framing);
+                    card.thumbnails.set(decoded.thumbnails);
+                    card.frame.set(Some(decoded.frame));
+                    card.item.set(Some(decoded.item));
+                    card.result.set(CardResult::Working);
+                    self.classify_cards(vec![(card, decoded.pixels, None)]).await;
+                }
+                Err(e) => card.framing_error.set(Some(format!("Not re-framed: {e}. The card keeps its framing and answer."))),
+            }
+        });
+    }
+
+    /// Computes the heatmap of a card's answer ("Why?"); a failure is shown on the page and
+    /// changes nothing else.
+    pub fn explain(self, card: Card, pixels: Vec<f32>) {
+        spawn_local(async move {
+            match self.router.explain(&pixels).await {
+                Ok(heat) => card.heat.set(Some(heat)),
+                Err(e) => self.error.set(Some(format!("Could not explain this answer: {e}"))),
+            }
+        });
+    }
+
+    /// Classifies every answered card again (after the model changed), keeping each one's
+    /// previous answer to show beside the new one.
+    pub async fn reclassify_all(&self) {
+        let jobs: Vec<Job> = self.gallery.with_untracked(|g| {
+            g.cards()
+                .iter()
+                .filter_map(|card| {
+                    let (pixels, before) = card.result.with_untracked(CardResult::to_reclassify)?;
+                    Some((card.clone(), pixels, Some(before)))
+                })
+                .collect()
+        });
+        // Show that the answers are being replaced rather than leave stale ones in place.
+        for (card, ..) in &jobs {
+            card.result.set(CardResult::Working);
+        }
+        self.classify_cards(jobs).await;
+    }
+}
