@@ -18,6 +18,8 @@ use crate::{Background, Page, ensure_wasm_target, ensure_web_tools, finish_page,
 
 /// The link in `index.html` that builds the engine module (WebGPU), left out of the first build.
 const ENGINE_MODULE_LINK: &str = "data-bin=\"engine\"";
+/// The first build's page (see `.gitignore`).
+const FIRST_INDEX: &str = ".index-without-webgpu.html";
 
 pub fn serve(extra: &[String]) -> Result<()> {
     let address = listen_address(extra)?;
@@ -78,27 +80,16 @@ fn page_modules_build() -> Command {
     cmd
 }
 
-/// `index.html` without the engine module's link, written into the target directory with
-/// its asset paths made absolute (Trunk resolves them from the HTML file's folder).
+/// `index.html` without the engine module's link, written beside it (Trunk resolves a page's
+/// asset paths from the page's folder, and reads only relative ones) under a name git
+/// ignores.
 fn first_index() -> Result<PathBuf> {
     let index = std::fs::read_to_string(root().join("index.html")).context("reading index.html")?;
-    let root = root().display().to_string();
-    let mut dropped = false;
-    let mut lines = Vec::new();
-    for line in index.lines() {
-        if line.contains(ENGINE_MODULE_LINK) {
-            dropped = true;
-        } else if line.contains("data-trunk") {
-            lines.push(line.replacen("href=\"", &format!("href=\"{root}/"), 1));
-        } else {
-            lines.push(line.to_string());
-        }
-    }
-    if !dropped {
+    let lines: Vec<&str> = index.lines().filter(|line| !line.contains(ENGINE_MODULE_LINK)).collect();
+    if lines.len() == index.lines().count() {
         bail!("index.html has no link with {ENGINE_MODULE_LINK}: update crates/xtask/src/serve.rs to match it");
     }
-    let path = target_dir().join("serve-first").join("index.html");
-    std::fs::create_dir_all(path.parent().expect("a folder")).context("creating the first build's folder")?;
+    let path = root().join(FIRST_INDEX);
     std::fs::write(&path, lines.join("\n")).with_context(|| format!("writing {}", path.display()))?;
     Ok(path)
 }
