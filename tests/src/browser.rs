@@ -218,6 +218,40 @@ impl Browser {
     }
 
     /// Gives files to the page's upload input, as a user picking them would.
+    /// From now on until the next navigation, keeps every file the page offers for download
+    /// (the blob behind `URL.createObjectURL`, and the anchor's file name) for
+    /// [`last_download`](Self::last_download).
+    pub async fn capture_downloads(&self) -> Result<()> {
+        self.eval(
+            "window.__downloads = [];
+             const create = URL.createObjectURL;
+             URL.createObjectURL = blob => { window.__downloads.push({ blob }); return create.call(URL, blob); };
+             const click = HTMLAnchorElement.prototype.click;
+             HTMLAnchorElement.prototype.click = function () {
+                 const last = window.__downloads.at(-1);
+                 if (last && this.download) last.name = this.download;
+                 return click.call(this);
+             };",
+            vec![],
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// The file name and bytes of the last download since [`capture_downloads`](Self::capture_downloads).
+    pub async fn last_download(&self) -> Result<(String, Vec<u8>)> {
+        let value = self
+            .eval_promise(
+                "(async () => { const d = window.__downloads.at(-1); if (!d) return null;
+                   return { name: d.name ?? '', bytes: Array.from(new Uint8Array(await d.blob.arrayBuffer())) }; })()",
+                vec![],
+            )
+            .await?;
+        anyhow::ensure!(!value.is_null(), "nothing was offered for download");
+        let bytes = value["bytes"].as_array().context("download bytes")?.iter().map(|v| v.as_u64().unwrap_or(0) as u8).collect();
+        Ok((value["name"].as_str().unwrap_or_default().to_string(), bytes))
+    }
+
     pub async fn upload(&self, paths: &[std::path::PathBuf]) -> Result<()> {
         self.choose_files("upload", paths).await
     }

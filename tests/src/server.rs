@@ -31,6 +31,16 @@ pub fn file_for_url(url: &str) -> &str {
 impl StaticServer {
     /// Serves `dir` on a free loopback port.
     pub fn start(dir: PathBuf) -> Self {
+        Self::serve(dir, false)
+    }
+
+    /// Like [`start`](Self::start), with the headers that make the pages cross-origin isolated
+    /// (COOP `same-origin`, COEP `require-corp`), which wasm threads (SharedArrayBuffer) need.
+    pub fn start_isolated(dir: PathBuf) -> Self {
+        Self::serve(dir, true)
+    }
+
+    fn serve(dir: PathBuf, isolated: bool) -> Self {
         let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").expect("binding a loopback port"));
         let port = server.server_addr().to_ip().expect("an IP listener").port();
         let log = Arc::new(Mutex::new(Vec::new()));
@@ -46,11 +56,16 @@ impl StaticServer {
                         continue;
                     }
                     let file = site::file_for_url(&url).map(|relative| dir.join(relative));
-                    let response = match file.as_ref().map(|file| (file, std::fs::read(file))) {
+                    let mut response = match file.as_ref().map(|file| (file, std::fs::read(file))) {
                         Some((path, Ok(bytes))) => tiny_http::Response::from_data(bytes)
                             .with_header(tiny_http::Header::from_bytes("Content-Type", site::content_type(path)).unwrap()),
                         _ => tiny_http::Response::from_data(b"not found".to_vec()).with_status_code(404),
                     };
+                    if isolated {
+                        for (name, value) in [("Cross-Origin-Opener-Policy", "same-origin"), ("Cross-Origin-Embedder-Policy", "require-corp")] {
+                            response.add_header(tiny_http::Header::from_bytes(name, value).unwrap());
+                        }
+                    }
                     let _ = request.respond(response);
                 }
             })

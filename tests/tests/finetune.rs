@@ -1,7 +1,8 @@
 //! Fine-tuning in the tab, end to end, on the WebGPU path and on the CPU fallback: photos the
 //! shipped model gets wrong are labelled by "the user", the model is fine-tuned, and then
 //! those photos get the user's labels, held-out accuracy drops by at most 2 points, the model
-//! survives a reload, the downloaded weights score the same under `trainer evaluate`,
+//! survives a reload, the downloaded weights score the same under `trainer evaluate`, its
+//! ONNX download runs in onnxruntime with the same logits,
 //! nothing but the page's own sample sets was fetched, and after Reset the tab's storage
 //! holds nothing of the user's.
 
@@ -214,6 +215,19 @@ async fn scenario(browser: &Browser, server: &StaticServer, gpu: Gpu) -> Result<
     let evaluated = fixtures::trainer_evaluate(&file, 500)?;
     eprintln!("trainer evaluate on the downloaded weights: {evaluated:.4} (page said {heldout_after:.4})");
     ensure!((evaluated - heldout_after).abs() <= 1.0 / 500.0 + 1e-9, "trainer evaluate says {evaluated}, the page said {heldout_after}");
+
+    // "Download ONNX" offers the fine-tuned model, which onnxruntime runs with the logits
+    // `trainer predict` gives for the downloaded weights.
+    browser.capture_downloads().await?;
+    browser.client.find(Locator::Css("[data-testid=download-onnx]")).await?.click().await?;
+    let (name, onnx) = browser.last_download().await?;
+    ensure!(name == "fashion-cnn-fine-tuned.onnx", "downloaded as {name:?}");
+    let onnx_file = dir.path().join(&name);
+    std::fs::write(&onnx_file, &onnx)?;
+    let (inputs, logits) = fixtures::trainer_logits(&file, dir.path(), 0, 100)?;
+    let report = testkit::onnx::onnxruntime_report(&onnx_file, &inputs, &logits).map_err(anyhow::Error::msg)?;
+    eprintln!("the page's ONNX file in onnxruntime: {report}");
+    ensure!(report["max_abs_diff"].as_f64().is_some_and(|d| d <= 1e-4), "onnxruntime and trainer predict differ: {report}");
 
     // A reload restores the fine-tuned model from IndexedDB.
     browser.client.refresh().await?;

@@ -102,6 +102,14 @@ impl Model {
         Ok(Self { architecture: file.architecture, summary: file.summary, network: file.network, inference, direct, params, bytes })
     }
 
+    /// This model as an ONNX file for other runtimes ([`fashion_model::onnx`]), rebuilt from
+    /// its weights file on the CPU whatever device it runs on (WebGPU cannot be read
+    /// synchronously).
+    pub fn onnx(&self) -> Result<Vec<u8>, String> {
+        let file = WeightsFile::decode(&self.bytes, &Device::flex()).map_err(|e| e.to_string())?;
+        fashion_model::onnx::export(&file.network, &file.classes, &file.summary).map_err(|e| e.to_string())
+    }
+
     /// Logits (n × 10) of the network for `pixels`, by the hand-written kernels where they
     /// run, else by burn.
     pub async fn logits(&self, pixels: &[f32], device: &Device) -> Result<Vec<f32>, EngineError> {

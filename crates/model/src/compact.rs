@@ -115,10 +115,10 @@ impl CompactConfig {
 /// 3×3 'same' convolution, batch norm, ReLU.
 #[derive(Module, Debug)]
 pub struct ConvBlock {
-    conv: Conv2d,
+    pub(crate) conv: Conv2d,
     /// `None` once folded into `conv` for inference ([`CompactCnn::folded`]); weights files
     /// always hold it.
-    norm: Option<BatchNorm>,
+    pub(crate) norm: Option<BatchNorm>,
 }
 
 impl ConvBlock {
@@ -141,28 +141,34 @@ impl ConvBlock {
         Self { conv: self.conv.freeze(), norm: self.norm.map(Module::freeze) }
     }
 
-    /// Batch norm (with its running statistics, as at inference) folded into the convolution:
-    /// `γ·(w∗x + b − μ)/√(σ² + ε) + β` is one convolution with weights `w·s` and bias
-    /// `(b − μ)·s + β`, where `s = γ/√(σ² + ε)` per output channel. One pass over the
+    /// Batch norm folded into the convolution ([`fold_batch_norm`]): one pass over the
     /// activations instead of three.
     fn folded(&self) -> Self {
-        let Some(norm) = &self.norm else { return self.clone() };
-        let scale = norm.gamma.val() / (norm.running_var.value() + norm.epsilon).sqrt();
-        let [cout, ..] = self.conv.weight.dims();
-        let weight = self.conv.weight.val() * scale.clone().reshape([cout, 1, 1, 1]);
-        let shift = match &self.conv.bias {
-            Some(bias) => bias.val() - norm.running_mean.value(),
-            None => -norm.running_mean.value(),
-        };
-        let bias = shift * scale + norm.beta.val();
-        let conv = Conv2d { weight: Param::from_tensor(weight), bias: Some(Param::from_tensor(bias)), ..self.conv.clone() };
-        Self { conv, norm: None }
+        match &self.norm {
+            Some(norm) => Self { conv: fold_batch_norm(&self.conv, norm), norm: None },
+            None => self.clone(),
+        }
     }
 
     #[cfg(test)]
     pub(crate) fn weight_data(&self) -> TensorData {
         self.conv.weight.val().into_data()
     }
+}
+
+/// `conv` followed by `norm` (with its running statistics, as at inference) as one
+/// convolution: `γ·(w∗x + b − μ)/√(σ² + ε) + β` has weights `w·s` and bias `(b − μ)·s + β`,
+/// where `s = γ/√(σ² + ε)` per output channel.
+pub(crate) fn fold_batch_norm(conv: &Conv2d, norm: &BatchNorm) -> Conv2d {
+    let scale = norm.gamma.val() / (norm.running_var.value() + norm.epsilon).sqrt();
+    let [cout, ..] = conv.weight.dims();
+    let weight = conv.weight.val() * scale.clone().reshape([cout, 1, 1, 1]);
+    let shift = match &conv.bias {
+        Some(bias) => bias.val() - norm.running_mean.value(),
+        None => -norm.running_mean.value(),
+    };
+    let bias = shift * scale + norm.beta.val();
+    Conv2d { weight: Param::from_tensor(weight), bias: Some(Param::from_tensor(bias)), ..conv.clone() }
 }
 
 /// The compact CNN's tensors as plain vectors in burn's layouts (conv weights
@@ -213,12 +219,12 @@ fn tensor<const D: usize>(values: &[f32], shape: [usize; D], like: &Tensor<D>) -
 
 #[derive(Module, Debug)]
 pub struct CompactCnn {
-    stages: Vec<Vec<ConvBlock>>,
-    pool: MaxPool2d,
-    head_pool: AdaptiveAvgPool2d,
-    fc1: Linear,
+    pub(crate) stages: Vec<Vec<ConvBlock>>,
+    pub(crate) pool: MaxPool2d,
+    pub(crate) head_pool: AdaptiveAvgPool2d,
+    pub(crate) fc1: Linear,
     dropout: Dropout,
-    fc2: Linear,
+    pub(crate) fc2: Linear,
 }
 
 impl CompactCnn {

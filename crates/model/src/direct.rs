@@ -259,11 +259,17 @@ fn max_pool(input: &Map, output: &mut Map, side: usize) {
     }
 }
 
+/// Rows (or columns) `start..end` of an `s`-pixel side that cell `i` of a `k`-cell adaptive
+/// average pool covers: `⌊i·s/k⌋..⌈(i+1)·s/k⌉`, as burn's.
+pub(crate) fn pool_span(i: usize, s: usize, k: usize) -> (usize, usize) {
+    (i * s / k, ((i + 1) * s).div_ceil(k))
+}
+
 /// Adaptive average pooling to a `k × k` grid (cell `i` spans `⌊i·s/k⌋..⌈(i+1)·s/k⌉`, as
 /// burn's), flattened channel-major as burn flattens `[c, k, k]`.
 fn average_pool(input: &Map, k: usize) -> Vec<f32> {
     let (s, channels) = (input.side, input.channels);
-    let span = |i: usize| (i * s / k, ((i + 1) * s).div_ceil(k));
+    let span = |i: usize| pool_span(i, s, k);
     let mut out = vec![0.0; channels * k * k];
     for i in 0..k {
         let (y0, y1) = span(i);

@@ -16,6 +16,7 @@ pub mod finetune;
 pub mod framing;
 pub mod lanes;
 pub mod network;
+pub mod onnx;
 pub mod preprocess;
 pub mod labelled;
 mod surface;

@@ -139,16 +139,16 @@ impl CnnConfig {
 
 #[derive(Module, Debug)]
 pub struct Cnn {
-    conv1: Conv2d,
-    norm1: Option<BatchNorm>,
-    conv2: Conv2d,
-    norm2: Option<BatchNorm>,
-    conv3: Conv2d,
-    norm3: Option<BatchNorm>,
-    pool: MaxPool2d,
-    fc1: Linear,
+    pub(crate) conv1: Conv2d,
+    pub(crate) norm1: Option<BatchNorm>,
+    pub(crate) conv2: Conv2d,
+    pub(crate) norm2: Option<BatchNorm>,
+    pub(crate) conv3: Conv2d,
+    pub(crate) norm3: Option<BatchNorm>,
+    pub(crate) pool: MaxPool2d,
+    pub(crate) fc1: Linear,
     dropout: Dropout,
-    fc2: Linear,
+    pub(crate) fc2: Linear,
 }
 
 impl Cnn {
@@ -175,7 +175,7 @@ impl Cnn {
 /// Softmax regression on raw pixels.
 #[derive(Module, Debug)]
 pub struct Logistic {
-    linear: Linear,
+    pub(crate) linear: Linear,
 }
 
 impl Logistic {

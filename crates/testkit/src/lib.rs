@@ -6,6 +6,7 @@ use std::io::Cursor;
 
 use image::{DynamicImage, ImageFormat, Rgb, RgbImage};
 
+pub mod onnx;
 mod surface;
 pub use surface::{Contrast, SURFACE_KINDS, SurfacePhoto, surface_photo};
 

@@ -8,6 +8,7 @@ pub mod bench;
 pub mod calibrate;
 pub mod convert;
 pub mod data;
+pub mod export;
 pub mod fsutil;
 pub mod kernels;
 pub mod metrics;

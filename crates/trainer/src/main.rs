@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use trainer::{bench, calibrate, convert, finetune_sets, predict, study};
+use trainer::{bench, calibrate, convert, export, finetune_sets, predict, study};
 #[cfg(feature = "suite")]
 use trainer::suite;
 
@@ -36,6 +36,8 @@ enum Command {
     Calibrate(calibrate::CalibrateArgs),
     /// Rewrite a weights file in the current format, in f16 (as shipped) or f32.
     Convert(convert::ConvertArgs),
+    /// Write a weights file as an ONNX file for other runtimes (onnxruntime, ONNX Runtime Web…).
+    Export(export::ExportArgs),
     /// Write the page's replay set and held-out test slice (training runs do it too).
     Samples(finetune_sets::SamplesArgs),
 }
@@ -52,6 +54,7 @@ fn main() -> ExitCode {
         Some(Command::Suite(args)) => suite::run(args),
         Some(Command::Samples(args)) => finetune_sets::run(args),
         Some(Command::Convert(args)) => convert::run(args),
+        Some(Command::Export(args)) => export::run(args),
         Some(Command::Calibrate(args)) => calibrate::run(args),
     };
     match result {

@@ -9,7 +9,7 @@ use std::{
 use anyhow::{Context, Result};
 use clap::Args;
 use fashion_model::{
-    CLASS_NAMES, DecodeLimits, IMAGE_PIXELS, NUM_CLASSES, WeightsFile, calibration,
+    CLASS_NAMES, DecodeLimits, IMAGE_PIXELS, IMAGE_SIDE, NUM_CLASSES, WeightsFile, calibration,
     network::{argmax, images_tensor},
     preprocess_bytes,
     verdict::Verdict,
@@ -23,9 +23,13 @@ pub struct PredictArgs {
     /// Weights file [default: the shipped CNN, web/cnn.fmw]
     #[arg(long)]
     weights: Option<PathBuf>,
-    /// One JSON object per line instead of text.
+    /// One JSON object per line instead of text (with the logits, before softmax).
     #[arg(long)]
     json: bool,
+    /// Feed each image to the network as it is, without finding and framing the item: it
+    /// must be 28×28 (Fashion-MNIST's own format, light item on black); pixels / 255.
+    #[arg(long)]
+    as_is: bool,
     #[arg(long, value_enum, default_value_t = backend::BackendChoice::Cpu)]
     backend: backend::BackendChoice,
     /// Image files (PNG, JPEG, WebP, GIF, BMP).
@@ -74,6 +78,8 @@ enum Line<'a> {
         sure: bool,
         candidates: Vec<&'static str>,
         probs: [f32; 10],
+        /// Before the calibration temperature and softmax (what an ONNX export outputs).
+        logits: &'a [f32],
     },
     Err {
         file: &'a str,
@@ -92,9 +98,9 @@ pub fn predict(args: PredictArgs) -> Result<ExitCode> {
     for path in &args.images {
         let outcome = std::fs::read(path)
             .map_err(|e| format!("cannot read file: {e}"))
-            .and_then(|bytes| preprocess_bytes(&bytes, DecodeLimits::default()).map_err(|e| e.to_string()));
+            .and_then(|bytes| if args.as_is { as_is(&bytes) } else { preprocess_bytes(&bytes, DecodeLimits::default()).map(|p| p.pixels.to_vec()).map_err(|e| e.to_string()) });
         results.push(outcome.map(|p| {
-            pixels.extend_from_slice(&p.pixels);
+            pixels.extend_from_slice(&p);
             pixels.len() / IMAGE_PIXELS - 1
         }));
     }
@@ -129,6 +135,7 @@ pub fn predict(args: PredictArgs) -> Result<ExitCode> {
                     sure: verdict.is_sure(),
                     candidates,
                     probs: p,
+                    logits: &logits[row * NUM_CLASSES..(row + 1) * NUM_CLASSES],
                 }
             }
             Err(error) => {
@@ -147,6 +154,16 @@ pub fn predict(args: PredictArgs) -> Result<ExitCode> {
         }
     }
     Ok(if failed > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+/// A 28×28 image's gray levels / 255, the network's input without preprocessing.
+fn as_is(bytes: &[u8]) -> Result<Vec<f32>, String> {
+    let image = image::load_from_memory(bytes).map_err(|e| format!("cannot decode the image: {e}"))?.into_luma8();
+    if image.dimensions() != (IMAGE_SIDE as u32, IMAGE_SIDE as u32) {
+        let (w, h) = image.dimensions();
+        return Err(format!("--as-is takes 28×28 images (the network's input); this one is {w}×{h}: leave --as-is out to find and frame the item"));
+    }
+    Ok(image.pixels().map(|p| p.0[0] as f32 / 255.0).collect())
 }
 
 pub fn evaluate(args: EvaluateArgs) -> Result<ExitCode> {

@@ -2,7 +2,7 @@ use leptos::prelude::*;
 
 use crate::{
     components::{
-        about::About, badge::BackendBadge, card::ResultCard, examples::Examples, finetune::FineTune, upload::Upload, weights::LoadWeights,
+        about::About, badge::BackendBadge, card::ResultCard, examples::Examples, finetune::FineTune, upload::Upload, weights::{DownloadOnnx, LoadWeights},
     },
     state::AppState,
 };
@@ -25,7 +25,7 @@ pub fn App() -> impl IntoView {
             {move || state.notice.get().map(|n| view! { <p class="banner notice" role="status">{n}</p> })}
             <Upload />
             <Examples />
-            <div class="tools"><LoadWeights /></div>
+            <div class="tools"><LoadWeights /><DownloadOnnx /></div>
             <section class="gallery" aria-label="your photos, newest first">
                 <For each=move || state.cards() key=|card| card.id let:card>
                     <ResultCard card />

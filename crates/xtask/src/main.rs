@@ -135,6 +135,33 @@ fn ensure_chromium() -> Result<()> {
     apt_install(&["chromium", "chromium-driver"], "Chromium and chromedriver")
 }
 
+/// onnxruntime for Python, which runs the trainer's ONNX export in its tests
+/// (crates/trainer/tests/onnx.rs); pinned, so that every machine checks against the same one.
+const ONNXRUNTIME_VERSION: &str = "1.32.0";
+const NUMPY_VERSION: &str = "2.4.6";
+
+/// A Python virtual environment under the tools folder with onnxruntime and numpy; returns its
+/// interpreter.
+fn ensure_python_tools() -> Result<PathBuf> {
+    let venv = tools_dir().join("python");
+    let python = venv.join("bin/python");
+    let check = format!("import numpy, onnxruntime; assert onnxruntime.__version__ == '{ONNXRUNTIME_VERSION}'");
+    if Command::new(&python).args(["-c", &check]).output().is_ok_and(|o| o.status.success()) {
+        return Ok(python);
+    }
+    if !Command::new("python3").args(["-c", "import venv, ensurepip"]).output().is_ok_and(|o| o.status.success()) {
+        apt_install(&["python3", "python3-venv"], "Python 3 with venv (for onnxruntime, which checks the ONNX export)")?;
+    }
+    eprintln!("xtask: installing onnxruntime {ONNXRUNTIME_VERSION} for Python into {}", venv.display());
+    run(Command::new("python3").args(["-m", "venv", "--clear"]).arg(&venv))?;
+    run(Command::new(venv.join("bin/pip"))
+        .args(["install", "--quiet", "--disable-pip-version-check"])
+        .arg(format!("onnxruntime=={ONNXRUNTIME_VERSION}"))
+        .arg(format!("numpy=={NUMPY_VERSION}")))
+    .context("installing onnxruntime from PyPI")?;
+    Ok(python)
+}
+
 /// The browser build target; `rustup` fetches it from the Rust distribution server.
 fn ensure_wasm_target() -> Result<()> {
     let installed = Command::new("rustup").args(["target", "list", "--installed"]).output();
@@ -274,6 +301,7 @@ fn run_built(binary: &str, args: &[&str], extra: &[String]) -> Result<()> {
 fn test(extra: &[String]) -> Result<()> {
     ensure_dataset()?;
     ensure_chromium()?;
+    let python = ensure_python_tools()?;
     // The native test build runs beside the page's: the wasm builds spend minutes in
     // single-threaded LTO links, which leaves the second core to the native build.
     let log = target_dir().join("native-test-build.log");
@@ -285,7 +313,7 @@ fn test(extra: &[String]) -> Result<()> {
         return Err(e);
     }
     native.wait()?;
-    run(cargo_workspace_tests().args(extra))
+    run(cargo_workspace_tests().env("FASHION_PYTHON", python).args(extra))
 }
 
 /// A command running beside others, its output in a log file rather than mixed with theirs.
@@ -339,10 +367,38 @@ fn bench_accuracy(extra: &[String]) -> Result<()> {
 }
 
 /// The page benchmark drives the page built for the tests (it needs the hooks); it builds
-/// only what changed since `cargo xtask test`.
+/// only what changed since `cargo xtask test`. It also runs the page's network, exported to
+/// ONNX, in ONNX Runtime Web, installed here from npm.
 fn bench_page(extra: &[String]) -> Result<()> {
     ensure_dataset()?;
     ensure_chromium()?;
+    let ort = ensure_ort_web()?;
     build_page(Page::WithTestHooks)?;
-    run_built("page-bench", &[], extra)
+    run(cargo_workspace_tests().arg("--no-run"))?;
+    let mut cmd = Command::new(target_dir().join("release").join("page-bench"));
+    cmd.args(extra).env("FASHION_DIST", Page::WithTestHooks.dist()).env("FASHION_ORT_WEB", ort);
+    run(&mut cmd)
+}
+
+/// ONNX Runtime Web, pinned, for the benchmark's comparison on the same network.
+const ORT_WEB_VERSION: &str = "1.30.0";
+
+/// `onnxruntime-web` from npm under the tools folder; returns its `dist/` folder.
+fn ensure_ort_web() -> Result<PathBuf> {
+    let prefix = tools_dir().join("ort-web");
+    let package = prefix.join("node_modules/onnxruntime-web");
+    let installed = std::fs::read_to_string(package.join("package.json"))
+        .is_ok_and(|text| text.contains(&format!("\"version\": \"{ORT_WEB_VERSION}\"")));
+    if !installed {
+        if Command::new("npm").arg("--version").output().is_err() {
+            apt_install(&["nodejs", "npm"], "npm (for ONNX Runtime Web, the benchmark's comparison)")?;
+        }
+        std::fs::create_dir_all(&prefix)?;
+        run(Command::new("npm")
+            .args(["install", "--no-audit", "--no-fund", "--no-save", "--prefix"])
+            .arg(&prefix)
+            .arg(format!("onnxruntime-web@{ORT_WEB_VERSION}")))
+        .context("installing onnxruntime-web from npm")?;
+    }
+    Ok(package.join("dist"))
 }

@@ -18,7 +18,7 @@ pub fn file_for_url(url: &str) -> Option<&str> {
 pub fn content_type(path: &Path) -> &'static str {
     match path.extension().and_then(|e| e.to_str()).unwrap_or("") {
         "html" => "text/html; charset=utf-8",
-        "js" => "text/javascript",
+        "js" | "mjs" => "text/javascript",
         "wasm" => "application/wasm",
         "css" => "text/css",
         "svg" => "image/svg+xml",

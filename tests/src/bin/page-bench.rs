@@ -8,7 +8,8 @@
 //! classified (and the decoding worker's time for it) and, on the CPU, while a
 //! fine-tuning run started from the page trains, and the bytes fetched before the page could
 //! answer (every request before `ready`, gzip -9); on WebGPU, the compute dispatches and queue
-//! submissions of one batch-1 forward pass.
+//! submissions of one batch-1 forward pass. Then the same network, exported to ONNX, in ONNX
+//! Runtime Web (wasm, one and two threads), and how the page's CPU path compares.
 
 use std::{io::Write, time::Duration};
 
@@ -108,6 +109,55 @@ async fn measure(server: &StaticServer, gpu: Gpu, photo: &[u8], huge: &std::path
     result
 }
 
+/// The page's own network (`web/cnn.fmw`, exported by `trainer export --onnx`) in ONNX Runtime
+/// Web's wasm backend with one and two threads, and the page's CPU path against it. The
+/// package is `$FASHION_ORT_WEB` (its `dist/` folder), which `cargo xtask bench-page` installs.
+async fn ort_web_beside_the_page(scratch: &std::path::Path, page: Option<&Value>) -> Result<()> {
+    let Some(ort) = std::env::var_os("FASHION_ORT_WEB") else {
+        println!("ONNX Runtime Web: not measured ($FASHION_ORT_WEB is unset; `cargo xtask bench-page` installs it)");
+        return Ok(());
+    };
+    let site = scratch.join("ort-web");
+    std::fs::create_dir_all(&site)?;
+    std::os::unix::fs::symlink(&ort, site.join("ort")).context("linking ONNX Runtime Web's files")?;
+    std::fs::write(site.join("index.html"), include_str!("ort-web-bench.html"))?;
+    trainer::export::run(trainer::export::ExportArgs { onnx: site.join("model.onnx"), weights: Some(page_tests::root().join("web/cnn.fmw")) })?;
+    let server = StaticServer::start_isolated(site);
+    for threads in [1, 2] {
+        let browser = Browser::launch(Gpu::Unavailable).await?;
+        let result = async {
+            browser.client.goto(&format!("{}?threads={threads}&runs={RUNS}", server.url)).await?;
+            browser.wait_for("window.ortResult", Duration::from_secs(300)).await?;
+            browser.eval("return window.ortResult", vec![]).await
+        }
+        .await;
+        let _ = browser.close().await;
+        let r = match result {
+            Ok(r) if r["error"].is_null() => r,
+            Ok(r) => {
+                println!("ONNX Runtime Web, {threads} thread(s): failed: {}", r["error"]);
+                continue;
+            }
+            Err(e) => {
+                println!("ONNX Runtime Web, {threads} thread(s): failed: {e:#}");
+                continue;
+            }
+        };
+        let (ms, per_s) = (r["batch1_ms_median"].as_f64().unwrap_or(f64::NAN), r["batch64_images_per_s"].as_f64().unwrap_or(f64::NAN));
+        let page_ms = page.and_then(|p| p["infer_batch1_ms_median"].as_f64()).unwrap_or(f64::NAN);
+        let page_per_s = page.and_then(|p| p["batch64_images_per_s"].as_f64()).unwrap_or(f64::NAN);
+        println!(
+            "ort-web {threads}t | the shipped CNN (ONNX export): batch 1 {ms:.2} ms, batch 64 {per_s:.0} img/s | the page's CPU path is {:.2}× as fast at batch 1, {:.2}× at batch 64 (onnxruntime-web {}, cross-origin isolated: {}, {} worker(s))",
+            ms / page_ms,
+            page_per_s / per_s,
+            r["version"].as_str().unwrap_or("?"),
+            r["crossOriginIsolated"],
+            r["workers"],
+        );
+    }
+    Ok(())
+}
+
 fn gzip_len(bytes: &[u8]) -> usize {
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
     encoder.write_all(bytes).unwrap();
@@ -139,9 +189,13 @@ async fn main() -> Result<()> {
     println!(
         "backend  | ready after | decode+preprocess | inference batch 1 | answer (CNN+LR) | batch 64     | fine-tune (dense layers / all)"
     );
+    let mut cpu = None;
     for gpu in [Gpu::Unavailable, Gpu::WebGpu] {
         match measure(&server, gpu, &photo, &huge).await {
             Ok(b) => {
+                if gpu == Gpu::Unavailable {
+                    cpu = Some(b.clone());
+                }
                 println!(
                     "{:<8} | {:>8.0} ms | {:>14.2} ms | {:>14.2} ms | {:>12.2} ms | {:>6.0} img/s | {:>5.1} / {:.1} img/s   ({}, median of {RUNS})",
                     b["backend"].as_str().unwrap_or("?"),
@@ -185,6 +239,8 @@ async fn main() -> Result<()> {
             Err(e) => println!("{gpu:?}: failed: {e:#}"),
         }
     }
+
+    ort_web_beside_the_page(scratch.path(), cpu.as_ref()).await?;
 
     // The module itself; `.br` is written by `cargo xtask build-page` (brotli, quality 11).
     for entry in std::fs::read_dir(&dist)? {

@@ -26,3 +26,21 @@ pub fn LoadWeights() -> impl IntoView {
         </label>
     }
 }
+
+/// "Download ONNX": the CNN in use, fine-tuned or not, for other runtimes (README, "Taking
+/// the model elsewhere").
+#[component]
+pub fn DownloadOnnx() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    view! {
+        <button
+            class="button"
+            data-testid="download-onnx"
+            title="The model in use as an ONNX file: input 1×1×28×28 (pixels / 255), output the 10 logits"
+            disabled=move || !state.ready.get()
+            on:click=move |_| state.download_onnx()
+        >
+            "Download ONNX"
+        </button>
+    }
+}

@@ -101,6 +101,15 @@ impl AppState {
         });
     }
 
+    /// Offers the CNN in use (fine-tuned or not) as an ONNX file, for other runtimes.
+    pub fn download_onnx(&self) {
+        let Some(engine) = self.router.models() else { return };
+        let name = if engine.cnn.summary.fine_tuned == Some(true) { "fashion-cnn-fine-tuned.onnx" } else { "fashion-cnn.onnx" };
+        if let Err(e) = engine.cnn.onnx().and_then(|bytes| browser::download(&bytes, name)) {
+            self.error.set(Some(format!("The ONNX file could not be made: {e}")));
+        }
+    }
+
     /// Offers the CNN in use as a `.fmw` file, readable by `trainer evaluate --weights`.
     pub fn download_weights(&self) {
         if let Some(engine) = self.router.models() {
