@@ -106,24 +106,28 @@ pub fn trainer_labels(paths: &[PathBuf]) -> Result<Vec<u8>> {
 /// and the logits `trainer predict --as-is --weights WEIGHTS` gives them.
 pub fn trainer_logits(weights: &Path, dir: &Path, first: usize, count: usize) -> Result<(Vec<Vec<f32>>, Vec<Vec<f32>>)> {
     let data = trainer::data::load(None)?;
+    let images: Vec<Vec<u8>> = (first..first + count).map(|i| data.test.image(i).to_vec()).collect();
+    let logits = trainer_logits_as_is(weights, dir, &images)?;
+    Ok((images.iter().map(|image| image.iter().map(|&p| p as f32 / 255.0).collect()).collect(), logits))
+}
+
+/// The logits `trainer predict --as-is --weights WEIGHTS` gives 28×28 images (gray levels).
+pub fn trainer_logits_as_is(weights: &Path, dir: &Path, images: &[Vec<u8>]) -> Result<Vec<Vec<f32>>> {
     let side = fashion_model::IMAGE_SIDE as u32;
     let mut paths = Vec::new();
-    let mut inputs = Vec::new();
-    for i in first..first + count {
-        let path = dir.join(format!("test-{i}.png"));
-        image::GrayImage::from_raw(side, side, data.test.image(i).to_vec()).context("a 28×28 image")?.save(&path)?;
+    for (i, pixels) in images.iter().enumerate() {
+        let path = dir.join(format!("as-is-{i}.png"));
+        image::GrayImage::from_raw(side, side, pixels.clone()).context("a 28×28 image")?.save(&path)?;
         paths.push(path);
-        inputs.push(data.test.image(i).iter().map(|&p| p as f32 / 255.0).collect());
     }
     let out = std::process::Command::new(trainer_binary()?).args(["predict", "--as-is", "--json", "--weights"]).arg(weights).args(&paths).output()?;
     if !out.status.success() {
         bail!("trainer predict --as-is failed: {}", String::from_utf8_lossy(&out.stderr));
     }
-    let logits = String::from_utf8(out.stdout)?
+    String::from_utf8(out.stdout)?
         .lines()
         .map(|line| Ok(serde_json::from_value(serde_json::from_str::<Value>(line)?["logits"].clone())?))
-        .collect::<Result<Vec<Vec<f32>>>>()?;
-    Ok((inputs, logits))
+        .collect()
 }
 
 /// `trainer evaluate --weights FILE --limit N --json`'s accuracy.

@@ -47,11 +47,11 @@ pub fn download_size(dist: &std::path::Path, requests: &[String]) -> (usize, usi
     let mut seen = std::collections::HashSet::new();
     let (mut raw, mut gzipped) = (0, 0);
     for url in requests {
-        let relative = server::file_for_url(url);
-        if !seen.insert(relative.to_string()) {
+        let Some(path) = server::site_file(dist, url) else { continue };
+        if !seen.insert(path.clone()) {
             continue;
         }
-        let Ok(bytes) = std::fs::read(dist.join(relative)) else { continue };
+        let Ok(bytes) = std::fs::read(&path) else { continue };
         let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
         encoder.write_all(&bytes).unwrap();
         raw += bytes.len();

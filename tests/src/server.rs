@@ -2,7 +2,7 @@
 //! page fetched nothing once it was running.
 
 use std::{
-    path::PathBuf,
+    path::{Path, PathBuf},
     sync::{
         Arc, Mutex,
         atomic::{AtomicBool, Ordering},
@@ -22,10 +22,10 @@ pub struct StaticServer {
     thread: Option<thread::JoinHandle<()>>,
 }
 
-/// The file under the site's folder that a request path (`/`, `/cnn.fmw?v=1`) names (a path
-/// that climbs out of the folder names `..`, which is never a file).
-pub fn file_for_url(url: &str) -> &str {
-    site::file_for_url(url).unwrap_or("..")
+/// The file of the site in `dir` that a request path (`/`, `/cnn.fmw?v=1`) names; `None` when
+/// it names no file there (a 404) or climbs out of the folder.
+pub fn site_file(dir: &Path, url: &str) -> Option<PathBuf> {
+    site::file_for_url(url).map(|relative| dir.join(relative)).filter(|path| path.is_file())
 }
 
 impl StaticServer {

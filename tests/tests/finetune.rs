@@ -2,7 +2,8 @@
 //! shipped model gets wrong are labelled by "the user", the model is fine-tuned, and then
 //! those photos get the user's labels, held-out accuracy drops by at most 2 points, the model
 //! survives a reload, the downloaded weights score the same under `trainer evaluate`, its
-//! ONNX download runs in onnxruntime with the same logits,
+//! ONNX download runs in onnxruntime with the same logits, a saved project opens in a fresh
+//! browser profile with the model and the taught photos,
 //! nothing but the page's own sample sets was fetched, and after Reset the tab's storage
 //! holds nothing of the user's.
 
@@ -229,6 +230,64 @@ async fn scenario(browser: &Browser, server: &StaticServer, gpu: Gpu) -> Result<
     eprintln!("the page's ONNX file in onnxruntime: {report}");
     ensure!(report["max_abs_diff"].as_f64().is_some_and(|d| d <= 1e-4), "onnxruntime and trainer predict differ: {report}");
 
+    // "Save project" offers the taught photos and the model in use as one file; a fresh
+    // browser profile opens it and has the fine-tuned model and the taught photos back,
+    // labelled as they were and answered as here.
+    browser.client.find(Locator::Css("[data-testid=save-project]")).await?.click().await?;
+    browser.wait_for("window.__downloads.length >= 2", Duration::from_secs(60)).await?;
+    let (name, project) = browser.last_download().await?;
+    ensure!(name == "fashion-project.fmproj", "the project was offered as {name:?}");
+    let project_file = dir.path().join(&name);
+    std::fs::write(&project_file, &project)?;
+    // It holds the taught photos with their labels, and the model in use.
+    let saved = fashion_gallery::project::Project::decode(&project)?;
+    ensure!(saved.model == bytes, "the project's model is not the one in use");
+    let mut saved_photos: Vec<(String, u64)> = saved.photos.iter().map(|p| (p.name.clone(), p.label as u64)).collect();
+    let mut taught_photos: Vec<(String, u64)> = files.iter().cloned().zip(truth.iter().copied()).collect();
+    saved_photos.sort();
+    taught_photos.sort();
+    ensure!(saved_photos == taught_photos, "the project holds {saved_photos:?}, the user taught {taught_photos:?}");
+    ensure!(saved.photos.iter().all(|p| p.thumbnail.is_some()), "a photo was saved without its thumbnail");
+    // What the fine-tuned model answers for the saved 28×28 inputs (gray levels: the page's
+    // own inputs rounded to 1/255).
+    let inputs: Vec<Vec<u8>> = saved.photos.iter().map(|p| p.input.clone()).collect();
+    let expected: std::collections::HashMap<String, Option<u64>> = saved
+        .photos
+        .iter()
+        .zip(fixtures::trainer_logits_as_is(&file, dir.path(), &inputs)?)
+        .map(|(p, logits)| (p.name.clone(), Some(fashion_model::network::argmax(&logits) as u64)))
+        .collect();
+    let expected: Vec<Option<u64>> = files.iter().map(|f| expected[f]).collect();
+    let fresh = Browser::launch(gpu).await?;
+    let opened = async {
+        fresh.client.goto(&server.url).await?;
+        fresh.wait_ready(Duration::from_secs(300)).await?;
+        fresh.choose_files("open-project", &[project_file.clone()]).await?;
+        fresh
+            .wait_for("document.querySelector('.banner.notice')?.textContent.includes('Opened fashion-project.fmproj')", Duration::from_secs(120))
+            .await?;
+        fresh
+            .wait_for(
+                &format!("document.querySelectorAll('.card [data-testid=prediction]').length >= {WRONG} && !document.querySelector('.card .working')"),
+                Duration::from_secs(300),
+            )
+            .await?;
+        ensure!(current_weights(&fresh).await? == bytes, "the opened project's model is not the fine-tuned one");
+        let labels = labels_on_page(&fresh, &files).await?;
+        ensure!(labels == expected, "in a fresh profile the project's photos are answered {labels:?}; trainer predict says {expected:?}");
+        let taught = fresh
+            .eval(
+                "return arguments[0].map(f => Number(document.querySelector(`.card[data-file=\"${f}\"] [data-testid=teach]`)?.value))",
+                vec![json!(files)],
+            )
+            .await?;
+        ensure!(taught == json!(truth), "the opened photos are taught {taught}, they were taught {truth:?}");
+        anyhow::Ok(())
+    }
+    .await;
+    let _ = fresh.close().await;
+    opened?;
+
     // A reload restores the fine-tuned model from IndexedDB.
     browser.client.refresh().await?;
     browser.wait_ready(Duration::from_secs(300)).await?;
@@ -271,8 +330,8 @@ async fn scenario(browser: &Browser, server: &StaticServer, gpu: Gpu) -> Result<
     let cache_names = kept["caches"].as_array().context("cache names")?;
     ensure!(cache_names.len() <= 1 && cache_names.iter().all(|n| n.as_str().is_some_and(|n| n.starts_with("fashion-"))), "caches: {kept}");
     for path in kept["cached"].as_array().context("cached files")? {
-        let file = page_tests::server::file_for_url(path.as_str().unwrap_or_default());
-        ensure!(page_tests::dist().join(file).is_file(), "the cache holds {path}, not a file of the site");
+        let file = page_tests::server::site_file(&page_tests::dist(), path.as_str().unwrap_or_default());
+        ensure!(file.is_some(), "the cache holds {path}, not a file of the site");
     }
     Ok(())
 }

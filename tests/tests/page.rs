@@ -14,7 +14,7 @@ use page_tests::{
     LONGEST_TASK_MS,
     browser::{Browser, Gpu, session},
     fixtures,
-    server::{StaticServer, file_for_url},
+    server::{StaticServer, site_file},
 };
 use serde_json::{Value, json};
 
@@ -353,7 +353,7 @@ async fn scenario(browser: &Browser, server: &StaticServer, gpu: Gpu) -> Result<
     let assets_loaded = server.requests();
     // Every request found its file (no 404: the browser's favicon request included).
     for url in &assets_loaded {
-        ensure!(page_tests::dist().join(file_for_url(url)).is_file(), "{url} is not in dist/ (a 404)");
+        ensure!(site_file(&page_tests::dist(), url).is_some(), "{url} is not in dist/ (a 404)");
     }
 
     // The badge names the backend in use.
@@ -536,6 +536,31 @@ async fn scenario(browser: &Browser, server: &StaticServer, gpu: Gpu) -> Result<
     browser
         .wait_for("!document.querySelector('.banner.error') && !document.querySelector('.card .working')", Duration::from_secs(120))
         .await?;
+
+    // "Open project…": a damaged file, a foreign one and a weights file are each refused with
+    // a message that says what is wrong; the cards and the model stay as they were.
+    let weights_before = browser.eval("return Array.from(wasmBindings.fashionCurrentWeights())", vec![]).await?;
+    let cards_before = browser.eval("return document.querySelectorAll('.card').length", vec![]).await?;
+    let fmw = std::fs::read(page_tests::root().join("web/cnn.fmw"))?;
+    let bad_projects: [(&str, &[u8], &str); 3] = [
+        ("damaged.fmproj", b"PK\x03\x04 and then nothing a zip needs", "damaged or cut short"),
+        ("notes.fmproj", b"my shopping list", "not a project file"),
+        ("cnn.fmproj", &fmw, "not a project file"),
+    ];
+    for (name, contents, expected) in bad_projects {
+        let path = dir.path().join(name);
+        std::fs::write(&path, contents)?;
+        browser.choose_files("open-project", &[path]).await?;
+        let condition = format!("document.querySelector('.banner.error')?.textContent.includes('{name} was not opened')");
+        browser.wait_for(&condition, Duration::from_secs(30)).await?;
+        let message = browser.eval("return document.querySelector('.banner.error').textContent", vec![]).await?;
+        let message = message.as_str().unwrap_or_default();
+        ensure!(message.contains(expected) && message.contains("Nothing was changed"), "{name}: unclear message {message:?}");
+    }
+    let weights_after = browser.eval("return Array.from(wasmBindings.fashionCurrentWeights())", vec![]).await?;
+    ensure!(weights_after == weights_before, "a bad project file changed the model");
+    let cards_after = browser.eval("return document.querySelectorAll('.card').length", vec![]).await?;
+    ensure!(cards_after == cards_before, "a bad project file changed the cards: {cards_before} → {cards_after}");
 
     // A panic that slips through is shown, and the app keeps working.
     let panicked = browser.eval_promise("wasmBindings.fashionPanicForTest()", vec![]).await;

@@ -47,6 +47,13 @@ pub struct TaughtPhoto {
     pub thumbnail: Option<Vec<u8>>,
 }
 
+impl TaughtPhoto {
+    /// The model input as a 28×28 grayscale PNG.
+    pub fn input_png(&self) -> Result<Vec<u8>, ProjectError> {
+        input_png(&self.input).map_err(|why| ProjectError::Photo { name: self.name.clone(), why })
+    }
+}
+
 /// A teaching set and the model in use.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Project {
@@ -111,7 +118,7 @@ impl Project {
         let mut entries = Vec::with_capacity(self.photos.len());
         for (i, photo) in self.photos.iter().enumerate() {
             let input = format!("photos/{i:03}.png");
-            let png = input_png(&photo.input).map_err(|why| ProjectError::Photo { name: photo.name.clone(), why })?;
+            let png = photo.input_png()?;
             zip.start_file(input.as_str(), options).map_err(|e| write(&e))?;
             zip.write_all(&png).map_err(|e| write(&e))?;
             let thumbnail = match &photo.thumbnail {
@@ -256,7 +263,7 @@ mod tests {
     fn any_unzip_tool_sees_the_parts() {
         let bytes = project().encode().unwrap();
         let zip = zip::ZipArchive::new(Cursor::new(&bytes[..])).unwrap();
-        let mut names: Vec<&str> = zip.file_names().collect();
+        let mut names: Vec<String> = zip.file_names().map(|name| name.unwrap().to_string()).collect();
         names.sort();
         assert_eq!(names, ["model.fmw", "photos/000.jpg", "photos/000.png", "photos/001.png", "project.json"]);
     }
@@ -292,8 +299,9 @@ mod tests {
             let mut file = zip.by_index(i).unwrap();
             let mut data = Vec::new();
             file.read_to_end(&mut data).unwrap();
-            out.start_file(file.name().to_string(), zip::write::SimpleFileOptions::default()).unwrap();
-            out.write_all(if file.name() == name { contents } else { &data }).unwrap();
+            let part = file.name().unwrap().to_string();
+            out.start_file(part.as_str(), zip::write::SimpleFileOptions::default()).unwrap();
+            out.write_all(if part == name { contents } else { &data }).unwrap();
         }
         out.finish().unwrap().into_inner()
     }

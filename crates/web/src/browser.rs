@@ -70,3 +70,36 @@ pub fn draw_rgba(canvas: &web_sys::HtmlCanvasElement, rgba: &[u8], width: u32, h
         let _ = ctx.put_image_data(&image, 0.0, 0.0);
     }
 }
+
+/// A `File` holding `bytes`, as if the user had picked it.
+pub fn file(bytes: &[u8], name: &str, mime: &str) -> Result<web_sys::File, String> {
+    let parts = js_sys::Array::of1(&Uint8Array::from(bytes));
+    let options = web_sys::FilePropertyBag::new();
+    options.set_type(mime);
+    web_sys::File::new_with_u8_array_sequence_and_options(&parts, name, &options).map_err(js_error)
+}
+
+/// A JPEG of the picture in `file`, at most `max_side` pixels a side, drawn by the browser
+/// (which applies EXIF orientation and reads every format the page does).
+pub async fn thumbnail_jpeg(file: &web_sys::Blob, max_side: u32) -> Result<Vec<u8>, String> {
+    let bitmap: web_sys::ImageBitmap =
+        JsFuture::from(window().create_image_bitmap_with_blob(file).map_err(js_error)?).await.map_err(js_error)?.dyn_into().map_err(js_error)?;
+    let (width, height) = (bitmap.width().max(1), bitmap.height().max(1));
+    let scale = (max_side as f64 / width.max(height) as f64).min(1.0);
+    let (w, h) = (((width as f64 * scale).round() as u32).max(1), ((height as f64 * scale).round() as u32).max(1));
+    let drawn = (|| {
+        let canvas = web_sys::OffscreenCanvas::new(w, h)?;
+        let context: web_sys::OffscreenCanvasRenderingContext2d =
+            canvas.get_context("2d")?.ok_or_else(|| wasm_bindgen::JsValue::from_str("no 2d context"))?.dyn_into()?;
+        context.draw_image_with_image_bitmap_and_dw_and_dh(&bitmap, 0.0, 0.0, w as f64, h as f64)?;
+        Ok::<_, wasm_bindgen::JsValue>(context.get_image_data(0.0, 0.0, w as f64, h as f64)?.data().0)
+    })();
+    bitmap.close();
+    let rgba = image::RgbaImage::from_raw(w, h, drawn.map_err(js_error)?).ok_or("the browser handed over too few pixels")?;
+    let mut jpeg = Vec::new();
+    image::DynamicImage::ImageRgba8(rgba)
+        .to_rgb8()
+        .write_to(&mut std::io::Cursor::new(&mut jpeg), image::ImageFormat::Jpeg)
+        .map_err(|e| e.to_string())?;
+    Ok(jpeg)
+}

@@ -3,6 +3,7 @@ use fashion_model::{CLASS_NAMES, finetune::TrainableLayers};
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 
+use super::project::ProjectFile;
 use crate::state::AppState;
 
 fn pct(x: f64) -> String {
@@ -10,7 +11,8 @@ fn pct(x: f64) -> String {
 }
 
 /// "Teach it your clothes": the labelled photos, the Fine-tune button, progress, the live
-/// loss chart, the before/after figures, and download / reset of the fine-tuned model.
+/// loss chart, the before/after figures, download / reset of the fine-tuned model, and the
+/// project file.
 #[component]
 pub fn FineTune() -> impl IntoView {
     let state = expect_context::<AppState>();
@@ -58,6 +60,7 @@ pub fn FineTune() -> impl IntoView {
                     <button class="button" data-testid="reset-model" on:click=move |_| state.reset_model()>"Reset to the shipped model"</button>
                 })}
             </div>
+            <ProjectFile />
             <Advanced />
             {move || match state.tuning.get().phase {
                 FineTunePhase::Idle => ().into_any(),

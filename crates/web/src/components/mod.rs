@@ -6,5 +6,6 @@ pub mod card;
 pub mod examples;
 pub mod finetune;
 pub mod framing;
+pub mod project;
 pub mod upload;
 pub mod weights;

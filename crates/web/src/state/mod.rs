@@ -7,11 +7,13 @@
 //! - `card.rs`: one photo's card, its signals owned so that dropping it disposes them all;
 //! - `startup.rs`: loading the models, answering on the CPU, then moving to WebGPU;
 //! - `photos.rs`: adding, re-framing, explaining and re-classifying cards;
-//! - `models.rs`: loading, fine-tuning, resetting and downloading the CNN.
+//! - `models.rs`: loading, fine-tuning, resetting and downloading the CNN;
+//! - `project.rs`: saving the teaching set with the model as one file, and opening it again.
 
 mod card;
 mod models;
 mod photos;
+mod project;
 mod router;
 mod startup;
 

@@ -37,15 +37,16 @@ impl AppState {
     /// one, is saved in this browser and every card is classified again.
     pub fn fine_tune(self) {
         let taught = self.gallery.with_untracked(|g| teaching_set(g.cards().iter().map(|c| (c.teach.get_untracked(), c.result.get_untracked()))));
-        let config = self.tune_config.get_untracked();
-        let mut started = Ok(());
-        if taught.is_ok() {
-            self.tuning.update(|run| started = run.start(config.steps));
-        }
-        let user = match started.and(taught) {
+        let user = match taught {
             Ok(user) => user,
             Err(e) => return self.error.set(Some(e.to_string())),
         };
+        let config = self.tune_config.get_untracked();
+        let mut started = Ok(());
+        self.tuning.update(|run| started = run.start(config.steps));
+        if let Err(e) = started {
+            return self.error.set(Some(e.to_string()));
+        }
         spawn_local(async move {
             let result = async {
                 let engine = self.router.engine().await?;

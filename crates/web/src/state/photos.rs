@@ -9,7 +9,7 @@ use super::{AppState, Card};
 use crate::{browser, decoder};
 
 /// A card to classify, its model input, and its answer under the previous model, if any.
-type Job = (Card, Vec<f32>, Option<(usize, f32)>);
+pub(super) type Job = (Card, Vec<f32>, Option<(usize, f32)>);
 
 impl AppState {
     /// Adds files to the gallery (newest first) and classifies them.
@@ -43,7 +43,7 @@ impl AppState {
     }
 
     /// Classifies cards in one batch.
-    async fn classify_cards(&self, jobs: Vec<Job>) {
+    pub(super) async fn classify_cards(&self, jobs: Vec<Job>) {
         if jobs.is_empty() {
             return;
         }
