@@ -23,11 +23,16 @@ pub fn teaching_set<R: Borrow<CardResult>>(cards: impl IntoIterator<Item = (Opti
     let mut set = LabelledImages::default();
     for (teach, result) in cards {
         if let (Some(label), CardResult::Done(c)) = (teach, result.borrow()) {
-            let image: Vec<u8> = c.pixels.iter().map(|&v| (v * 255.0).round().clamp(0.0, 255.0) as u8).collect();
-            set.push(&image, label);
+            set.push(&gray_levels(&c.pixels), label);
         }
     }
     if set.is_empty() { Err(TeachError::NothingTaught) } else { Ok(set) }
+}
+
+/// A model input (0..=1) as the 8-bit gray levels of the teaching sets and the project file.
+/// The preprocessing already quantises its output to 1/255, so nothing is lost.
+pub fn gray_levels(pixels: &[f32]) -> Vec<u8> {
+    pixels.iter().map(|&v| (v * 255.0).round().clamp(0.0, 255.0) as u8).collect()
 }
 
 /// Where fine-tuning is.

@@ -13,4 +13,4 @@ pub mod project;
 
 pub use answer::{CardResult, Classified, describe};
 pub use gallery::{Gallery, MAX_CARDS};
-pub use finetune::{TeachError, FineTunePhase, FineTuneRun, teaching_set};
+pub use finetune::{TeachError, FineTunePhase, FineTuneRun, gray_levels, teaching_set};

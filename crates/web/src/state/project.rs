@@ -3,7 +3,7 @@
 //! ([`fashion_gallery::project`]) that opens again in another browser or on another machine.
 
 use fashion_gallery::{
-    CardResult,
+    CardResult, gray_levels,
     project::{self, Project, TaughtPhoto},
 };
 use fashion_model::IMAGE_PIXELS;
@@ -36,7 +36,7 @@ impl AppState {
                 let mut photos = Vec::with_capacity(taught.len());
                 // Oldest first, so that opening the file gives the gallery back in its order.
                 for (card, label, pixels) in taught.into_iter().rev() {
-                    let input = pixels.iter().map(|&v| (v * 255.0).round().clamp(0.0, 255.0) as u8).collect();
+                    let input = gray_levels(&pixels);
                     // A photo the browser cannot draw (none it decodes) is kept without one.
                     let thumbnail = browser::thumbnail_jpeg(&card.file, THUMBNAIL_SIDE).await.ok();
                     photos.push(TaughtPhoto { name: card.name.clone(), label, input, thumbnail });
@@ -113,11 +113,10 @@ impl AppState {
         let mut jobs = Vec::with_capacity(photos.len());
         for (id, (file, (label, pixels))) in ids.zip(photos) {
             debug_assert_eq!(pixels.len(), IMAGE_PIXELS);
+            // The card shows the thumbnail; its input is the one saved (made from the original
+            // photo), so it has no frame or outline on the thumbnail until it is re-framed.
             let card = Card::new(id, file, parent.child());
             card.teach.set(Some(label));
-            // The input was made from the original photo, and the card shows a thumbnail: the
-            // frame and outline of the original do not apply.
-            card.result.set(CardResult::Working);
             jobs.push((card.clone(), pixels, None));
             cards.push(card);
         }
