@@ -7,7 +7,7 @@
 //!
 //! The steps, in order:
 //! 1. decode with limits (refusing decompression bombs before allocating), first frame of an
-//!    animation, EXIF orientation applied;
+//!    animation, EXIF orientation applied; a large JPEG at a reduced scale;
 //! 2. shrink huge photos to at most [`WORK_SIDE`] px (speed and bounded memory);
 //! 3. flatten alpha onto a background that contrasts with the item, then grayscale (Rec. 601);
 //! 4. estimate the background from the image border and turn each pixel into "ink": distance
@@ -28,6 +28,10 @@ pub const SUPPORTED_FORMATS: &str = "PNG, JPEG, WebP, GIF, BMP";
 
 /// Longest side we work at after decoding; more detail than this cannot survive a 28 px output.
 const WORK_SIDE: u32 = 1024;
+/// A JPEG is decoded at the smallest DCT scale (1/2, 1/4, 1/8) that keeps at least this many
+/// pixels on its longest side: a 12-megapixel photo decodes at 1,000 px instead of 4,000, which
+/// skips most of the decoding and all of the shrinking, and 28 px of output cannot tell.
+const REDUCED_DECODE_SIDE: u32 = 768;
 /// Smallest side that still holds a recognisable item.
 pub(crate) const MIN_SIDE: u32 = 8;
 /// Ink above this counts as "item" when finding the bounding box.
@@ -90,7 +94,7 @@ pub enum PreprocessError {
 pub struct Preprocessed {
     /// 28×28 row-major, 0 = background, 1 = full ink (Fashion-MNIST's `pixel / 255`).
     pub pixels: [f32; IMAGE_PIXELS],
-    /// Size of the decoded image after EXIF rotation.
+    /// Size of the decoded image after EXIF rotation (a large JPEG's at its reduced scale).
     pub width: u32,
     pub height: u32,
     /// Whether the background was judged light (the usual catalog or phone shot).
@@ -147,9 +151,34 @@ pub fn decode(bytes: &[u8], limits: DecodeLimits) -> Result<DynamicImage, Prepro
         return Err(PreprocessError::TooLarge { width, height, max: limits.max_side });
     }
     let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
-    let mut image = DynamicImage::from_decoder(decoder).map_err(|e| decode_error(e, bytes, format, limits))?;
+    let reduced = if format == ImageFormat::Jpeg { decode_jpeg_reduced(bytes, width.max(height)) } else { None };
+    let mut image = match reduced {
+        Some(image) => image,
+        None => DynamicImage::from_decoder(decoder).map_err(|e| decode_error(e, bytes, format, limits))?,
+    };
     image.apply_orientation(orientation);
     Ok(image)
+}
+
+/// A large JPEG decoded at reduced scale, or `None` where it is not large enough, its colour
+/// model is not plain gray or RGB (CMYK), or this decoder fails: the full decoder then decodes it
+/// and words any error as it always has.
+fn decode_jpeg_reduced(bytes: &[u8], longest: u32) -> Option<DynamicImage> {
+    let factor = [8, 4, 2].into_iter().find(|f| longest / f >= REDUCED_DECODE_SIDE)?;
+    let mut decoder = jpeg_decoder::Decoder::new(bytes);
+    decoder.read_info().ok()?;
+    let info = decoder.info()?;
+    let (width, height) = (u32::from(info.width), u32::from(info.height));
+    let wanted = |side: u32| u16::try_from(side.div_ceil(factor)).ok();
+    decoder.scale(wanted(width)?, wanted(height)?).ok()?;
+    let pixels = decoder.decode().ok()?;
+    let info = decoder.info()?;
+    let (width, height) = (u32::from(info.width), u32::from(info.height));
+    match info.pixel_format {
+        jpeg_decoder::PixelFormat::RGB24 => image::RgbImage::from_raw(width, height, pixels).map(DynamicImage::ImageRgb8),
+        jpeg_decoder::PixelFormat::L8 => image::GrayImage::from_raw(width, height, pixels).map(DynamicImage::ImageLuma8),
+        _ => None,
+    }
 }
 
 fn format_name(format: ImageFormat) -> &'static str {

@@ -119,3 +119,38 @@ fn the_frame_locates_the_28x28_view_on_the_photo() {
     assert!((height * 300.0 - 160.0).abs() < 8.0, "frame height {}", height * 300.0);
     assert!((width * 400.0 - height * 300.0).abs() < 1.0);
 }
+
+#[test]
+fn a_large_jpeg_is_decoded_at_reduced_scale_with_the_same_result() {
+    // 4000×3000, as a 12-megapixel phone photo: decoded at 1/4 scale (1,000 px, above the 768 px
+    // the reduced decode keeps), it gives the input a full decode gives.
+    let img = DynamicImage::ImageRgb8(photo(4000, 3000, 1900, 500, 900, 1800, [235, 230, 225], [50, 70, 110]));
+    let jpeg = encode(&img, ImageFormat::Jpeg);
+    let decoded = fashion_model::preprocess::decode(&jpeg, DecodeLimits::default()).unwrap();
+    assert_eq!((decoded.width(), decoded.height()), (1000, 750), "decoded at 1/4 scale");
+    let reduced = preprocess_bytes(&jpeg, DecodeLimits::default()).unwrap();
+    let full = preprocess_bytes(&encode(&img, ImageFormat::Png), DecodeLimits::default()).unwrap();
+    let d = mean_abs_diff(&reduced.pixels, &full.pixels);
+    assert!(d < 0.03, "reduced JPEG vs full PNG differ by {d}");
+    assert_eq!(bbox(&reduced.pixels), bbox(&full.pixels));
+
+    // Below twice 768 px a JPEG is decoded whole.
+    let small = encode(&DynamicImage::ImageRgb8(photo(1500, 1000, 600, 100, 300, 700, [235, 230, 225], [50, 70, 110])), ImageFormat::Jpeg);
+    let decoded = fashion_model::preprocess::decode(&small, DecodeLimits::default()).unwrap();
+    assert_eq!((decoded.width(), decoded.height()), (1500, 1000));
+}
+
+#[test]
+fn a_large_cmyk_jpeg_is_decoded_whole_and_still_found() {
+    // The reduced decode takes only gray and RGB; a CMYK file goes to the full decoder.
+    let (w, h) = (2400u16, 1800u16);
+    let rgb = photo(w.into(), h.into(), 1000, 300, 500, 1200, [240, 240, 240], [40, 60, 90]);
+    let cmyk: Vec<u8> = rgb.pixels().flat_map(|p| p.0.iter().map(|&c| 255 - c).chain([0]).collect::<Vec<_>>()).collect();
+    let mut jpeg = Vec::new();
+    jpeg_encoder::Encoder::new(&mut jpeg, 90).encode(&cmyk, w, h, jpeg_encoder::ColorType::Cmyk).unwrap();
+    let decoded = fashion_model::preprocess::decode(&jpeg, DecodeLimits::default()).unwrap();
+    assert_eq!((decoded.width(), decoded.height()), (2400, 1800), "decoded whole");
+    let p = preprocess_bytes(&jpeg, DecodeLimits::default()).unwrap();
+    let full = preprocess_bytes(&encode(&DynamicImage::ImageRgb8(rgb), ImageFormat::Png), DecodeLimits::default()).unwrap();
+    assert_eq!(bbox(&p.pixels), bbox(&full.pixels));
+}
