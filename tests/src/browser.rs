@@ -19,11 +19,16 @@ static ONE_BROWSER_AT_A_TIME: Mutex<()> = Mutex::new(());
 /// Serves `dist/`, opens Chromium (`gpu`), runs `scenario`, closes the browser, and panics with
 /// the scenario's error, if any. One browser at a time per test binary.
 pub fn session(gpu: Gpu, scenario: impl AsyncFnOnce(&Browser, &StaticServer) -> Result<()>) {
+    session_with(gpu, &[], scenario)
+}
+
+/// [`session`] with more Chromium switches (a fake camera, say).
+pub fn session_with(gpu: Gpu, switches: &[String], scenario: impl AsyncFnOnce(&Browser, &StaticServer) -> Result<()>) {
     let _one = ONE_BROWSER_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     runtime.block_on(async {
         let server = StaticServer::start(dist());
-        let browser = Browser::launch(gpu).await.expect("launching headless Chromium");
+        let browser = Browser::launch_with(gpu, switches).await.expect("launching headless Chromium");
         let result = scenario(&browser, &server).await;
         let _ = browser.close().await;
         result.unwrap();
@@ -32,6 +37,16 @@ pub fn session(gpu: Gpu, scenario: impl AsyncFnOnce(&Browser, &StaticServer) -> 
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+/// Switches that give Chromium a camera showing `video` (Y4M, `C420`, or MJPEG) and grant it
+/// to the page without asking.
+pub fn fake_camera(video: &std::path::Path) -> Vec<String> {
+    vec![
+        "--use-fake-ui-for-media-stream".into(),
+        "--use-fake-device-for-media-stream".into(),
+        format!("--use-file-for-fake-video-capture={}", video.display()),
+    ]
+}
 
 /// Whether the browser offers WebGPU. Here `--enable-unsafe-webgpu` gives a SwiftShader
 /// (CPU) adapter; without it `requestAdapter()` returns null, the page's CPU-fallback case.
@@ -53,6 +68,11 @@ fn free_port() -> u16 {
 
 impl Browser {
     pub async fn launch(gpu: Gpu) -> Result<Self> {
+        Self::launch_with(gpu, &[]).await
+    }
+
+    /// Chromium with more switches than the tests' usual ones.
+    pub async fn launch_with(gpu: Gpu, switches: &[String]) -> Result<Self> {
         for (path, package) in [(CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")] {
             if !std::path::Path::new(path).exists() {
                 bail!("{path} is missing: `apt-get install {package}` (cargo xtask test does it)");
@@ -81,6 +101,7 @@ impl Browser {
         if gpu == Gpu::WebGpu {
             args.push("--enable-unsafe-webgpu".into());
         }
+        args.extend(switches.iter().cloned());
         let mut caps = serde_json::Map::new();
         caps.insert("browserName".into(), json!("chrome"));
         caps.insert("goog:chromeOptions".into(), json!({ "binary": CHROMIUM, "args": args }));

@@ -142,3 +142,25 @@ pub fn trainer_evaluate(weights: &Path, limit: usize) -> Result<f64> {
     let v: Value = serde_json::from_slice(&out.stdout)?;
     v["accuracy"].as_f64().context("no accuracy in trainer evaluate's output")
 }
+
+/// A camera video (Y4M, 640×480, 30 frames a second, looping) of a test item of class
+/// `class` held in front of the camera ([`testkit::video`]): the first such item that `trainer
+/// predict` also gives `class` on a still of the scene, so the page's answer can be checked.
+pub fn camera_video(dir: &Path, class: u8) -> Result<PathBuf> {
+    let data = trainer::data::load(None)?;
+    let candidates: Vec<usize> = (0..data.test.len()).filter(|&i| data.test.labels[i] == class).take(12).collect();
+    let stills = candidates
+        .iter()
+        .map(|&i| {
+            let path = dir.join(format!("camera-still-{i:05}.png"));
+            image::DynamicImage::ImageRgb8(testkit::video::camera_scene(data.test.image(i), 640, 480, 0)).save(&path)?;
+            Ok(path)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let labels = trainer_labels(&stills)?;
+    let Some(k) = labels.iter().position(|&l| l == class) else { bail!("no test item of class {class} is recognised in a camera still") };
+    let frames: Vec<_> = (0..12).map(|f| testkit::video::camera_scene(data.test.image(candidates[k]), 640, 480, f)).collect();
+    let path = dir.join(format!("camera-{class}.y4m"));
+    std::fs::write(&path, testkit::video::y4m(&frames, 30))?;
+    Ok(path)
+}

@@ -20,7 +20,7 @@ use std::io::{Cursor, Read, Write};
 use fashion_model::{CLASS_NAMES, IMAGE_PIXELS, IMAGE_SIDE, WeightsError, WeightsFile};
 use serde::{Deserialize, Serialize};
 
-use crate::MAX_CARDS;
+use crate::MAX_TAUGHT;
 
 /// What a project file is called and how the page's file picker filters it.
 pub const EXTENSION: &str = "fmproj";
@@ -77,7 +77,7 @@ pub enum ProjectError {
     Classes(String),
     #[error("photo “{name}” in the project is unusable: {why}")]
     Photo { name: String, why: String },
-    #[error("the project holds {0} photos; the page keeps at most {MAX_CARDS}")]
+    #[error("the project holds {0} photos; a teaching set holds at most {MAX_TAUGHT}")]
     TooManyPhotos(usize),
     #[error("the project's model is unusable: {0}")]
     Model(#[from] WeightsError),
@@ -163,7 +163,7 @@ impl Project {
         if manifest.classes != CLASS_NAMES {
             return Err(ProjectError::Classes(manifest.classes.join(", ")));
         }
-        if manifest.photos.len() > MAX_CARDS {
+        if manifest.photos.len() > MAX_TAUGHT {
             return Err(ProjectError::TooManyPhotos(manifest.photos.len()));
         }
         let mut photos = Vec::with_capacity(manifest.photos.len());
@@ -324,9 +324,9 @@ mod tests {
         assert!(manifest(&|v| v["photos"] = "many".into()).contains("damaged or cut short"));
         let many = manifest(&|v| {
             let one = v["photos"][1].clone();
-            v["photos"] = serde_json::Value::Array(vec![one; MAX_CARDS + 1]);
+            v["photos"] = serde_json::Value::Array(vec![one; MAX_TAUGHT + 1]);
         });
-        assert!(many.contains("at most 200"), "{many}");
+        assert!(many.contains("at most 1000"), "{many}");
 
         assert!(message(&with_part("photos/001.png", b"not a png")).contains("“boot.png” in the project is unusable: its 28×28 input is not a readable PNG"));
         let mut big = Vec::new();

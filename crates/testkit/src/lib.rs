@@ -8,6 +8,7 @@ use image::{DynamicImage, ImageFormat, Rgb, RgbImage};
 
 pub mod onnx;
 mod surface;
+pub mod video;
 pub use surface::{Contrast, SURFACE_KINDS, SurfacePhoto, surface_photo};
 
 /// Turns a Fashion-MNIST image (light item on black) into a photo-style picture: dark item on

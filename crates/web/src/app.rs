@@ -2,7 +2,7 @@ use leptos::prelude::*;
 
 use crate::{
     components::{
-        about::About, badge::BackendBadge, card::ResultCard, examples::Examples, finetune::FineTune, upload::Upload, weights::{DownloadOnnx, LoadWeights},
+        about::About, badge::BackendBadge, camera::CameraPanel, card::ResultCard, examples::Examples, finetune::FineTune, upload::Upload, weights::{DownloadOnnx, LoadWeights},
     },
     state::AppState,
 };
@@ -24,6 +24,7 @@ pub fn App() -> impl IntoView {
             {move || state.error.get().map(|e| view! { <p class="banner error" data-testid="error" role="alert">{e}</p> })}
             {move || state.notice.get().map(|n| view! { <p class="banner notice" role="status">{n}</p> })}
             <Upload />
+            <CameraPanel />
             <Examples />
             <div class="tools"><LoadWeights /><DownloadOnnx /></div>
             <section class="gallery" aria-label="your photos, newest first">

@@ -56,6 +56,21 @@ pub fn download(bytes: &[u8], file_name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The files chosen in the file input that fired `event`; the input is then emptied, so that
+/// choosing the same file again fires again.
+pub fn take_chosen_files(event: &web_sys::Event) -> Vec<web_sys::File> {
+    let Some(input) = event.target().and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok()) else { return Vec::new() };
+    let files = files_of(input.files());
+    input.set_value("");
+    files
+}
+
+/// The files in a list (a file input's, a drop's, a paste's).
+pub fn files_of(list: Option<web_sys::FileList>) -> Vec<web_sys::File> {
+    let Some(list) = list else { return Vec::new() };
+    (0..list.length()).filter_map(|i| list.get(i)).collect()
+}
+
 /// The bytes of a file the user picked, dropped or pasted.
 pub async fn read_file(file: &web_sys::File) -> Result<Vec<u8>, String> {
     gloo_file::futures::read_as_bytes(&gloo_file::File::from(file.clone())).await.map_err(|e| format!("cannot read the file: {e}"))

@@ -5,6 +5,7 @@
 mod app;
 mod browser;
 mod browser_image;
+mod camera;
 mod components;
 mod decoder;
 mod gpu;

@@ -8,7 +8,8 @@
 //! classified (and the decoding worker's time for it) and, on the CPU, while a
 //! fine-tuning run started from the page trains, and the bytes fetched before the page could
 //! answer (every request before `ready`, gzip -9); on WebGPU, the compute dispatches and queue
-//! submissions of one batch-1 forward pass. Then the same network, exported to ONNX, in ONNX
+//! submissions of one batch-1 forward pass; the live camera's answers per second (Chromium's
+//! fake camera playing a video of a garment) and the longest main-thread task meanwhile. Then the same network, exported to ONNX, in ONNX
 //! Runtime Web (wasm, one and two threads), and how the page's CPU path compares.
 
 use std::{io::Write, time::Duration};
@@ -16,13 +17,15 @@ use std::{io::Write, time::Duration};
 use anyhow::{Context, Result};
 use fantoccini::Locator;
 use page_tests::{
-    browser::{Browser, Gpu},
+    browser::{Browser, Gpu, fake_camera},
     dist,
     server::StaticServer,
 };
 use serde_json::{Value, json};
 
 const RUNS: u32 = 60;
+/// How long the live camera runs.
+const CAMERA_SECONDS: usize = 6;
 
 /// Compute dispatches and queue submissions per batch-1 forward pass of the CNN on WebGPU,
 /// counted at the browser's WebGPU API (wgpu's web backend calls it for every kernel), over
@@ -48,8 +51,8 @@ const COUNT_GPU_CALLS: &str = "(async () => {
     return { dispatches: count.dispatches / arguments[0], submits: count.submits / arguments[0] };
 })()";
 
-async fn measure(server: &StaticServer, gpu: Gpu, photo: &[u8], huge: &std::path::Path) -> Result<Value> {
-    let browser = Browser::launch(gpu).await?;
+async fn measure(server: &StaticServer, gpu: Gpu, photo: &[u8], huge: &std::path::Path, camera: &std::path::Path) -> Result<Value> {
+    let browser = Browser::launch_with(gpu, &fake_camera(camera)).await?;
     let url = match gpu {
         Gpu::WebGpu => server.url.clone(),
         Gpu::Unavailable => format!("{}?backend=cpu", server.url),
@@ -88,6 +91,7 @@ async fn measure(server: &StaticServer, gpu: Gpu, photo: &[u8], huge: &std::path
         if gpu == Gpu::WebGpu {
             bench["gpu_calls_per_image"] = browser.eval_promise(COUNT_GPU_CALLS, vec![json!(RUNS)]).await?;
         }
+        bench["camera"] = live_camera(&browser).await?;
         let steps = if gpu == Gpu::WebGpu { 8 } else { 20 };
         let training = browser.eval_promise("wasmBindings.fashionBenchTraining(arguments[0])", vec![json!(steps)]).await?;
         bench["training"] = serde_json::from_str(training.as_str().context("training bench result")?)?;
@@ -107,6 +111,26 @@ async fn measure(server: &StaticServer, gpu: Gpu, photo: &[u8], huge: &std::path
     .await;
     let _ = browser.close().await;
     result
+}
+
+/// The live camera for `CAMERA_SECONDS`: its answers per second (median of one reading a
+/// second, after the first answer) and the longest main-thread task meanwhile.
+async fn live_camera(browser: &Browser) -> Result<Value> {
+    browser.client.find(Locator::Css("[data-testid=camera-start]")).await?.click().await?;
+    browser.wait_for("document.querySelector('[data-testid=camera-answer]')", Duration::from_secs(120)).await?;
+    browser.observe_long_tasks().await?;
+    let (mut rates, mut work) = (Vec::new(), Vec::new());
+    for _ in 0..CAMERA_SECONDS {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let read = browser.eval("const d = document.querySelector('[data-testid=camera-rate]').dataset; return [Number(d.rate), Number(d.workMs)]", vec![]).await?;
+        rates.push(read[0].as_f64().unwrap_or(f64::NAN));
+        work.push(read[1].as_f64().unwrap_or(f64::NAN));
+    }
+    let longest = browser.longest_task_ms().await?;
+    browser.client.find(Locator::Css("[data-testid=camera-stop]")).await?.click().await?;
+    rates.sort_by(f64::total_cmp);
+    work.sort_by(f64::total_cmp);
+    Ok(json!({ "answers_per_s": rates[rates.len() / 2], "work_ms": work[work.len() / 2], "longest_task_ms": longest }))
 }
 
 /// The page's own network (`web/cnn.fmw`, exported by `trainer export --onnx`) in ONNX Runtime
@@ -185,13 +209,15 @@ async fn main() -> Result<()> {
     let surface = image::load_from_memory(&on_surface)?;
     let surface = surface.resize_exact(4000, 3000, image::imageops::FilterType::Triangle);
     std::fs::write(&huge, testkit::encode(&surface, image::ImageFormat::Jpeg))?;
+    // What the fake camera shows: a sneaker held in front of it.
+    let camera = page_tests::fixtures::camera_video(scratch.path(), 7)?;
 
     println!(
         "backend  | ready after | decode+preprocess | inference batch 1 | answer (CNN+LR) | batch 64     | fine-tune (dense layers / all)"
     );
     let mut cpu = None;
     for gpu in [Gpu::Unavailable, Gpu::WebGpu] {
-        match measure(&server, gpu, &photo, &huge).await {
+        match measure(&server, gpu, &photo, &huge, &camera).await {
             Ok(b) => {
                 if gpu == Gpu::Unavailable {
                     cpu = Some(b.clone());
@@ -219,6 +245,13 @@ async fn main() -> Result<()> {
                 println!(
                     "         | 12-megapixel (4000×3000) photo of a garment on a surface: decode + preprocessing in the decoding worker {:.0} ms",
                     b["huge_decode_ms"].as_f64().unwrap_or(f64::NAN)
+                );
+                let work_ms = b["camera"]["work_ms"].as_f64().unwrap_or(f64::NAN);
+                println!(
+                    "         | live camera (640×480 fake capture at 30 frames/s): {:.0} answers/s; {work_ms:.1} ms of work per answer (frame cut, preprocessing, classifying: up to {:.0} answers/s); longest main-thread task meanwhile {:.0} ms",
+                    b["camera"]["answers_per_s"].as_f64().unwrap_or(f64::NAN),
+                    1000.0 / work_ms,
+                    b["camera"]["longest_task_ms"].as_f64().unwrap_or(f64::NAN)
                 );
                 if let Some(dispatches) = b["gpu_calls_per_image"]["dispatches"].as_f64() {
                     println!(

@@ -5,7 +5,10 @@ use fashion_model::{
 };
 use leptos::{html, prelude::*};
 
-use super::framing::{FramedPhoto, FramingTools, Reframer};
+use super::{
+    class_select::ClassSelect,
+    framing::{FramedPhoto, FramingTools, Reframer},
+};
 use crate::{browser, state::Card};
 
 /// One uploaded photo: the file, what the model sees, the CNN's answer with all ten
@@ -155,25 +158,10 @@ fn Prediction(classified: Classified, card: Card) -> impl IntoView {
 /// "Teach": the class the photo really shows, which adds it to the fine-tuning set.
 #[component]
 fn Teach(teach: RwSignal<Option<u8>>) -> impl IntoView {
-    let options = CLASS_NAMES
-        .iter()
-        .enumerate()
-        .map(|(i, name)| view! { <option value=i.to_string() selected=move || teach.get() == Some(i as u8)>{*name}</option> })
-        .collect_view();
     view! {
         <label class="teach">
             "Teach: "
-            <select
-                data-testid="teach"
-                on:change=move |event| {
-                    use wasm_bindgen::JsCast;
-                    let select: web_sys::HtmlSelectElement = event.target().unwrap().unchecked_into();
-                    teach.set(select.value().parse().ok());
-                }
-            >
-                <option value="" selected=move || teach.get().is_none()>"— not used for training —"</option>
-                {options}
-            </select>
+            <ClassSelect value=teach none_label="— not used for training —" testid="teach" />
         </label>
     }
 }
@@ -206,13 +194,15 @@ fn HeatCanvas(values: Vec<f32>, class: &'static str, style: String) -> impl Into
     }
 }
 
-/// The 28×28 model input drawn large and pixelated, light item on black as in Fashion-MNIST.
+/// The 28×28 model input drawn large and pixelated, light item on black as in Fashion-MNIST;
+/// redrawn when `pixels` changes (the camera's live input).
 #[component]
-fn Seen(pixels: Vec<f32>) -> impl IntoView {
+pub(super) fn Seen(#[prop(into)] pixels: Signal<Vec<f32>>) -> impl IntoView {
     let canvas = NodeRef::<html::Canvas>::new();
     Effect::new(move |_| {
         let Some(canvas) = canvas.get() else { return };
         let rgba: Vec<u8> = pixels
+            .get()
             .iter()
             .flat_map(|&v| {
                 let g = (v * 255.0).round().clamp(0.0, 255.0) as u8;

@@ -2,7 +2,9 @@
 
 pub mod about;
 pub mod badge;
+pub mod camera;
 pub mod card;
+pub mod class_select;
 pub mod examples;
 pub mod finetune;
 pub mod framing;

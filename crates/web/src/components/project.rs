@@ -1,8 +1,6 @@
 use fashion_gallery::project::EXTENSION;
 use leptos::prelude::*;
-use wasm_bindgen::JsCast;
-
-use crate::state::AppState;
+use crate::{browser::take_chosen_files, state::AppState};
 
 /// "Save project" / "Open project…": the taught photos and the model in use as one file, to
 /// carry to another browser or machine.
@@ -28,11 +26,9 @@ pub fn ProjectFile() -> impl IntoView {
                     accept=format!(".{EXTENSION}")
                     data-testid="open-project"
                     on:change=move |event| {
-                        let input: web_sys::HtmlInputElement = event.target().unwrap().unchecked_into();
-                        if let Some(file) = input.files().and_then(|f| f.get(0)) {
+                        if let Some(file) = take_chosen_files(&event).into_iter().next() {
                             state.open_project(file);
                         }
-                        input.set_value("");
                     }
                 />
             </label>

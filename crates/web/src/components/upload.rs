@@ -1,20 +1,9 @@
 use leptos::{ev, prelude::*};
-use wasm_bindgen::JsCast;
 
-use crate::state::AppState;
-
-fn files_of(list: Option<web_sys::FileList>) -> Vec<web_sys::File> {
-    let Some(list) = list else { return Vec::new() };
-    (0..list.length()).filter_map(|i| list.get(i)).collect()
-}
-
-/// Hands the files chosen in a file input to the gallery.
-fn take_files(state: AppState, event: web_sys::Event) {
-    let input: web_sys::HtmlInputElement = event.target().unwrap().unchecked_into();
-    state.add_files(files_of(input.files()));
-    // Let the same file be chosen again.
-    input.set_value("");
-}
+use crate::{
+    browser::{files_of, take_chosen_files},
+    state::AppState,
+};
 
 /// File picker, drop zone and clipboard paste: every way to hand the page a photo.
 #[component]
@@ -55,7 +44,7 @@ pub fn Upload() -> impl IntoView {
                     accept="image/*"
                     multiple
                     data-testid="upload"
-                    on:change=move |event| take_files(state, event)
+                    on:change=move |event| state.add_files(take_chosen_files(&event))
                 />
             </label>
             // Phones and tablets: straight to the rear camera (`capture`). Shown only where the
@@ -69,7 +58,7 @@ pub fn Upload() -> impl IntoView {
                     accept="image/*"
                     capture="environment"
                     data-testid="camera"
-                    on:change=move |event| take_files(state, event)
+                    on:change=move |event| state.add_files(take_chosen_files(&event))
                 />
             </label>
             <p class="hint">"or drop them here, or paste one (Ctrl+V). PNG, JPEG, WebP, GIF or BMP (AVIF and HEIC where this browser reads them); nothing leaves your device."</p>

@@ -1,7 +1,5 @@
 use leptos::prelude::*;
-use wasm_bindgen::JsCast;
-
-use crate::state::AppState;
+use crate::{browser::take_chosen_files, state::AppState};
 
 /// "Load weights…": a `.fmw` file from the trainer replaces the model of its kind.
 #[component]
@@ -16,11 +14,9 @@ pub fn LoadWeights() -> impl IntoView {
                 accept=".fmw"
                 data-testid="load-weights"
                 on:change=move |event| {
-                    let input: web_sys::HtmlInputElement = event.target().unwrap().unchecked_into();
-                    if let Some(file) = input.files().and_then(|f| f.get(0)) {
+                    if let Some(file) = take_chosen_files(&event).into_iter().next() {
                         state.load_weights(file);
                     }
-                    input.set_value("");
                 }
             />
         </label>

@@ -65,6 +65,12 @@ impl Card {
         })
     }
 
+    /// Whether the user taught this card a class: it is then part of their teaching set, which
+    /// the gallery never drops.
+    pub fn is_taught(&self) -> bool {
+        self.teach.with_untracked(Option::is_some)
+    }
+
     /// Releases what the card holds once the gallery drops it: its photo's object URL and all
     /// its signals (a task still working on it then writes to nothing).
     pub fn release(self) {

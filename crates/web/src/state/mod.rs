@@ -8,8 +8,10 @@
 //! - `startup.rs`: loading the models, answering on the CPU, then moving to WebGPU;
 //! - `photos.rs`: adding, re-framing, explaining and re-classifying cards;
 //! - `models.rs`: loading, fine-tuning, resetting and downloading the CNN;
-//! - `project.rs`: saving the teaching set with the model as one file, and opening it again.
+//! - `project.rs`: saving the teaching set with the model as one file, and opening it again;
+//! - `camera.rs`: the live camera: answering its frames, snapping and recording them.
 
+mod camera;
 mod card;
 mod models;
 mod photos;
@@ -20,10 +22,11 @@ mod startup;
 use std::rc::Rc;
 
 use fashion_engine::engine;
-use fashion_gallery::{Gallery, FineTuneRun};
+use fashion_gallery::{Camera, FineTuneRun, Gallery};
 use fashion_model::{TrainingSummary, finetune::FineTuneConfig};
 use leptos::prelude::*;
 
+pub use camera::LiveAnswer;
 pub use card::Card;
 pub use router::{BackendStatus, Router};
 
@@ -59,6 +62,11 @@ pub struct AppState {
     pub models: RwSignal<ModelsInfo>,
     pub tuning: RwSignal<FineTuneRun>,
     pub tune_config: RwSignal<FineTuneConfig>,
+    pub camera: RwSignal<Camera>,
+    /// What the network made of the camera's latest frame.
+    pub live: RwSignal<Option<LiveAnswer>>,
+    /// The camera, while the page has it.
+    stream: StoredValue<Option<Rc<crate::camera::Stream>>, LocalStorage>,
     /// The shipped CNN's file, for "Reset".
     shipped_cnn: StoredValue<Option<Rc<Vec<u8>>>, LocalStorage>,
     /// The app's reactive owner: each card's signals live in a child of it.
@@ -78,6 +86,9 @@ impl AppState {
             models: RwSignal::new(ModelsInfo::default()),
             tuning: RwSignal::new(FineTuneRun::default()),
             tune_config: RwSignal::new(FineTuneConfig::default()),
+            camera: RwSignal::new(Camera::default()),
+            live: RwSignal::new(None),
+            stream: StoredValue::new_local(None),
             shipped_cnn: StoredValue::new_local(None),
             owner: StoredValue::new(Owner::current().unwrap_or_default()),
         }

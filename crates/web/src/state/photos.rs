@@ -14,13 +14,26 @@ pub(super) type Job = (Card, Vec<f32>, Option<(usize, f32)>);
 impl AppState {
     /// Adds files to the gallery (newest first) and classifies them.
     pub fn add_files(self, files: Vec<web_sys::File>) {
+        self.add_photos(files, None);
+    }
+
+    /// Adds photos to the gallery, taught `teach` if given (frames recorded from the camera),
+    /// and classifies them.
+    pub(super) fn add_photos(self, files: Vec<web_sys::File>, teach: Option<u8>) {
         if files.is_empty() {
             return;
         }
         let parent = self.owner.get_value();
         let ids = self.gallery.write_untracked().next_ids(files.len());
-        let cards: Vec<Card> = ids.zip(files).map(|(id, file)| Card::new(id, file, parent.child())).collect();
-        let dropped = self.gallery.write().add_newest(cards.iter().cloned());
+        let cards: Vec<Card> = ids
+            .zip(files)
+            .map(|(id, file)| {
+                let card = Card::new(id, file, parent.child());
+                card.teach.set(teach);
+                card
+            })
+            .collect();
+        let dropped = self.gallery.write().add_newest(cards.iter().cloned(), Card::is_taught);
         dropped.into_iter().for_each(Card::release);
         spawn_local(async move {
             let mut ready = Vec::new();

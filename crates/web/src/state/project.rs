@@ -3,7 +3,7 @@
 //! ([`fashion_gallery::project`]) that opens again in another browser or on another machine.
 
 use fashion_gallery::{
-    CardResult, gray_levels,
+    CardResult, MAX_TAUGHT, gray_levels,
     project::{self, Project, TaughtPhoto},
 };
 use fashion_model::IMAGE_PIXELS;
@@ -63,6 +63,13 @@ impl AppState {
             let result = async {
                 let bytes = browser::read_file(&file).await?;
                 let project = Project::decode(&bytes).map_err(|e| e.to_string())?;
+                let taught = self.gallery.with_untracked(|g| g.count(Card::is_taught));
+                if taught + project.photos.len() > MAX_TAUGHT {
+                    return Err(format!(
+                        "its {} photos and the {taught} taught here would pass the {MAX_TAUGHT} a teaching set holds; remove some first",
+                        project.photos.len()
+                    ));
+                }
                 let engine = self.router.engine().await?;
                 let next = engine.with_weights(project.model.clone()).map_err(|e| format!("the project's model is unusable: {e}"))?;
                 // Every photo becomes a file the card can show and re-frame: its thumbnail, or
@@ -120,7 +127,7 @@ impl AppState {
             jobs.push((card.clone(), pixels, None));
             cards.push(card);
         }
-        let dropped = self.gallery.write().add_newest(cards);
+        let dropped = self.gallery.write().add_newest(cards, Card::is_taught);
         dropped.into_iter().for_each(Card::release);
         self.classify_cards(jobs).await;
     }
