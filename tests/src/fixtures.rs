@@ -45,10 +45,12 @@ pub fn test_pixels(first: usize, count: usize) -> Result<Vec<f32>> {
     Ok((first..first + count).flat_map(|i| data.test.image(i).iter().map(|&p| p as f32 / 255.0).collect::<Vec<_>>()).collect())
 }
 
-/// The `trainer` binary built beside this test (cargo puts both in the same profile folder).
+/// The `trainer` binary built beside this test or benchmark (cargo puts both in the same
+/// profile folder: tests in its `deps/`, binaries in it).
 fn trainer_binary() -> Result<PathBuf> {
     let exe = std::env::current_exe()?;
-    let profile_dir = exe.parent().and_then(Path::parent).context("test binary location")?;
+    let dir = exe.parent().context("test binary location")?;
+    let profile_dir = if dir.ends_with("deps") { dir.parent().context("test binary location")? } else { dir };
     let trainer = profile_dir.join("trainer");
     if !trainer.exists() {
         bail!("{} is missing: build the workspace first (`cargo xtask test` does)", trainer.display());

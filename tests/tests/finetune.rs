@@ -136,11 +136,16 @@ async fn scenario(browser: &Browser, server: &StaticServer, gpu: Gpu) -> Result<
     let files: Vec<String> = paths.iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
     let truth: Vec<u64> = wrong.iter().map(|p| p.label as u64).collect();
 
+    // One more photo, taught and held out: fine-tuning measures the model on it and must not
+    // learn from it.
+    let held = fixtures::photos(dir.path(), 2000, 1)?.remove(0);
+    let held_file = held.path.file_name().unwrap().to_string_lossy().into_owned();
+
     browser.client.goto(&server.url).await?;
     browser.wait_ready(Duration::from_secs(300)).await?;
     browser.wait_for_offline_copy().await?;
     let assets_loaded = server.requests().len();
-    upload_and_wait(browser, &paths).await?;
+    upload_and_wait(browser, &[paths.clone(), vec![held.path.clone()]].concat()).await?;
     let before = labels_on_page(browser, &files).await?;
     ensure!(before.iter().zip(&truth).all(|(b, t)| *b != Some(*t)), "the page already gets some right: {before:?} vs {truth:?}");
 
@@ -149,6 +154,11 @@ async fn scenario(browser: &Browser, server: &StaticServer, gpu: Gpu) -> Result<
         let select = browser.client.find(Locator::Css(&format!(".card[data-file=\"{file}\"] [data-testid=teach]"))).await?;
         select.select_by_value(&label.to_string()).await?;
     }
+    let held_card = format!(".card[data-file=\"{held_file}\"]");
+    browser.client.find(Locator::Css(&format!("{held_card} [data-testid=teach]"))).await?.select_by_value(&held.label.to_string()).await?;
+    browser.client.find(Locator::Css(&format!("{held_card} [data-testid=held-out]"))).await?.click().await?;
+    let button = browser.client.find(Locator::Css("[data-testid=finetune]")).await?.text().await?;
+    ensure!(button.contains(&format!("on {WRONG} photo(s), 1 held out")), "the fine-tune button says {button:?}");
     // Cancel stops a run within a step or so and leaves the model as it was.
     let shipped = std::fs::read(page_tests::root().join("web/cnn.fmw"))?;
     browser.client.find(Locator::Css("[data-testid=finetune]")).await?.click().await?;
@@ -171,7 +181,8 @@ async fn scenario(browser: &Browser, server: &StaticServer, gpu: Gpu) -> Result<
     let done = browser
         .eval(
             "const d = document.querySelector('[data-testid=finetune-done]').dataset;
-             return [Number(d.heldoutBefore), Number(d.heldoutAfter), Number(d.userBefore), Number(d.userAfter)]",
+             return [Number(d.heldoutBefore), Number(d.heldoutAfter), Number(d.userBefore), Number(d.userAfter),
+                     Number(d.userImages), Number(d.userHeldoutImages), Number(d.userHeldoutBefore), Number(d.userHeldoutAfter)]",
             vec![],
         )
         .await?;
@@ -179,6 +190,10 @@ async fn scenario(browser: &Browser, server: &StaticServer, gpu: Gpu) -> Result<
     let (heldout_before, heldout_after, user_before, user_after) = (f(0), f(1), f(2), f(3));
     eprintln!("held-out {heldout_before:.4} → {heldout_after:.4}; user photos {user_before:.2} → {user_after:.2}");
     ensure!(user_before == 0.0 && user_after == 1.0, "user photos {user_before} → {user_after}");
+    ensure!(f(4) == WRONG as f64, "fine-tuning learnt from {} photos; {WRONG} were taught and not held out", f(4));
+    let (user_held_before, user_held_after) = (f(6), f(7));
+    eprintln!("the user's held-out photo: {user_held_before} → {user_held_after}");
+    ensure!(f(5) == 1.0 && [0.0, 1.0].contains(&user_held_before) && [0.0, 1.0].contains(&user_held_after), "held-out report {done}");
     ensure!(heldout_after >= heldout_before - 0.02, "held-out accuracy fell from {heldout_before} to {heldout_after}");
 
     // Every card was classified again with the new model: the photos now get the user's labels.
@@ -244,9 +259,12 @@ async fn scenario(browser: &Browser, server: &StaticServer, gpu: Gpu) -> Result<
     ensure!(saved.model == bytes, "the project's model is not the one in use");
     let mut saved_photos: Vec<(String, u64)> = saved.photos.iter().map(|p| (p.name.clone(), p.label as u64)).collect();
     let mut taught_photos: Vec<(String, u64)> = files.iter().cloned().zip(truth.iter().copied()).collect();
+    taught_photos.push((held_file.clone(), held.label as u64));
     saved_photos.sort();
     taught_photos.sort();
     ensure!(saved_photos == taught_photos, "the project holds {saved_photos:?}, the user taught {taught_photos:?}");
+    let held_out: Vec<&str> = saved.photos.iter().filter(|p| p.held_out).map(|p| p.name.as_str()).collect();
+    ensure!(held_out == [held_file.as_str()], "the project holds {held_out:?} as held out");
     ensure!(saved.photos.iter().all(|p| p.thumbnail.is_some()), "a photo was saved without its thumbnail");
     // What the fine-tuned model answers for the saved 28×28 inputs (gray levels: the page's
     // own inputs rounded to 1/255).
@@ -282,6 +300,8 @@ async fn scenario(browser: &Browser, server: &StaticServer, gpu: Gpu) -> Result<
             )
             .await?;
         ensure!(taught == json!(truth), "the opened photos are taught {taught}, they were taught {truth:?}");
+        let ticked = fresh.eval(&format!("return document.querySelector('{held_card} [data-testid=held-out]')?.checked"), vec![]).await?;
+        ensure!(ticked == json!(true), "the held-out photo opened with its box {ticked}");
         anyhow::Ok(())
     }
     .await;

@@ -15,4 +15,4 @@ pub mod project;
 pub use answer::{CardResult, Classified, describe};
 pub use camera::{Camera, CameraError, CameraPhase, RecordError};
 pub use gallery::{Gallery, MAX_CARDS, MAX_TAUGHT};
-pub use finetune::{TeachError, FineTunePhase, FineTuneRun, gray_levels, teaching_set};
+pub use finetune::{FineTunePhase, FineTuneRun, HeldOutScore, TeachError, Taught, TeachingSet, accuracy, gray_levels, teaching_set};

@@ -6,7 +6,8 @@
 //! are floats, which gain nothing), so any unzip tool shows what it holds:
 //!
 //! - `project.json`: the format name and version, the class names in label order, the model's
-//!   file name, and per photo its name, label, model input and thumbnail;
+//!   file name, and per photo its name, label, whether it is held out (only measured on; from
+//!   version 2), model input and thumbnail;
 //! - `model.fmw`: the model in use, in the trainer's weights format (`trainer evaluate`,
 //!   `trainer export` read it);
 //! - `photos/NNN.png`: each photo as the network sees it, 28×28 grayscale (lossless);
@@ -27,8 +28,8 @@ pub const EXTENSION: &str = "fmproj";
 /// The manifest's `format`: tells a project file from any other zip.
 const FORMAT: &str = "fashion-mnist-project";
 /// Bump when the meaning of the manifest changes; newer files are refused by number, older
-/// ones still open.
-pub const VERSION: u32 = 1;
+/// ones still open. 2: photos may be held out (version 1 files have none held out).
+pub const VERSION: u32 = 2;
 const MANIFEST: &str = "project.json";
 const MODEL: &str = "model.fmw";
 /// The largest part a project may hold: well above a model (about 1.4 MB in f32) or a photo.
@@ -41,6 +42,8 @@ pub struct TaughtPhoto {
     pub name: String,
     /// The class the user says it shows.
     pub label: u8,
+    /// Held out: only measured on, never learnt from.
+    pub held_out: bool,
     /// The network's input, 28×28 gray levels (pixels × 255).
     pub input: Vec<u8>,
     /// A small JPEG of the photo as given, when the browser could make one.
@@ -98,6 +101,8 @@ struct Manifest {
 struct PhotoEntry {
     name: String,
     label: u8,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    held_out: bool,
     /// The 28×28 input's file in the archive.
     input: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -130,7 +135,7 @@ impl Project {
                 }
                 None => None,
             };
-            entries.push(PhotoEntry { name: photo.name.clone(), label: photo.label, input, thumbnail });
+            entries.push(PhotoEntry { name: photo.name.clone(), label: photo.label, held_out: photo.held_out, input, thumbnail });
         }
         zip.start_file(MODEL, options).map_err(|e| write(&e))?;
         zip.write_all(&self.model).map_err(|e| write(&e))?;
@@ -183,7 +188,7 @@ impl Project {
                 }
                 None => None,
             };
-            photos.push(TaughtPhoto { name: entry.name, label: entry.label, input, thumbnail });
+            photos.push(TaughtPhoto { name: entry.name, label: entry.label, held_out: entry.held_out, input, thumbnail });
         }
         let model = part(&mut zip, &manifest.model)?;
         WeightsFile::peek(&model)?;
@@ -243,8 +248,14 @@ mod tests {
             bytes
         };
         let photos = vec![
-            TaughtPhoto { name: "IMG_0001.jpg".into(), label: 3, input: (0..IMAGE_PIXELS).map(|i| (i % 251) as u8).collect(), thumbnail: Some(jpeg) },
-            TaughtPhoto { name: "boot.png".into(), label: 9, input: vec![7; IMAGE_PIXELS], thumbnail: None },
+            TaughtPhoto {
+                name: "IMG_0001.jpg".into(),
+                label: 3,
+                held_out: false,
+                input: (0..IMAGE_PIXELS).map(|i| (i % 251) as u8).collect(),
+                thumbnail: Some(jpeg),
+            },
+            TaughtPhoto { name: "boot.png".into(), label: 9, held_out: true, input: vec![7; IMAGE_PIXELS], thumbnail: None },
         ];
         Project::new(photos, model())
     }
@@ -257,6 +268,23 @@ mod tests {
         // An empty teaching set is a project too (the model alone).
         let empty = Project::new(Vec::new(), model());
         assert_eq!(Project::decode(&empty.encode().unwrap()).unwrap(), empty);
+    }
+
+    #[test]
+    fn a_version_1_project_opens_with_nothing_held_out() {
+        // Version 1 had no held-out mark: its manifest says version 1 and no photo has one.
+        let bytes = project().encode().unwrap();
+        let mut zip = zip::ZipArchive::new(Cursor::new(&bytes[..])).unwrap();
+        let mut text = String::new();
+        zip.by_name(MANIFEST).unwrap().read_to_string(&mut text).unwrap();
+        let mut value: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(value["photos"][1]["held_out"], true, "version 2 writes the mark");
+        assert!(value["photos"][0].get("held_out").is_none(), "and only where it is set");
+        value["version"] = 1.into();
+        value["photos"][1].as_object_mut().unwrap().remove("held_out");
+        let opened = Project::decode(&with_part(MANIFEST, value.to_string().as_bytes())).unwrap();
+        assert_eq!(opened.photos.len(), 2);
+        assert!(opened.photos.iter().all(|p| !p.held_out));
     }
 
     #[test]
@@ -317,7 +345,7 @@ mod tests {
             edit(&mut value);
             message(&with_part(MANIFEST, value.to_string().as_bytes()))
         };
-        assert!(manifest(&|v| v["version"] = 2.into()).contains("newer version of this page"));
+        assert!(manifest(&|v| v["version"] = 3.into()).contains("newer version of this page"));
         assert!(manifest(&|v| v["classes"][0] = "Hat".into()).contains("classes this page does not know"));
         assert!(manifest(&|v| v["photos"][1]["label"] = 10.into()).contains("photo “boot.png” in the project is unusable: label 10"));
         assert!(manifest(&|v| v["photos"][0]["input"] = "photos/nowhere.png".into()).contains("no photos/nowhere.png in it"));

@@ -17,7 +17,7 @@ use crate::{browser, state::Card};
 pub fn ResultCard(card: Card) -> impl IntoView {
     let this = card.clone();
     let reframer = Reframer::new(card.clone());
-    let Card { name, result, teach, frame, heat, framing, .. } = card;
+    let Card { name, result, teach, held_out, frame, heat, framing, .. } = card;
     // The heatmap lies over the photo where the 28×28 view was cut from it.
     let overlay = move || {
         let (Some([left, top, width, height]), Some(values)) = (frame.get(), heat.get()) else { return None };
@@ -38,7 +38,7 @@ pub fn ResultCard(card: Card) -> impl IntoView {
             CardResult::Failed(message) => {
                 view! { <p class="error" data-testid="error" role="alert">{format!("{name}: {message}")}</p> }.into_any()
             }
-            CardResult::Done(classified) => view! { <Prediction classified card=this.clone() /> <Teach teach /> }.into_any(),
+            CardResult::Done(classified) => view! { <Prediction classified card=this.clone() /> <Teach teach held_out /> }.into_any(),
         }
     };
     let (file, title) = (name.clone(), name);
@@ -155,14 +155,26 @@ fn Prediction(classified: Classified, card: Card) -> impl IntoView {
     }
 }
 
-/// "Teach": the class the photo really shows, which adds it to the fine-tuning set.
+/// "Teach": the class the photo really shows, which adds it to the fine-tuning set; once
+/// taught, "held out" keeps it to measure the fine-tuned model on rather than to learn from.
 #[component]
-fn Teach(teach: RwSignal<Option<u8>>) -> impl IntoView {
+fn Teach(teach: RwSignal<Option<u8>>, held_out: RwSignal<bool>) -> impl IntoView {
     view! {
         <label class="teach">
             "Teach: "
             <ClassSelect value=teach none_label="— not used for training —" testid="teach" />
         </label>
+        <Show when=move || teach.get().is_some()>
+            <label class="held-out" title="Fine-tuning does not learn from this photo; it measures the model on it, before and after">
+                <input
+                    type="checkbox"
+                    data-testid="held-out"
+                    prop:checked=move || held_out.get()
+                    on:change=move |event| held_out.set(event_target_checked(&event))
+                />
+                " held out (only to measure)"
+            </label>
+        </Show>
     }
 }
 

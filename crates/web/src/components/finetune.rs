@@ -27,6 +27,7 @@ pub fn FineTune() -> impl IntoView {
             })
             .collect::<Vec<_>>()
     };
+    let learnt_from = move || taught().iter().filter(|(card, _)| !card.held_out.get()).count();
     let fine_tuned = move || state.models.get().cnn.is_some_and(|m| m.summary.fine_tuned == Some(true));
 
     view! {
@@ -39,6 +40,7 @@ pub fn FineTune() -> impl IntoView {
                 <For each=taught key=|(card, label)| (card.id, *label) let:item>
                     <li>
                         {item.0.name.clone()} " → " <b>{CLASS_NAMES[item.1 as usize]}</b>
+                        {let held_out = item.0.held_out; move || held_out.get().then_some(" (held out)")}
                         <button class="link" on:click=move |_| item.0.teach.set(None)>"remove"</button>
                     </li>
                 </For>
@@ -47,10 +49,13 @@ pub fn FineTune() -> impl IntoView {
                 <button
                     class="button primary"
                     data-testid="finetune"
-                    disabled=move || running() || taught().is_empty()
+                    disabled=move || running() || learnt_from() == 0
                     on:click=move |_| state.fine_tune()
                 >
-                    {move || format!("Fine-tune on {} photo(s)", taught().len())}
+                    {move || match taught().len() - learnt_from() {
+                        0 => format!("Fine-tune on {} photo(s)", learnt_from()),
+                        held => format!("Fine-tune on {} photo(s), {held} held out", learnt_from()),
+                    }}
                 </button>
                 {move || running().then(|| view! {
                     <button class="button" data-testid="finetune-cancel" on:click=move |_| state.cancel_fine_tuning()>"Cancel"</button>
@@ -72,7 +77,7 @@ pub fn FineTune() -> impl IntoView {
                 }.into_any(),
                 FineTunePhase::Cancelled => view! { <p role="status">"Fine-tuning cancelled; the model is unchanged."</p> }.into_any(),
                 FineTunePhase::Failed(e) => view! { <p class="error" data-testid="error" role="alert">{format!("Fine-tuning failed: {e}. The model is unchanged.")}</p> }.into_any(),
-                FineTunePhase::Done(r) => view! {
+                FineTunePhase::Done { report: r, held_out } => view! {
                     <div
                         class="tuned"
                         data-testid="finetune-done"
@@ -80,11 +85,18 @@ pub fn FineTune() -> impl IntoView {
                         data-heldout-after=r.heldout_after.to_string()
                         data-user-before=r.user_before.to_string()
                         data-user-after=r.user_after.to_string()
+                        data-user-images=r.user_images.to_string()
+                        data-user-heldout-images=held_out.map_or(0, |h| h.images).to_string()
+                        data-user-heldout-before=held_out.map(|h| h.before.to_string())
+                        data-user-heldout-after=held_out.map(|h| h.after.to_string())
                     >
                         <table>
                             <thead><tr><th></th><th>"Before"</th><th>"After"</th></tr></thead>
                             <tbody>
-                                <tr><th scope="row">{format!("Your {} photo(s)", r.user_images)}</th><td>{pct(r.user_before)}</td><td>{pct(r.user_after)}</td></tr>
+                                <tr><th scope="row">{format!("Your {} photo(s) learnt from", r.user_images)}</th><td>{pct(r.user_before)}</td><td>{pct(r.user_after)}</td></tr>
+                                {held_out.map(|h| view! {
+                                    <tr><th scope="row">{format!("Your {} held-out photo(s)", h.images)}</th><td>{pct(h.before)}</td><td>{pct(h.after)}</td></tr>
+                                })}
                                 <tr><th scope="row">{format!("{} held-out test images", r.heldout_images)}</th><td>{pct(r.heldout_before)}</td><td>{pct(r.heldout_after)}</td></tr>
                             </tbody>
                         </table>

@@ -2,7 +2,7 @@
 //! that [`Card::release`] disposes all of them (and the photo's object URL) at once: nothing
 //! lists them by hand, and a field added later is released too.
 
-use fashion_gallery::CardResult;
+use fashion_gallery::{CardResult, Taught};
 use fashion_model::{Framing, framing::Thumbnail};
 use leptos::prelude::*;
 
@@ -20,6 +20,8 @@ pub struct Card {
     pub result: RwSignal<CardResult>,
     /// The class the user says this photo shows, which puts it in the fine-tuning set.
     pub teach: RwSignal<Option<u8>>,
+    /// A taught photo held out: fine-tuning is measured on it, never learns from it.
+    pub held_out: RwSignal<bool>,
     /// Where the 28×28 view lies on the photo (fractions; see `Preprocessed::frame`).
     pub frame: RwSignal<Option<[f32; 4]>>,
     /// The region taken as the item, outlined on the photo.
@@ -53,6 +55,7 @@ impl Card {
                 file,
                 result: RwSignal::new(CardResult::Working),
                 teach: RwSignal::new(None),
+                held_out: RwSignal::new(false),
                 frame: RwSignal::new(None),
                 item: RwSignal::new(None),
                 heat: RwSignal::new(None),
@@ -63,6 +66,11 @@ impl Card {
                 owner,
             }
         })
+    }
+
+    /// What the card contributes to teaching (untracked).
+    pub fn taught(&self) -> Taught {
+        Taught { label: self.teach.get_untracked(), held_out: self.held_out.get_untracked() }
     }
 
     /// Whether the user taught this card a class: it is then part of their teaching set, which

@@ -2,8 +2,9 @@
 //! back to the shipped model, and downloading it. Each change of model is saved (or deleted)
 //! in this browser and followed by classifying every card again.
 
-use fashion_engine::finetune::Outcome;
-use fashion_gallery::teaching_set;
+use fashion_engine::{Engine, finetune::Outcome};
+use fashion_gallery::{HeldOutScore, TeachingSet, accuracy, describe, teaching_set};
+use fashion_model::LabelledImages;
 use leptos::{prelude::*, task::spawn_local};
 
 use super::AppState;
@@ -33,12 +34,13 @@ impl AppState {
         });
     }
 
-    /// Fine-tunes the CNN on the labelled photos; on success the new model replaces the old
-    /// one, is saved in this browser and every card is classified again.
+    /// Fine-tunes the CNN on the labelled photos that are not held out; on success the new
+    /// model replaces the old one, is saved in this browser, is measured on the held-out photos
+    /// beside the old one, and every card is classified again.
     pub fn fine_tune(self) {
-        let taught = self.gallery.with_untracked(|g| teaching_set(g.cards().iter().map(|c| (c.teach.get_untracked(), c.result.get_untracked()))));
-        let user = match taught {
-            Ok(user) => user,
+        let taught = self.gallery.with_untracked(|g| teaching_set(g.cards().iter().map(|c| (c.taught(), c.result.get_untracked()))));
+        let TeachingSet { train: user, held_out } = match taught {
+            Ok(set) => set,
             Err(e) => return self.error.set(Some(e.to_string())),
         };
         let config = self.tune_config.get_untracked();
@@ -57,7 +59,8 @@ impl AppState {
                     return Ok(None);
                 };
                 let next = engine.with_weights(weights.clone()).map_err(|e| e.to_string())?;
-                Ok::<_, String>(Some((next, weights, report)))
+                let score = held_out_score(&engine, &next, &held_out).await?;
+                Ok::<_, String>(Some((next, weights, (report, score))))
             }
             .await;
             let Ok(Some((next, weights, report))) = result else {
@@ -120,4 +123,20 @@ impl AppState {
             }
         }
     }
+}
+
+/// The old and the new model's accuracy on the user's held-out photos (on the page's CPU copy
+/// of each: a few dozen images at most); `None` when none are held out.
+async fn held_out_score(before: &Engine, after: &Engine, held_out: &LabelledImages) -> Result<Option<HeldOutScore>, String> {
+    if held_out.is_empty() {
+        return Ok(None);
+    }
+    let pixels: Vec<f32> = held_out.pixels.iter().map(|&v| f32::from(v) / 255.0).collect();
+    let mut score = HeldOutScore { images: held_out.len(), before: 0.0, after: 0.0 };
+    for (engine, into) in [(before, &mut score.before), (after, &mut score.after)] {
+        let scores = engine.classify(&pixels).await.map_err(|e| e.to_string())?;
+        let predicted: Vec<usize> = scores.iter().map(|s| describe(&s.cnn).0).collect();
+        *into = accuracy(&predicted, &held_out.labels);
+    }
+    Ok(Some(score))
 }

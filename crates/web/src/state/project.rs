@@ -39,7 +39,7 @@ impl AppState {
                     let input = gray_levels(&pixels);
                     // A photo the browser cannot draw (none it decodes) is kept without one.
                     let thumbnail = browser::thumbnail_jpeg(&card.file, THUMBNAIL_SIDE).await.ok();
-                    photos.push(TaughtPhoto { name: card.name.clone(), label, input, thumbnail });
+                    photos.push(TaughtPhoto { name: card.name.clone(), label, held_out: card.held_out.get_untracked(), input, thumbnail });
                 }
                 let count = photos.len();
                 let bytes = Project::new(photos, engine.cnn.bytes.to_vec()).encode().map_err(|e| e.to_string())?;
@@ -107,23 +107,25 @@ impl AppState {
             // The cards already here show the new model's answer beside the old one; the
             // project's own photos join after, answered by their model.
             self.reclassify_all().await;
-            let inputs = project.photos.iter().map(|p| (p.label, p.input.iter().map(|&v| v as f32 / 255.0).collect::<Vec<f32>>()));
+            let inputs = project.photos.iter().map(|p| (p.label, p.held_out, p.input.iter().map(|&v| v as f32 / 255.0).collect::<Vec<f32>>()));
             self.add_taught(files.into_iter().zip(inputs).collect()).await;
         });
     }
 
-    /// Cards for photos whose model input is already known (from a project), taught `label`.
-    async fn add_taught(&self, photos: Vec<(web_sys::File, (u8, Vec<f32>))>) {
+    /// Cards for photos whose model input is already known (from a project), taught `label`
+    /// and held out as they were.
+    async fn add_taught(&self, photos: Vec<(web_sys::File, (u8, bool, Vec<f32>))>) {
         let parent = self.owner.get_value();
         let ids = self.gallery.write_untracked().next_ids(photos.len());
         let mut cards = Vec::with_capacity(photos.len());
         let mut jobs = Vec::with_capacity(photos.len());
-        for (id, (file, (label, pixels))) in ids.zip(photos) {
+        for (id, (file, (label, held_out, pixels))) in ids.zip(photos) {
             debug_assert_eq!(pixels.len(), IMAGE_PIXELS);
             // The card shows the thumbnail; its input is the one saved (made from the original
             // photo), so it has no frame or outline on the thumbnail until it is re-framed.
             let card = Card::new(id, file, parent.child());
             card.teach.set(Some(label));
+            card.held_out.set(held_out);
             jobs.push((card.clone(), pixels, None));
             cards.push(card);
         }
