@@ -5,7 +5,7 @@
 //! photo (CNN and baseline; medians), throughput at batch 64, fine-tuning throughput at batch
 //! 32 (forward + backward + Adam step), the longest main-thread task (PerformanceObserver
 //! `longtask`) while a 12-megapixel (4000×3000) JPEG of a garment on a surface is uploaded and
-//! classified (and the decoding worker's time for it) and, on the CPU, while a
+//! classified (and the decoding worker's time for it, first and again) and, on the CPU, while a
 //! fine-tuning run started from the page trains, and the bytes fetched before the page could
 //! answer (every request before `ready`, gzip -9); on WebGPU, the compute dispatches and queue
 //! submissions of one batch-1 forward pass; the live camera's answers per second (Chromium's
@@ -79,6 +79,16 @@ async fn measure(server: &StaticServer, gpu: Gpu, photo: &[u8], huge: &std::path
         tokio::time::sleep(Duration::from_millis(300)).await;
         let longest = browser.longest_task_ms().await?;
         let huge_ms = browser.eval("return wasmBindings.fashionLastDecodeMs()", vec![]).await?;
+        // The same photo again: the worker's code is then compiled by the optimizing tier (the
+        // first photo of a visit runs on WebAssembly's baseline compiler).
+        browser.upload(&[huge.to_path_buf()]).await?;
+        browser
+            .wait_for(
+                "document.querySelectorAll('.card').length >= 2 && !document.querySelector('.card .working')",
+                Duration::from_secs(300),
+            )
+            .await?;
+        let huge_again_ms = browser.eval("return wasmBindings.fashionLastDecodeMs()", vec![]).await?;
         let bench = browser
             .eval_promise("wasmBindings.fashionBench(new Uint8Array(arguments[0]), arguments[1])", vec![json!(photo), json!(RUNS)])
             .await?;
@@ -88,6 +98,7 @@ async fn measure(server: &StaticServer, gpu: Gpu, photo: &[u8], huge: &std::path
         bench["first_answer_bytes"] = json!([raw, gzipped]);
         bench["longest_task_upload_ms"] = json!(longest);
         bench["huge_decode_ms"] = huge_ms;
+        bench["huge_decode_again_ms"] = huge_again_ms;
         if gpu == Gpu::WebGpu {
             bench["gpu_calls_per_image"] = browser.eval_promise(COUNT_GPU_CALLS, vec![json!(RUNS)]).await?;
         }
@@ -243,8 +254,9 @@ async fn main() -> Result<()> {
                     b["webgpu_ready_ms"].as_f64().map(|ms| format!(" | WebGPU took over at {ms:.0} ms")).unwrap_or_default()
                 );
                 println!(
-                    "         | 12-megapixel (4000×3000) photo of a garment on a surface: decode + preprocessing in the decoding worker {:.0} ms",
-                    b["huge_decode_ms"].as_f64().unwrap_or(f64::NAN)
+                    "         | 12-megapixel (4000×3000) photo of a garment on a surface: decode + preprocessing in the decoding worker {:.0} ms (the visit's first photo), {:.0} ms (the same photo again)",
+                    b["huge_decode_ms"].as_f64().unwrap_or(f64::NAN),
+                    b["huge_decode_again_ms"].as_f64().unwrap_or(f64::NAN)
                 );
                 let work_ms = b["camera"]["work_ms"].as_f64().unwrap_or(f64::NAN);
                 println!(
