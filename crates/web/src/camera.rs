@@ -85,38 +85,36 @@ fn dom_error(error: JsValue) -> CameraError {
 }
 
 impl Stream {
+    /// Draws the guide square of the current frame onto `context`, `side` px a side; `Err`
+    /// before the first frame arrived.
+    fn draw_guide(&self, context: &web_sys::OffscreenCanvasRenderingContext2d, side: f64) -> Result<(), String> {
+        let (width, height) = (self.video.video_width(), self.video.video_height());
+        if width == 0 || height == 0 {
+            return Err("the camera has not shown a frame yet".into());
+        }
+        let (left, top, square) = guide_square(width, height);
+        context
+            .draw_image_with_html_video_element_and_sw_and_sh_and_dx_and_dy_and_dw_and_dh(&self.video, left, top, square, square, 0.0, 0.0, side, side)
+            .map_err(js_error)
+    }
+
     /// The guide square of the current frame, `LIVE_SIDE` px a side, as RGBA; `None` before the
     /// first frame arrived.
     pub fn live_square(&self) -> Option<image::RgbaImage> {
-        let (width, height) = (self.video.video_width(), self.video.video_height());
-        if width == 0 || height == 0 {
-            return None;
-        }
-        let (left, top, side) = guide_square(width, height);
         let s = f64::from(LIVE_SIDE);
-        let context = &self.live;
-        context
-            .draw_image_with_html_video_element_and_sw_and_sh_and_dx_and_dy_and_dw_and_dh(&self.video, left, top, side, side, 0.0, 0.0, s, s)
-            .ok()?;
-        let data = context.get_image_data(0.0, 0.0, s, s).ok()?.data().0;
+        self.draw_guide(&self.live, s).ok()?;
+        let data = self.live.get_image_data(0.0, 0.0, s, s).ok()?.data().0;
         image::RgbaImage::from_raw(LIVE_SIDE, LIVE_SIDE, data)
     }
 
     /// The guide square of the current frame as a JPEG file named `name`, for a card.
     pub async fn snapshot(&self, name: &str) -> Result<web_sys::File, String> {
-        let (width, height) = (self.video.video_width(), self.video.video_height());
-        if width == 0 || height == 0 {
-            return Err("the camera has not shown a frame yet".into());
-        }
-        let (left, top, side) = guide_square(width, height);
-        let out = SNAP_SIDE.min(side as u32).max(1);
+        let (_, _, square) = guide_square(self.video.video_width(), self.video.video_height());
+        let out = SNAP_SIDE.min(square as u32).max(1);
         let canvas = web_sys::OffscreenCanvas::new(out, out).map_err(js_error)?;
         let context: web_sys::OffscreenCanvasRenderingContext2d =
             canvas.get_context("2d").map_err(js_error)?.ok_or("no 2d context")?.dyn_into().map_err(|e| js_error(e.into()))?;
-        let o = f64::from(out);
-        context
-            .draw_image_with_html_video_element_and_sw_and_sh_and_dx_and_dy_and_dw_and_dh(&self.video, left, top, side, side, 0.0, 0.0, o, o)
-            .map_err(js_error)?;
+        self.draw_guide(&context, f64::from(out))?;
         let options = web_sys::ImageEncodeOptions::new();
         options.set_type("image/jpeg");
         options.set_quality(0.92);

@@ -68,27 +68,13 @@ async fn measure(server: &StaticServer, gpu: Gpu, photo: &[u8], huge: &std::path
         // The offline copy downloads after the first answer; let it finish before timing.
         browser.wait_for_offline_copy().await?;
         browser.observe_long_tasks().await?;
-        browser.upload(&[huge.to_path_buf()]).await?;
-        browser
-            .wait_for(
-                "[...document.querySelectorAll('.card')].some(c => c.querySelector('[data-testid=prediction],[data-testid=error]'))",
-                Duration::from_secs(300),
-            )
-            .await?;
+        let huge_ms = upload_answered(&browser, huge, 1).await?;
         // Let a last long task be reported.
         tokio::time::sleep(Duration::from_millis(300)).await;
         let longest = browser.longest_task_ms().await?;
-        let huge_ms = browser.eval("return wasmBindings.fashionLastDecodeMs()", vec![]).await?;
         // The same photo again: the worker's code is then compiled by the optimizing tier (the
         // first photo of a visit runs on WebAssembly's baseline compiler).
-        browser.upload(&[huge.to_path_buf()]).await?;
-        browser
-            .wait_for(
-                "document.querySelectorAll('.card').length >= 2 && !document.querySelector('.card .working')",
-                Duration::from_secs(300),
-            )
-            .await?;
-        let huge_again_ms = browser.eval("return wasmBindings.fashionLastDecodeMs()", vec![]).await?;
+        let huge_again_ms = upload_answered(&browser, huge, 2).await?;
         let bench = browser
             .eval_promise("wasmBindings.fashionBench(new Uint8Array(arguments[0]), arguments[1])", vec![json!(photo), json!(RUNS)])
             .await?;
@@ -122,6 +108,17 @@ async fn measure(server: &StaticServer, gpu: Gpu, photo: &[u8], huge: &std::path
     .await;
     let _ = browser.close().await;
     result
+}
+
+/// Uploads `photo`, waits until the `cards`-th card is answered (or refused) and returns the
+/// decoding worker's milliseconds for it.
+async fn upload_answered(browser: &Browser, photo: &std::path::Path, cards: usize) -> Result<Value> {
+    browser.upload(&[photo.to_path_buf()]).await?;
+    let answered = format!(
+        "[...document.querySelectorAll('.card')].filter(c => c.querySelector('[data-testid=prediction],[data-testid=error]')).length >= {cards}"
+    );
+    browser.wait_for(&answered, Duration::from_secs(300)).await?;
+    Ok(browser.eval("return wasmBindings.fashionLastDecodeMs()", vec![]).await?)
 }
 
 /// The live camera for `CAMERA_SECONDS`: its answers per second (median of one reading a

@@ -1,10 +1,10 @@
 use fashion_gallery::{CameraPhase, camera::guide_square, describe};
-use fashion_model::{
-    CLASS_NAMES,
-    verdict::Verdict,
-};
+use fashion_model::verdict::Verdict;
 use leptos::{html, prelude::*};
-use super::{card::Seen, class_select::ClassSelect};
+use super::{
+    card::{Bars, Seen},
+    class_select::ClassSelect,
+};
 use crate::state::{AppState, LiveAnswer};
 
 /// Live camera: the video with the guide square, the answer for what is inside it with its
@@ -94,20 +94,6 @@ fn LiveResult() -> impl IntoView {
             .into_any()
         }
     };
-    let bars = CLASS_NAMES
-        .iter()
-        .enumerate()
-        .map(|(i, name)| {
-            let p = move || probs.get().map_or(0.0, |p| p[i]);
-            view! {
-                <li class:top=move || probs.get().is_some_and(|p| describe(&p).0 == i)>
-                    <span class="name">{*name}</span>
-                    <meter min="0" max="1" value=move || p().to_string()></meter>
-                    <span class="pct">{move || format!("{:.1}%", 100.0 * p())}</span>
-                </li>
-            }
-        })
-        .collect_view();
     let backend = move || state.router.status.with(|s| s.kind.map(|k| k.label().to_string()).unwrap_or_default());
     view! {
         <div class="prediction live">
@@ -116,7 +102,7 @@ fn LiveResult() -> impl IntoView {
             <p class="rate" data-testid="camera-rate" data-rate=move || rate.get().to_string() data-work-ms=move || work_ms.get().to_string()>
                 {move || format!("{} answers/s on {}: {:.0} ms per answer", rate.get(), backend(), work_ms.get())}
             </p>
-            <ol class="bars" aria-label="probability of each class">{bars}</ol>
+            <Bars probs />
         </div>
     }
 }

@@ -1,6 +1,6 @@
 use fashion_gallery::{CardResult, Classified, describe};
 use fashion_model::{
-    CLASS_NAMES, IMAGE_SIDE,
+    CLASS_NAMES, IMAGE_SIDE, NUM_CLASSES,
     verdict::{Doubt, Verdict},
 };
 use leptos::{html, prelude::*};
@@ -75,20 +75,6 @@ fn Prediction(classified: Classified, card: Card) -> impl IntoView {
         (false, false) => "Why?",
     };
     let (label, class, confidence) = describe(&classified.scores.cnn);
-    let bars = CLASS_NAMES
-        .iter()
-        .zip(classified.scores.cnn)
-        .enumerate()
-        .map(|(i, (name, p))| {
-            view! {
-                <li class:top=i == label>
-                    <span class="name">{*name}</span>
-                    <meter min="0" max="1" value=p.to_string()></meter>
-                    <span class="pct">{format!("{:.1}%", 100.0 * p)}</span>
-                </li>
-            }
-        })
-        .collect_view();
     // After the model changed: what the previous model said, beside the new answer.
     let before = classified.before.map(|(was, p)| {
         let verb = if was == label { "unchanged" } else { "changed" };
@@ -149,10 +135,31 @@ fn Prediction(classified: Classified, card: Card) -> impl IntoView {
                 {why_label}
             </button>
             {before}
-            <ol class="bars" aria-label="probability of each class">{bars}</ol>
+            <Bars probs=Some(classified.scores.cnn) />
             {baseline}
         </div>
     }
+}
+
+/// The probability of each class as a bar, the most likely one marked; all empty while
+/// `probs` is `None` (the camera before its first answer).
+#[component]
+pub(super) fn Bars(#[prop(into)] probs: Signal<Option<[f32; NUM_CLASSES]>>) -> impl IntoView {
+    let bars = CLASS_NAMES
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let p = move || probs.get().map_or(0.0, |p| p[i]);
+            view! {
+                <li class:top=move || probs.get().is_some_and(|p| describe(&p).0 == i)>
+                    <span class="name">{*name}</span>
+                    <meter min="0" max="1" value=move || p().to_string()></meter>
+                    <span class="pct">{move || format!("{:.1}%", 100.0 * p())}</span>
+                </li>
+            }
+        })
+        .collect_view();
+    view! { <ol class="bars" aria-label="probability of each class">{bars}</ol> }
 }
 
 /// "Teach": the class the photo really shows, which adds it to the fine-tuning set; once
