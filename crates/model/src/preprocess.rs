@@ -165,6 +165,11 @@ pub fn decode(bytes: &[u8], limits: DecodeLimits) -> Result<DynamicImage, Prepro
 /// and words any error as it always has.
 fn decode_jpeg_reduced(bytes: &[u8], longest: u32) -> Option<DynamicImage> {
     let factor = [8, 4, 2].into_iter().find(|f| longest / f >= REDUCED_DECODE_SIDE)?;
+    decode_jpeg_scaled(bytes, factor)
+}
+
+/// A JPEG decoded at 1/`factor` scale (2, 4 or 8), or `None` as for [`decode_jpeg_reduced`].
+fn decode_jpeg_scaled(bytes: &[u8], factor: u32) -> Option<DynamicImage> {
     let mut decoder = jpeg_decoder::Decoder::new(bytes);
     decoder.read_info().ok()?;
     let info = decoder.info()?;
@@ -179,6 +184,33 @@ fn decode_jpeg_reduced(bytes: &[u8], longest: u32) -> Option<DynamicImage> {
         jpeg_decoder::PixelFormat::L8 => image::GrayImage::from_raw(width, height, pixels).map(DynamicImage::ImageLuma8),
         _ => None,
     }
+}
+
+/// The picture [`warm_up`] runs on: a dark T-shirt on a wooden floor lit from one side,
+/// 768×576, 19 KB (made by a few lines of `image` code, as a JPEG of quality 50).
+const WARM_UP_JPEG: &[u8] = include_bytes!("../assets/warm-up.jpg");
+
+/// Runs the decoders and the preprocessing once on a built-in photo and discards the result:
+/// the JPEG decoder at every reduced scale and at full size, the surface path and the plain
+/// path. Why: a browser first runs WebAssembly through its baseline compiler and optimises a
+/// function only after it has run for a while, so the first photo of a visit took about three
+/// times as long as the next (`cargo xtask bench-page`). The page's decoding worker calls this
+/// while the user is still choosing a photo. Returns whether the built-in photo took the surface
+/// path, as it must to warm it.
+pub fn warm_up() -> Result<bool, PreprocessError> {
+    let unreadable = || PreprocessError::Corrupt { format: "JPEG", detail: "the built-in warm-up photo".into() };
+    for factor in [2, 4, 8] {
+        preprocess_image(&decode_jpeg_scaled(WARM_UP_JPEG, factor).ok_or_else(unreadable)?)?;
+    }
+    let full = decode(WARM_UP_JPEG, DecodeLimits::default())?;
+    let on_surface = preprocess_image(&full)?.on_surface;
+    // The plain path: a grey item on a white backdrop.
+    let (w, h) = (full.width() / 2, full.height() / 2);
+    let catalog = DynamicImage::ImageLuma8(ImageBuffer::from_fn(w, h, |x, y| {
+        let central = (x as f32 / w as f32 - 0.5).abs() < 0.2 && (y as f32 / h as f32 - 0.5).abs() < 0.3;
+        Luma([if central { 60 } else { 250 }])
+    }));
+    Ok(on_surface && !preprocess_image(&catalog)?.on_surface)
 }
 
 fn format_name(format: ImageFormat) -> &'static str {

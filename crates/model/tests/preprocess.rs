@@ -154,3 +154,10 @@ fn a_large_cmyk_jpeg_is_decoded_whole_and_still_found() {
     let full = preprocess_bytes(&encode(&DynamicImage::ImageRgb8(rgb), ImageFormat::Png), DecodeLimits::default()).unwrap();
     assert_eq!(bbox(&p.pixels), bbox(&full.pixels));
 }
+
+/// The page's decoding worker warms the browser's compiler on a built-in photo: it must decode
+/// and take both the surface path and the plain path, or the user's first photo stays slow.
+#[test]
+fn warm_up_runs_the_surface_path_and_the_plain_path() {
+    assert_eq!(fashion_model::preprocess::warm_up().unwrap(), true);
+}

@@ -352,9 +352,9 @@ pub fn surface_photo(pixels: Option<&[u8]>, i: usize) -> (Vec<u8>, SurfacePhoto)
             let a = alpha.get_pixel(x, y).0[0] as f32 / 255.0;
             if a > 0.0 {
                 // The item's own shading: Fashion-MNIST's ink is the catalog photo negated, so
-                // more ink is a darker part of the garment.
+                // more ink is a darker part of the garment (a fold, a seam, a print).
                 let v = ink.get_pixel(x, y).0[0] as f32 / 255.0;
-                let shade = 1.0 - shading_depth * (1.0 - v);
+                let shade = 1.0 - shading_depth * v;
                 c = mix(c, item.map(|ch| ch * shade), a);
             }
         }

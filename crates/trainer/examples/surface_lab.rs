@@ -36,7 +36,9 @@ fn main() -> anyhow::Result<()> {
         let keys = [format!("surface {}", what.surface), format!("contrast {:?}", what.contrast), "all".to_string()];
         match preprocess_bytes(&bytes, DecodeLimits::default()) {
             Ok(p) => {
-                inputs.push((p.pixels, label, keys, bytes, p.to_u8()));
+                let truth: Vec<f32> = data.test.image(item).iter().map(|&v| v as f32 / 255.0).collect();
+                let overlap = overlap(&p.pixels, &truth);
+                inputs.push((p.pixels, label, keys, bytes, p.to_u8(), p.on_surface, overlap));
             }
             Err(e) => {
                 for key in keys {
@@ -52,15 +54,22 @@ fn main() -> anyhow::Result<()> {
         }
     }
     let prep = start.elapsed();
+    let mut surface_answers: Vec<(f32, bool)> = Vec::new();
+    let mut outcomes: Vec<(bool, bool)> = Vec::new(); // right, shape found (overlap ≥ 0.6)
     for chunk in inputs.chunks(256) {
         let pixels: Vec<f32> = chunk.iter().flat_map(|(p, ..)| p.iter().copied()).collect();
         let logits = network.forward(images_tensor(pixels, &device)).into_data().convert::<f32>().try_to_vec::<f32>().unwrap();
-        for ((_, label, keys, bytes, input), row) in chunk.iter().zip(logits.chunks_exact(NUM_CLASSES)) {
+        for ((_, label, keys, bytes, input, on_surface, overlap), row) in chunk.iter().zip(logits.chunks_exact(NUM_CLASSES)) {
             let right = argmax(row) == *label;
             if !right && sheet_rows.len() < 30 {
                 sheet_rows.push((bytes.clone(), Some(*input)));
             }
             let sure = rule.judge(row, t).is_sure();
+            outcomes.push((right, *overlap >= 0.6));
+            if *on_surface {
+                let confidence = fashion_model::calibration::probabilities(row, t)[0].iter().copied().fold(0.0f32, f32::max);
+                surface_answers.push((confidence, right));
+            }
             for key in keys {
                 let g = groups.entry(key.clone()).or_default();
                 g[0] += right as usize;
@@ -76,6 +85,30 @@ fn main() -> anyhow::Result<()> {
             100.0 * *right as f64 / *total as f64,
             100.0 * *sure_wrong as f64 / *total as f64,
             100.0 * *refused as f64 / *total as f64
+        );
+    }
+    // Where the errors come from: a shape that is not the item's (the segmentation), or the
+    // item's shape misread (the network).
+    for (right, shape) in [(true, true), (true, false), (false, true), (false, false)] {
+        let count = outcomes.iter().filter(|o| **o == (right, shape)).count();
+        println!(
+            "{} with the item's shape {}: {count}",
+            if right { "right" } else { "wrong" },
+            if shape { "found (overlap ≥ 0.6)" } else { "not found" }
+        );
+    }
+    // The confidence a surface-path answer needs: what each threshold leaves wrong and sure,
+    // and what share of the right answers it doubts.
+    let found = surface_answers.len().max(1) as f64;
+    for min in [0.5f32, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95] {
+        let wrong_sure = surface_answers.iter().filter(|(c, r)| !r && *c >= min).count();
+        let right_doubted = surface_answers.iter().filter(|(c, r)| *r && *c < min).count();
+        let right = surface_answers.iter().filter(|(_, r)| *r).count().max(1);
+        println!(
+            "surface path, confidence ≥ {min:.2}: wrong and sure {:5.1}% of {} answers, right but doubted {:5.1}% of the right",
+            100.0 * wrong_sure as f64 / found,
+            surface_answers.len(),
+            100.0 * right_doubted as f64 / right as f64
         );
     }
     // Empty surfaces: how many get a confident garment.
@@ -168,4 +201,14 @@ fn write_sheet(path: &str, rows: &[(Vec<u8>, Option<[u8; IMAGE_PIXELS]>)]) -> an
     }
     sheet.save(path)?;
     Ok(())
+}
+
+/// Share of the pixels lit in either image (above 0.3) that are lit in both.
+fn overlap(a: &[f32], b: &[f32]) -> f32 {
+    let (mut both, mut either) = (0, 0);
+    for (x, y) in a.iter().zip(b) {
+        both += (*x > 0.3 && *y > 0.3) as usize;
+        either += (*x > 0.3 || *y > 0.3) as usize;
+    }
+    both as f32 / either.max(1) as f32
 }

@@ -68,6 +68,14 @@ mod worker {
         scope.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
         on_message.forget();
         let _ = scope.post_message(&object(&[("ready", JsValue::TRUE)]));
+        // Right after "ready", while the user is still choosing a photo: the first photo of a
+        // visit then runs on optimised code (`fashion_model::preprocess::warm_up`). A request
+        // that arrives meanwhile waits for it, about a tenth of a second.
+        wasm_bindgen_futures::spawn_local(async {
+            let started = js_sys::Date::now();
+            let warmed = fashion_model::preprocess::warm_up();
+            web_sys::console::debug_1(&format!("decoding worker warmed up in {:.0} ms: {warmed:?}", js_sys::Date::now() - started).into());
+        });
     }
 
     /// `{ file, turns, mirrored, crop: [left, top, width, height] | null }` → `{ pixels, frame,

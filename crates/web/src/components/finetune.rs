@@ -27,7 +27,14 @@ pub fn FineTune() -> impl IntoView {
             })
             .collect::<Vec<_>>()
     };
-    let learnt_from = move || taught().iter().filter(|(card, _)| !card.held_out.get()).count();
+    // Photos learnt from and held out, counted once per change of the teaching set (the button's
+    // state and label both read them; the list above them reads `taught` itself).
+    let counts = Memo::new(move |_| {
+        let taught = taught();
+        let held = taught.iter().filter(|(card, _)| card.held_out.get()).count();
+        (taught.len() - held, held)
+    });
+    let learnt_from = move || counts.get().0;
     let fine_tuned = move || state.models.get().cnn.is_some_and(|m| m.summary.fine_tuned == Some(true));
 
     view! {
@@ -52,9 +59,9 @@ pub fn FineTune() -> impl IntoView {
                     disabled=move || running() || learnt_from() == 0
                     on:click=move |_| state.fine_tune()
                 >
-                    {move || match taught().len() - learnt_from() {
-                        0 => format!("Fine-tune on {} photo(s)", learnt_from()),
-                        held => format!("Fine-tune on {} photo(s), {held} held out", learnt_from()),
+                    {move || match counts.get() {
+                        (learnt, 0) => format!("Fine-tune on {learnt} photo(s)"),
+                        (learnt, held) => format!("Fine-tune on {learnt} photo(s), {held} held out"),
                     }}
                 </button>
                 {move || running().then(|| view! {
