@@ -19,16 +19,6 @@ fn tshirt() -> Vec<u8> {
         .collect()
 }
 
-/// Share of the pixels lit in either image (above 0.3) that are lit in both.
-fn overlap(a: &[f32], b: &[f32]) -> f32 {
-    let (mut both, mut either) = (0, 0);
-    for (x, y) in a.iter().zip(b) {
-        both += (*x > 0.3 && *y > 0.3) as usize;
-        either += (*x > 0.3 || *y > 0.3) as usize;
-    }
-    both as f32 / either.max(1) as f32
-}
-
 /// On every surface family, both brightness relations and the same-brightness one, the model
 /// input shows the item's shape (the generator turns it up to 12° and JPEG-compresses it).
 #[test]
@@ -41,7 +31,7 @@ fn item_on_a_surface_is_found_on_every_family() {
         let (bytes, what) = testkit::surface_photo(Some(&item), i);
         match preprocess_bytes(&bytes, DecodeLimits::default()) {
             Ok(p) => {
-                let o = overlap(&p.pixels, &truth);
+                let o = testkit::lit_overlap(&p.pixels, &truth);
                 eprintln!("picture {i} ({}, {:?}): overlap {o:.2}, on surface {}", what.surface, what.contrast, p.on_surface);
                 good += (o > 0.6) as usize;
             }
@@ -99,6 +89,6 @@ fn catalog_shots_take_the_plain_path() {
         let p = preprocess_bytes(&bytes, DecodeLimits::default()).unwrap();
         assert!(!p.on_surface, "photo {i} was treated as a surface");
         let truth: Vec<f32> = item.iter().map(|&v| v as f32 / 255.0).collect();
-        assert!(overlap(&p.pixels, &truth) > 0.8, "photo {i}");
+        assert!(testkit::lit_overlap(&p.pixels, &truth) > 0.8, "photo {i}");
     }
 }

@@ -9,7 +9,7 @@ use image::{DynamicImage, ImageFormat, Rgb, RgbImage};
 pub mod onnx;
 mod surface;
 pub mod video;
-pub use surface::{Contrast, SURFACE_KINDS, SurfacePhoto, surface_photo};
+pub use surface::{Contrast, SURFACE_KINDS, SurfacePhoto, lit_overlap, surface_photo};
 
 /// Turns a Fashion-MNIST image (light item on black) into a photo-style picture: dark item on
 /// an off-white background, upscaled `scale`×, placed off-centre on a larger canvas, tinted.

@@ -37,7 +37,7 @@ fn main() -> anyhow::Result<()> {
         match preprocess_bytes(&bytes, DecodeLimits::default()) {
             Ok(p) => {
                 let truth: Vec<f32> = data.test.image(item).iter().map(|&v| v as f32 / 255.0).collect();
-                let overlap = overlap(&p.pixels, &truth);
+                let overlap = testkit::lit_overlap(&p.pixels, &truth);
                 inputs.push((p.pixels, label, keys, bytes, p.to_u8(), p.on_surface, overlap));
             }
             Err(e) => {
@@ -201,14 +201,4 @@ fn write_sheet(path: &str, rows: &[(Vec<u8>, Option<[u8; IMAGE_PIXELS]>)]) -> an
     }
     sheet.save(path)?;
     Ok(())
-}
-
-/// Share of the pixels lit in either image (above 0.3) that are lit in both.
-fn overlap(a: &[f32], b: &[f32]) -> f32 {
-    let (mut both, mut either) = (0, 0);
-    for (x, y) in a.iter().zip(b) {
-        both += (*x > 0.3 && *y > 0.3) as usize;
-        either += (*x > 0.3 || *y > 0.3) as usize;
-    }
-    both as f32 / either.max(1) as f32
 }

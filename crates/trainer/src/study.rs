@@ -62,7 +62,8 @@ pub struct TrainArgs {
     #[arg(long)]
     pub augment: Option<f32>,
     /// Parts of the pose-robust augmentation, comma-separated: flip, geometry, photometric,
-    /// drawing, erase; `all` or `none` [default: all; none with --report-cnn]
+    /// drawing, erase; `all` (those five) or `none`; and `surface`, the look of a garment
+    /// found on a floor, not in the shipped recipe [default: all; none with --report-cnn]
     #[arg(long, value_delimiter = ',')]
     pub aug_parts: Option<Vec<String>>,
     /// Epochs at the end that train with a lighter augmentation (flips, and the geometric warp
@@ -219,7 +220,7 @@ fn parse_parts(names: &[String]) -> Result<Vec<AugmentPart>> {
             "all" => parts.extend(AugmentPart::ALL),
             "none" | "" => {}
             other => parts.push(AugmentPart::parse(other).with_context(|| {
-                format!("unknown augmentation part `{other}`; use flip, geometry, photometric, drawing, erase, all or none")
+                format!("unknown augmentation part `{other}`; use flip, geometry, photometric, drawing, erase, surface, all or none")
             })?),
         }
     }
