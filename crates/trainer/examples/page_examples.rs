@@ -24,7 +24,7 @@ fn main() -> anyhow::Result<()> {
             .convert::<f32>()
             .try_to_vec::<f32>()
             .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-        Ok(argmax(&logits) == label as usize && rule.judge(&logits, t).is_sure())
+        Ok(argmax(&logits) == label as usize && rule.judge_input(&logits, t, input.on_surface).is_sure())
     };
     let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../web/examples");
     std::fs::create_dir_all(&out)?;

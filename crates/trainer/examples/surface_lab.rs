@@ -64,7 +64,7 @@ fn main() -> anyhow::Result<()> {
             if !right && sheet_rows.len() < 30 {
                 sheet_rows.push((bytes.clone(), Some(*input)));
             }
-            let sure = rule.judge(row, t).is_sure();
+            let sure = rule.judge_input(row, t, *on_surface).is_sure();
             outcomes.push((right, *overlap >= 0.6));
             if *on_surface {
                 let confidence = fashion_model::calibration::probabilities(row, t)[0].iter().copied().fold(0.0f32, f32::max);
@@ -120,7 +120,7 @@ fn main() -> anyhow::Result<()> {
             Ok(p) => {
                 let logits =
                     network.forward(images_tensor(p.pixels.to_vec(), &device)).into_data().convert::<f32>().try_to_vec::<f32>().unwrap();
-                sure += rule.judge(&logits, t).is_sure() as usize;
+                sure += rule.judge_input(&logits, t, p.on_surface).is_sure() as usize;
             }
             Err(_) => refused += 1,
         }
@@ -136,7 +136,7 @@ fn main() -> anyhow::Result<()> {
             Ok(p) => {
                 let logits =
                     network.forward(images_tensor(p.pixels.to_vec(), &device)).into_data().convert::<f32>().try_to_vec::<f32>().unwrap();
-                k[0] += !rule.judge(&logits, t).is_sure() as usize;
+                k[0] += !rule.judge_input(&logits, t, p.on_surface).is_sure() as usize;
                 k[2] += p.on_surface as usize;
             }
             Err(_) => k[1] += 1,

@@ -93,15 +93,20 @@ pub fn predict(args: PredictArgs) -> Result<ExitCode> {
     let model = load_weights(&weights, &device)?;
 
     // Decode everything first, then one batched forward pass for the files that decoded.
-    let mut results: Vec<Result<usize, String>> = Vec::new();
+    // Each file's row in the batch, and whether its item was found on a surface.
+    let mut results: Vec<Result<(usize, bool), String>> = Vec::new();
     let mut pixels = Vec::new();
     for path in &args.images {
-        let outcome = std::fs::read(path)
-            .map_err(|e| format!("cannot read file: {e}"))
-            .and_then(|bytes| if args.as_is { as_is(&bytes) } else { preprocess_bytes(&bytes, DecodeLimits::default()).map(|p| p.pixels.to_vec()).map_err(|e| e.to_string()) });
-        results.push(outcome.map(|p| {
+        let outcome = std::fs::read(path).map_err(|e| format!("cannot read file: {e}")).and_then(|bytes| {
+            if args.as_is {
+                as_is(&bytes).map(|p| (p, false))
+            } else {
+                preprocess_bytes(&bytes, DecodeLimits::default()).map(|p| (p.pixels.to_vec(), p.on_surface)).map_err(|e| e.to_string())
+            }
+        });
+        results.push(outcome.map(|(p, on_surface)| {
             pixels.extend_from_slice(&p);
-            pixels.len() / IMAGE_PIXELS - 1
+            (pixels.len() / IMAGE_PIXELS - 1, on_surface)
         }));
     }
     let logits = if pixels.is_empty() {
@@ -118,11 +123,11 @@ pub fn predict(args: PredictArgs) -> Result<ExitCode> {
     for (path, result) in args.images.iter().zip(results) {
         let file = path.display().to_string();
         let line = match result {
-            Ok(row) => {
+            Ok((row, on_surface)) => {
                 let p = probs[row];
                 let label = argmax(&p);
                 // The page's "not sure" rule, so that both say the same.
-                let verdict = rule.judge(&logits[row * NUM_CLASSES..(row + 1) * NUM_CLASSES], model.temperature());
+                let verdict = rule.judge_input(&logits[row * NUM_CLASSES..(row + 1) * NUM_CLASSES], model.temperature(), on_surface);
                 let candidates = match &verdict {
                     Verdict::Sure { .. } => Vec::new(),
                     Verdict::Unsure { candidates, .. } => candidates.iter().map(|&(c, _)| CLASS_NAMES[c]).collect(),

@@ -58,12 +58,21 @@ pub struct TestSet {
     pub name: &'static str,
     pub pixels: Vec<f32>,
     pub labels: Vec<u8>,
+    /// Per image: the preprocessing found its item on a textured surface, where an answer
+    /// needs more confidence to be sure (`UnsureRule::judge_input`); empty for sets that are
+    /// already 28×28 inputs.
+    pub on_surface: Vec<bool>,
     /// True classes of the pictures the preprocessing refused (an item the colour of its
     /// background, say): the user gets an error instead of a class, so they count as wrong.
     pub refused: Vec<u8>,
 }
 
 impl TestSet {
+    /// Whether image `i`'s item was found on a surface.
+    pub fn is_on_surface(&self, i: usize) -> bool {
+        self.on_surface.get(i).copied().unwrap_or(false)
+    }
+
     pub fn len(&self) -> usize {
         self.labels.len() + self.refused.len()
     }
@@ -179,6 +188,7 @@ pub fn build_sets(test: &fashion_model::LabelledImages, photos: usize, surfaces:
         name: "Fashion-MNIST test",
         pixels: test.pixels.iter().map(|&p| p as f32 / 255.0).collect(),
         labels: test.labels.clone(),
+        on_surface: Vec::new(),
         refused: Vec::new(),
     };
     let photo_files = (0..n).map(|i| (testkit::varied_photo(test.image(i), i).0, test.labels[i]));
@@ -231,7 +241,7 @@ pub fn drawings() -> Result<Vec<(Vec<u8>, u8)>> {
 }
 
 fn preprocess_set(name: &'static str, files: impl Iterator<Item = (Vec<u8>, u8)>) -> Result<TestSet> {
-    let (mut pixels, mut labels, mut refused) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut pixels, mut labels, mut on_surface, mut refused) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let files: Vec<(Vec<u8>, u8)> = files.collect();
     let inputs: Vec<_> = files.par_iter().map(|(bytes, _)| preprocess_bytes(bytes, DecodeLimits::default())).collect();
     for (input, (_, label)) in inputs.into_iter().zip(files) {
@@ -239,11 +249,12 @@ fn preprocess_set(name: &'static str, files: impl Iterator<Item = (Vec<u8>, u8)>
             Ok(image) => {
                 pixels.extend_from_slice(&image.pixels);
                 labels.push(label);
+                on_surface.push(image.on_surface);
             }
             Err(_) => refused.push(label),
         }
     }
-    Ok(TestSet { name, pixels, labels, refused })
+    Ok(TestSet { name, pixels, labels, on_surface, refused })
 }
 
 /// Raw logits (n × 10) of `file`'s network on a set, in batches.
@@ -268,10 +279,10 @@ pub fn score_with_verdicts(file: &WeightsFile, set: &TestSet, device: &Device) -
     let (rule, t) = (file.summary.unsure_rule(), file.temperature());
     let mut score = score_set(set, &probabilities(&logits, t));
     let (mut unsure, mut total) = ([0usize; 2], [0usize; 2]);
-    for (row, &label) in logits.chunks_exact(NUM_CLASSES).zip(&set.labels) {
+    for (i, (row, &label)) in logits.chunks_exact(NUM_CLASSES).zip(&set.labels).enumerate() {
         let right = argmax(row) == label as usize;
         total[right as usize] += 1;
-        unsure[right as usize] += !rule.judge(row, t).is_sure() as usize;
+        unsure[right as usize] += !rule.judge_input(row, t, set.is_on_surface(i)).is_sure() as usize;
     }
     let share = |k: usize| unsure[k] as f64 / total[k].max(1) as f64;
     (score.unsure_when_right, score.unsure_when_wrong) = (share(1), share(0));
@@ -294,7 +305,8 @@ pub fn sure_share(file: &WeightsFile, set: &TestSet, device: &Device) -> Result<
 pub fn doubted_share(file: &WeightsFile, set: &TestSet, device: &Device) -> Result<f64> {
     let logits = set_logits(file, set, device)?;
     let (rule, t) = (file.summary.unsure_rule(), file.temperature());
-    let doubted = logits.chunks_exact(NUM_CLASSES).filter(|row| !rule.judge(row, t).is_sure()).count();
+    let doubted =
+        logits.chunks_exact(NUM_CLASSES).enumerate().filter(|(i, row)| !rule.judge_input(row, t, set.is_on_surface(*i)).is_sure()).count();
     Ok((doubted + set.refused.len()) as f64 / set.len().max(1) as f64)
 }
 

@@ -69,7 +69,9 @@ impl AppState {
             if let Some(square) = stream.live_square() {
                 let answer = match preprocess_image(&image::DynamicImage::ImageRgba8(square)) {
                     Ok(input) => match self.router.classify(&input.pixels).await {
-                        Ok(mut scores) => LiveAnswer::Answered { pixels: input.pixels.to_vec(), scores: scores.remove(0) },
+                        Ok(mut scores) => {
+                            LiveAnswer::Answered { pixels: input.pixels.to_vec(), scores: scores.remove(0).found_on_surface(input.on_surface) }
+                        }
                         Err(e) => LiveAnswer::NoInput(format!("classification failed: {e}")),
                     },
                     Err(e) => LiveAnswer::NoInput(e.to_string()),

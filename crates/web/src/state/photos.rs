@@ -64,6 +64,8 @@ impl AppState {
         match self.router.classify(&pixels).await {
             Ok(scores) => {
                 for ((card, pixels, before), scores) in jobs.into_iter().zip(scores) {
+                    // An item found on a surface needs more confidence to be sure (`Scores::found_on_surface`).
+                    let scores = scores.found_on_surface(card.item.get_untracked().is_some_and(|item| item.on_surface));
                     // A heatmap explained the previous answer, not this one.
                     card.heat.set(None);
                     card.result.set(CardResult::Done(Classified { pixels, scores, before }));
