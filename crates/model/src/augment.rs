@@ -255,16 +255,22 @@ fn blur(image: &mut [f32]) {
     }
 }
 
+/// The image's brightest value and which pixels belong to the item: those above a random
+/// share (5% to `highest`) of it. `None` for an empty image.
+fn item_pixels(image: &[f32], highest: f32, rng: &mut impl Rng) -> Option<(f32, Vec<bool>)> {
+    let max = image.iter().copied().fold(0.0f32, f32::max);
+    if max <= 0.0 {
+        return None;
+    }
+    let threshold = max * rng.random_range(0.05f32..=highest);
+    Some((max, image.iter().map(|&v| v > threshold).collect()))
+}
+
 /// The look of a drawing or icon after the photo → ink preprocessing: the item's inside
 /// becomes a flat grey (or 2–4 grey levels; sometimes empty, for line art) and its edge a
 /// bright 1-pixel outline.
 fn drawing(image: &mut [f32], rng: &mut impl Rng) {
-    let max = image.iter().copied().fold(0.0f32, f32::max);
-    if max <= 0.0 {
-        return;
-    }
-    let threshold = max * rng.random_range(0.05f32..=0.3);
-    let inside: Vec<bool> = image.iter().map(|&v| v > threshold).collect();
+    let Some((max, inside)) = item_pixels(image, 0.3, rng) else { return };
     let fill = if rng.random::<f32>() < 0.2 { 0.0 } else { rng.random_range(0.15f32..=0.8) };
     let levels = if rng.random::<bool>() { 0 } else { rng.random_range(2..=4) };
     let outline = rng.random_range(0.85f32..=1.0);
@@ -294,12 +300,7 @@ fn drawing(image: &mut [f32], rng: &mut impl Rng) {
 /// light floor is nearly one level), its edge is the mask's soft edge, and its shadow may join
 /// it on one side.
 fn on_surface(image: &mut [f32], rng: &mut impl Rng) {
-    let max = image.iter().copied().fold(0.0f32, f32::max);
-    if max <= 0.0 {
-        return;
-    }
-    let threshold = max * rng.random_range(0.05f32..=0.2);
-    let inside: Vec<bool> = image.iter().map(|&v| v > threshold).collect();
+    let Some((max, inside)) = item_pixels(image, 0.2, rng) else { return };
     // How much of the item's own shading is left: 0 = a flat silhouette.
     let kept = rng.random_range(0.0f32..=0.6);
     let gamma = rng.random_range(-0.5f32..=0.5).exp();

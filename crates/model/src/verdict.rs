@@ -58,6 +58,20 @@ impl Verdict {
     pub fn is_sure(&self) -> bool {
         matches!(self, Verdict::Sure { .. })
     }
+
+    /// This verdict for an input the preprocessing found on a textured surface: a sure answer
+    /// below [`UnsureRule::SURFACE_MIN_CONFIDENCE`] becomes "not sure" among `probs`' likely
+    /// classes. The one home of the surface rule: [`UnsureRule::judge_input`] (from logits) and
+    /// [`Scores::found_on_surface`] (the page, which learns where the item was found after
+    /// classifying) both apply it.
+    pub fn found_on_surface(self, probs: &[f32; NUM_CLASSES], on_surface: bool) -> Self {
+        match self {
+            Verdict::Sure { confidence, .. } if on_surface && confidence < UnsureRule::SURFACE_MIN_CONFIDENCE => {
+                Verdict::Unsure { doubt: Doubt::LowConfidence, candidates: candidates(probs) }
+            }
+            verdict => verdict,
+        }
+    }
 }
 
 /// `log Σ exp(logits / T)` of one row of logits.
@@ -93,16 +107,18 @@ impl UnsureRule {
     /// [`Self::judge`] for a preprocessed input: one found on a surface needs at least
     /// [`Self::SURFACE_MIN_CONFIDENCE`].
     pub fn judge_input(&self, logits: &[f32], temperature: f32, on_surface: bool) -> Verdict {
-        let mut rule = *self;
-        if on_surface {
-            rule.min_confidence = rule.min_confidence.max(Self::SURFACE_MIN_CONFIDENCE);
-        }
-        rule.judge(logits, temperature)
+        let probs = probabilities(logits, temperature).pop().unwrap_or([0.0; NUM_CLASSES]);
+        self.judge_with(logits, temperature, &probs).found_on_surface(&probs, on_surface)
     }
 
     /// The verdict for one row of raw logits under `temperature`.
     pub fn judge(&self, logits: &[f32], temperature: f32) -> Verdict {
         let probs = probabilities(logits, temperature).pop().unwrap_or([0.0; NUM_CLASSES]);
+        self.judge_with(logits, temperature, &probs)
+    }
+
+    /// [`Self::judge`] with the row's calibrated probabilities already computed.
+    fn judge_with(&self, logits: &[f32], temperature: f32, probs: &[f32; NUM_CLASSES]) -> Verdict {
         let mut ranked: Vec<(usize, f32)> = probs.iter().copied().enumerate().collect();
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
         let (class, confidence) = ranked[0];
@@ -115,7 +131,7 @@ impl UnsureRule {
         };
         match doubt {
             None => Verdict::Sure { class, confidence },
-            Some(doubt) => Verdict::Unsure { doubt, candidates: candidates(&probs) },
+            Some(doubt) => Verdict::Unsure { doubt, candidates: candidates(probs) },
         }
     }
 }
@@ -207,17 +223,10 @@ fn candidates(probs: &[f32; NUM_CLASSES]) -> Vec<(usize, f32)> {
 }
 
 impl Scores {
-    /// These scores for an input the preprocessing found on a textured surface: a sure answer
-    /// below [`UnsureRule::SURFACE_MIN_CONFIDENCE`] becomes "not sure" (what
-    /// [`UnsureRule::judge_input`] decides from the logits; the page has only the scores when
-    /// it learns where the item was found).
+    /// These scores for an input the preprocessing found on a textured surface
+    /// ([`Verdict::found_on_surface`]).
     pub fn found_on_surface(mut self, on_surface: bool) -> Self {
-        if let Verdict::Sure { confidence, .. } = self.verdict
-            && on_surface
-            && confidence < UnsureRule::SURFACE_MIN_CONFIDENCE
-        {
-            self.verdict = Verdict::Unsure { doubt: Doubt::LowConfidence, candidates: candidates(&self.cnn) };
-        }
+        self.verdict = self.verdict.found_on_surface(&self.cnn, on_surface);
         self
     }
 }
