@@ -166,3 +166,25 @@ pub fn camera_video(dir: &Path, class: u8) -> Result<PathBuf> {
     std::fs::write(&path, testkit::video::y4m(&frames, 30))?;
     Ok(path)
 }
+
+/// Writes photos of hats `range` ([`testkit::new_class::hat_photo`]): a class the shipped
+/// model lacks, for teaching it one of the user's own.
+pub fn hat_photos(dir: &Path, range: std::ops::Range<usize>) -> Result<Vec<PathBuf>> {
+    range
+        .map(|i| {
+            let (bytes, ext) = testkit::new_class::hat_photo(i);
+            let path = dir.join(format!("hat-{i:03}.{ext}"));
+            std::fs::write(&path, bytes)?;
+            Ok(path)
+        })
+        .collect()
+}
+
+/// A camera video (Y4M, 640×480, looping) of hat `i` held in front of the camera.
+pub fn hat_video(dir: &Path, i: usize) -> Result<PathBuf> {
+    let hat = testkit::new_class::hat(i);
+    let frames: Vec<_> = (0..12).map(|f| testkit::video::camera_scene(&hat, 640, 480, f)).collect();
+    let path = dir.join(format!("camera-hat-{i}.y4m"));
+    std::fs::write(&path, testkit::video::y4m(&frames, 30))?;
+    Ok(path)
+}

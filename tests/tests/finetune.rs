@@ -208,12 +208,13 @@ async fn scenario(browser: &Browser, server: &StaticServer, gpu: Gpu) -> Result<
     let previous = browser
         .eval(
             "return arguments[0].map(f => { const b = document.querySelector(`.card[data-file=\"${f}\"] [data-testid=before]`);
-                                            return b ? [Number(b.dataset.label), b.dataset.changed] : null; })",
+                                            return b ? [b.dataset.class, b.dataset.changed] : null; })",
             vec![serde_json::json!(files)],
         )
         .await?;
     for ((shown, was), file) in previous.as_array().context("previous answers")?.iter().zip(&before).zip(&files) {
-        ensure!(shown[0].as_u64() == *was && shown[1] == "true", "{file}: previous answer shown as {shown}, it was {was:?}");
+        let was_named = was.map(|w| fashion_model::CLASS_NAMES[w as usize]);
+        ensure!(shown[0].as_str() == was_named && shown[1] == "true", "{file}: previous answer shown as {shown}, it was {was_named:?}");
     }
 
     // Fine-tuning fetched only the page's own sample sets and, for the CPU's worker, the

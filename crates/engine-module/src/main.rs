@@ -116,8 +116,9 @@ mod exports {
         engine()?.explain(&pixels).await.map_err(error)
     }
 
-    /// Fine-tunes the CNN on the user's photos (n × 784 bytes and their labels) with the
-    /// page's replay and held-out sets. `on_step(step, loss)` reports progress, `cancelled()`
+    /// Fine-tunes the CNN on the user's photos (n × 784 bytes and their labels) into the
+    /// classes `classes` (a JSON list of names in label order) with the page's replay and
+    /// held-out sets. `on_step(step, loss)` reports progress, `cancelled()`
     /// is asked between steps. Returns `null` if cancelled, else `[weights file, report JSON]`.
     #[wasm_bindgen(js_name = fineTune)]
     pub async fn fine_tune(
@@ -126,11 +127,13 @@ mod exports {
         replay: Vec<u8>,
         heldout: Vec<u8>,
         config: String,
+        classes: String,
         on_step: Function,
         cancelled: Function,
     ) -> Result<JsValue, JsValue> {
         let engine = engine()?;
         let config: FineTuneConfig = serde_json::from_str(&config).map_err(|e| e.to_string())?;
+        let classes: Vec<String> = serde_json::from_str(&classes).map_err(|e| e.to_string())?;
         let mut user = LabelledImages::default();
         for (image, &label) in user_pixels.chunks_exact(IMAGE_PIXELS).zip(&user_labels) {
             user.push(image, label);
@@ -140,7 +143,7 @@ mod exports {
             let _ = on_step.call2(&JsValue::NULL, &(step as f64).into(), &loss.into());
         };
         let is_cancelled = || cancelled.call0(&JsValue::NULL).is_ok_and(|v| v.is_truthy());
-        match finetune::run(&engine, user, &sets, config, step, is_cancelled).await.map_err(error)? {
+        match finetune::run(&engine, user, &classes, &sets, config, step, is_cancelled).await.map_err(error)? {
             Outcome::Cancelled => Ok(JsValue::NULL),
             Outcome::Done { weights, report } => {
                 let report = serde_json::to_string(&report).map_err(|e| e.to_string())?;

@@ -7,8 +7,8 @@ use std::rc::Rc;
 
 use burn::{module::Module, prelude::*, tensor::Transaction};
 use fashion_model::{
-    Architecture, IMAGE_PIXELS, NUM_CLASSES, TrainingSummary, WeightsError, WeightsFile,
-    calibration::probabilities,
+    Architecture, IMAGE_PIXELS, Precision, TrainingSummary, WeightsError, WeightsFile,
+    calibration::row_probabilities,
     direct::DirectCnn,
     explain,
     network::{Network, images_tensor},
@@ -71,6 +71,8 @@ impl Backend {
 #[derive(Clone)]
 pub struct Model {
     pub architecture: Architecture,
+    /// Its classes in label order (the ten, then the user's own it has learnt).
+    pub classes: Vec<String>,
     pub summary: TrainingSummary,
     /// As in the file: what fine-tuning trains and what is saved.
     pub network: Network,
@@ -99,7 +101,33 @@ impl Model {
             (Network::Compact(net), BackendKind::Cpu) => net.direct().map(Rc::new),
             _ => None,
         };
-        Ok(Self { architecture: file.architecture, summary: file.summary, network: file.network, inference, direct, params, bytes })
+        Ok(Self {
+            architecture: file.architecture,
+            classes: file.classes,
+            summary: file.summary,
+            network: file.network,
+            inference,
+            direct,
+            params,
+            bytes,
+        })
+    }
+
+    /// This model's weights file with the class names `names` (a rename of the user's own
+    /// classes); the parameters are unchanged.
+    pub fn renamed(&self, names: &[String]) -> Result<Vec<u8>, WeightsError> {
+        WeightsFile::renamed(&self.bytes, names)
+    }
+
+    /// This model's weights file without class `class` (one of the user's own), rebuilt on the
+    /// CPU from the file (WebGPU cannot be read synchronously); kept in full precision, as the
+    /// user's work is.
+    pub fn without_class(&self, class: usize) -> Result<Vec<u8>, String> {
+        let file = WeightsFile::decode(&self.bytes, &Device::flex()).map_err(|e| e.to_string())?;
+        let network = file.network.without_class(class).map_err(|e| e.to_string())?;
+        let mut names = file.classes;
+        names.remove(class);
+        WeightsFile::encode_with_classes(&file.architecture, &names, &file.summary, network, Precision::F32).map_err(|e| e.to_string())
     }
 
     /// This model as an ONNX file for other runtimes ([`fashion_model::onnx`]), rebuilt from
@@ -110,7 +138,7 @@ impl Model {
         fashion_model::onnx::export(&file.network, &file.classes, &file.summary).map_err(|e| e.to_string())
     }
 
-    /// Logits (n × 10) of the network for `pixels`, by the hand-written kernels where they
+    /// Logits (n × classes) of the network for `pixels`, by the hand-written kernels where they
     /// run, else by burn.
     pub async fn logits(&self, pixels: &[f32], device: &Device) -> Result<Vec<f32>, EngineError> {
         match &self.direct {
@@ -161,12 +189,12 @@ impl Engine {
         Ok(self.scores(&cnn, baseline.as_deref()))
     }
 
-    /// Raw logits (n × 10) of the CNN and of the baseline (when loaded) for `pixels`, in
+    /// Raw logits (n × classes) of the CNN and of the baseline (when loaded) for `pixels`, in
     /// batches of [`BATCH`].
     pub async fn all_logits(&self, pixels: &[f32]) -> Result<(Vec<f32>, Option<Vec<f32>>), EngineError> {
         let mut networks = vec![&self.cnn.inference];
         networks.extend(self.baseline.as_ref().map(|m| &m.inference));
-        let (mut cnn, mut baseline) = (Vec::with_capacity(pixels.len() / IMAGE_PIXELS * NUM_CLASSES), Vec::new());
+        let (mut cnn, mut baseline) = (Vec::with_capacity(pixels.len() / IMAGE_PIXELS * self.cnn.classes.len()), Vec::new());
         for (n, chunk) in pixels.chunks(BATCH * IMAGE_PIXELS).enumerate() {
             if n > 0 {
                 // Let the page paint and take input between batches (not after the last one:
@@ -195,12 +223,17 @@ impl Engine {
     /// them from logits of either module, so that both answer alike.
     pub fn scores(&self, cnn_logits: &[f32], baseline_logits: Option<&[f32]>) -> Vec<Scores> {
         let (t, rule) = (self.cnn.temperature(), self.cnn.summary.unsure_rule());
-        let cnn = probabilities(cnn_logits, t);
-        let baseline = baseline_logits.map(|l| probabilities(l, self.baseline.as_ref().map_or(1.0, Model::temperature)));
-        cnn.into_iter()
-            .zip(cnn_logits.chunks_exact(NUM_CLASSES))
+        let baseline: Option<Vec<Vec<f32>>> = baseline_logits.zip(self.baseline.as_ref()).map(|(logits, model)| {
+            logits.chunks_exact(model.classes.len()).map(|row| row_probabilities(row, model.temperature())).collect()
+        });
+        cnn_logits
+            .chunks_exact(self.cnn.classes.len())
             .enumerate()
-            .map(|(i, (cnn, row))| Scores { cnn, verdict: rule.judge(row, t), baseline: baseline.as_ref().and_then(|b| b.get(i).copied()) })
+            .map(|(i, row)| Scores {
+                cnn: row_probabilities(row, t),
+                verdict: rule.judge(row, t),
+                baseline: baseline.as_ref().and_then(|b| b.get(i).cloned()),
+            })
             .collect()
     }
 }
@@ -215,7 +248,7 @@ impl Engine {
         let mut probs = Vec::with_capacity(batch.len() / IMAGE_PIXELS);
         for chunk in batch.chunks(BATCH * IMAGE_PIXELS) {
             let logits = self.cnn.logits(chunk, &self.backend.device).await?;
-            probs.extend(probabilities(&logits, self.cnn.temperature()));
+            probs.extend(logits.chunks_exact(self.cnn.classes.len()).map(|row| row_probabilities(row, self.cnn.temperature())));
             js::yield_now().await;
         }
         let original = probs.remove(0);
@@ -223,7 +256,7 @@ impl Engine {
     }
 }
 
-/// Raw logits `[n × 10]` of `network` on `pixels`.
+/// Raw logits `[n × classes]` of `network` on `pixels`.
 pub async fn logits(network: &Network, pixels: &[f32], device: &Device) -> Result<Vec<f32>, EngineError> {
     Ok(logits_of(&[network], pixels, device).await?.pop().unwrap_or_default())
 }

@@ -18,6 +18,9 @@ pub enum EngineError {
     /// A fine-tuning run's loss stopped being a number.
     #[error("training diverged at step {step} (loss {loss}); lower the learning rate")]
     Diverged { step: usize, loss: f32 },
+    /// The classes to fine-tune into do not fit the model or the photos.
+    #[error("{0}")]
+    Classes(String),
     /// The photo of a benchmark could not be read.
     #[error("{0}")]
     Photo(String),

@@ -17,6 +17,8 @@ pub enum TeachError {
     AllHeldOut,
     #[error("A fine-tuning run is already going on; wait for it or cancel it.")]
     AlreadyRunning,
+    #[error("Class “{0}” has no photo to learn from: teach it at least one photo (not held out), or remove the class.")]
+    ClassWithoutPhotos(String),
 }
 
 /// What a card contributes to teaching: the class the user says it shows, and whether it is

@@ -5,8 +5,8 @@
 //! It is a zip archive (stored, not compressed: the photos are PNG and JPEG and the weights
 //! are floats, which gain nothing), so any unzip tool shows what it holds:
 //!
-//! - `project.json`: the format name and version, the class names in label order, the model's
-//!   file name, and per photo its name, label, whether it is held out (only measured on; from
+//! - `project.json`: the format name and version, the class names in label order (the ten,
+//!   then the user's own, learnt by the model or not yet; from version 3), the model's file name, and per photo its name, label, whether it is held out (only measured on; from
 //!   version 2), model input and thumbnail;
 //! - `model.fmw`: the model in use, in the trainer's weights format (`trainer evaluate`,
 //!   `trainer export` read it);
@@ -18,7 +18,7 @@
 
 use std::io::{Cursor, Read, Write};
 
-use fashion_model::{CLASS_NAMES, IMAGE_PIXELS, IMAGE_SIDE, WeightsError, WeightsFile};
+use fashion_model::{IMAGE_PIXELS, IMAGE_SIDE, WeightsError, WeightsFile, classes::check_names};
 use serde::{Deserialize, Serialize};
 
 use crate::MAX_TAUGHT;
@@ -28,8 +28,9 @@ pub const EXTENSION: &str = "fmproj";
 /// The manifest's `format`: tells a project file from any other zip.
 const FORMAT: &str = "fashion-mnist-project";
 /// Bump when the meaning of the manifest changes; newer files are refused by number, older
-/// ones still open. 2: photos may be held out (version 1 files have none held out).
-pub const VERSION: u32 = 2;
+/// ones still open. 2: photos may be held out (version 1 files have none held out). 3: classes
+/// of the user's own may follow the ten.
+pub const VERSION: u32 = 3;
 const MANIFEST: &str = "project.json";
 const MODEL: &str = "model.fmw";
 /// The largest part a project may hold: well above a model (about 1.4 MB in f32) or a photo.
@@ -60,7 +61,7 @@ impl TaughtPhoto {
 /// A teaching set and the model in use.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Project {
-    /// Class names in label order.
+    /// Class names in label order: the model's, then the user's classes it has not learnt yet.
     pub classes: Vec<String>,
     pub photos: Vec<TaughtPhoto>,
     /// The model in use, as a weights file.
@@ -76,7 +77,7 @@ pub enum ProjectError {
     Damaged(String),
     #[error("the project file was made by a newer version of this page (project format {found}; this page reads up to {VERSION}); update the page")]
     Newer { found: u32 },
-    #[error("the project file has classes this page does not know ({0}); it reads projects of the ten Fashion-MNIST classes")]
+    #[error("the project file's classes are unusable ({0}); save it again from the page that made it")]
     Classes(String),
     #[error("photo “{name}” in the project is unusable: {why}")]
     Photo { name: String, why: String },
@@ -110,9 +111,9 @@ struct PhotoEntry {
 }
 
 impl Project {
-    /// A project of the ten Fashion-MNIST classes.
-    pub fn new(photos: Vec<TaughtPhoto>, model: Vec<u8>) -> Self {
-        Self { classes: CLASS_NAMES.iter().map(|s| s.to_string()).collect(), photos, model }
+    /// A project of the classes `classes` (in label order).
+    pub fn new(classes: Vec<String>, photos: Vec<TaughtPhoto>, model: Vec<u8>) -> Self {
+        Self { classes, photos, model }
     }
 
     /// The project file's bytes.
@@ -165,9 +166,7 @@ impl Project {
             Ok(value) => serde_json::from_value(value).map_err(|e| ProjectError::Damaged(format!("{MANIFEST}: {e}")))?,
             Err(e) => return Err(ProjectError::Damaged(format!("{MANIFEST}: {e}"))),
         };
-        if manifest.classes != CLASS_NAMES {
-            return Err(ProjectError::Classes(manifest.classes.join(", ")));
-        }
+        check_names(&manifest.classes).map_err(|e| ProjectError::Classes(format!("{}: {e}", manifest.classes.join(", "))))?;
         if manifest.photos.len() > MAX_TAUGHT {
             return Err(ProjectError::TooManyPhotos(manifest.photos.len()));
         }
@@ -191,7 +190,10 @@ impl Project {
             photos.push(TaughtPhoto { name: entry.name, label: entry.label, held_out: entry.held_out, input, thumbnail });
         }
         let model = part(&mut zip, &manifest.model)?;
-        WeightsFile::peek(&model)?;
+        let learnt = WeightsFile::class_names(&model)?;
+        if !manifest.classes.starts_with(&learnt) {
+            return Err(ProjectError::Classes(format!("the model's classes ({}) do not begin the project's", learnt.join(", "))));
+        }
         Ok(Self { classes: manifest.classes, photos, model })
     }
 }
@@ -256,8 +258,16 @@ mod tests {
                 thumbnail: Some(jpeg),
             },
             TaughtPhoto { name: "boot.png".into(), label: 9, held_out: true, input: vec![7; IMAGE_PIXELS], thumbnail: None },
+            TaughtPhoto { name: "hat.png".into(), label: 10, held_out: false, input: vec![90; IMAGE_PIXELS], thumbnail: None },
         ];
-        Project::new(photos, model())
+        // "Hat" is a class of the user's that the model has not learnt yet.
+        Project::new(with_own(&["Hat"]), photos, model())
+    }
+
+    fn with_own(own: &[&str]) -> Vec<String> {
+        let mut names = fashion_model::classes::fashion_names();
+        names.extend(own.iter().map(|s| s.to_string()));
+        names
     }
 
     #[test]
@@ -266,7 +276,7 @@ mod tests {
         let bytes = original.encode().unwrap();
         assert_eq!(Project::decode(&bytes).unwrap(), original);
         // An empty teaching set is a project too (the model alone).
-        let empty = Project::new(Vec::new(), model());
+        let empty = Project::new(with_own(&[]), Vec::new(), model());
         assert_eq!(Project::decode(&empty.encode().unwrap()).unwrap(), empty);
     }
 
@@ -283,7 +293,7 @@ mod tests {
         value["version"] = 1.into();
         value["photos"][1].as_object_mut().unwrap().remove("held_out");
         let opened = Project::decode(&with_part(MANIFEST, value.to_string().as_bytes())).unwrap();
-        assert_eq!(opened.photos.len(), 2);
+        assert_eq!(opened.photos.len(), 3);
         assert!(opened.photos.iter().all(|p| !p.held_out));
     }
 
@@ -293,7 +303,7 @@ mod tests {
         let zip = zip::ZipArchive::new(Cursor::new(&bytes[..])).unwrap();
         let mut names: Vec<String> = zip.file_names().map(|name| name.unwrap().to_string()).collect();
         names.sort();
-        assert_eq!(names, ["model.fmw", "photos/000.jpg", "photos/000.png", "photos/001.png", "project.json"]);
+        assert_eq!(names, ["model.fmw", "photos/000.jpg", "photos/000.png", "photos/001.png", "photos/002.png", "project.json"]);
     }
 
     fn message(bytes: &[u8]) -> String {
@@ -335,6 +345,20 @@ mod tests {
     }
 
     #[test]
+    fn the_models_classes_must_begin_the_projects() {
+        let device = burn::prelude::Device::flex();
+        let architecture = fashion_model::Architecture::Logistic;
+        let mut photo = fashion_model::LabelledImages::default();
+        photo.push(&[50; IMAGE_PIXELS], 10);
+        let network = architecture.init(&device).with_new_classes(11, &photo, &Default::default(), &[]).unwrap();
+        let cap = WeightsFile::encode_with_classes(&architecture, &with_own(&["Cap"]), &Default::default(), network, fashion_model::Precision::F32)
+            .unwrap();
+        let bytes = Project { model: cap, ..project() }.encode().unwrap();
+        let e = Project::decode(&bytes).unwrap_err().to_string();
+        assert!(e.contains("do not begin"), "{e}");
+    }
+
+    #[test]
     fn every_bad_part_is_named() {
         let manifest = |edit: &dyn Fn(&mut serde_json::Value)| {
             let bytes = project().encode().unwrap();
@@ -345,9 +369,10 @@ mod tests {
             edit(&mut value);
             message(&with_part(MANIFEST, value.to_string().as_bytes()))
         };
-        assert!(manifest(&|v| v["version"] = 3.into()).contains("newer version of this page"));
-        assert!(manifest(&|v| v["classes"][0] = "Hat".into()).contains("classes this page does not know"));
-        assert!(manifest(&|v| v["photos"][1]["label"] = 10.into()).contains("photo “boot.png” in the project is unusable: label 10"));
+        assert!(manifest(&|v| v["version"] = (VERSION + 1).into()).contains("newer version of this page"));
+        assert!(manifest(&|v| v["classes"][0] = "Cap".into()).contains("classes are unusable"));
+        assert!(manifest(&|v| v["classes"][10] = "coat".into()).contains("already a class called “coat”"));
+        assert!(manifest(&|v| v["photos"][1]["label"] = 11.into()).contains("photo “boot.png” in the project is unusable: label 11"));
         assert!(manifest(&|v| v["photos"][0]["input"] = "photos/nowhere.png".into()).contains("no photos/nowhere.png in it"));
         assert!(manifest(&|v| v["photos"] = "many".into()).contains("damaged or cut short"));
         let many = manifest(&|v| {

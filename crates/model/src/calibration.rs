@@ -6,19 +6,26 @@
 //! temperature travels in the weights file, and every consumer (the page, `trainer predict`,
 //! `trainer evaluate`) turns logits into probabilities through [`probabilities`].
 
-use crate::{NUM_CLASSES, network::softmax_rows};
+use crate::{NUM_CLASSES, network::softmax};
 
-/// Probabilities `softmax(logits / temperature)` for each row of `n × 10` logits.
-pub fn probabilities(logits: &[f32], temperature: f32) -> Vec<[f32; NUM_CLASSES]> {
+/// Probabilities `softmax(logits / temperature)` of one row of logits, of any width (the
+/// network's classes, the user's own included).
+pub fn row_probabilities(row: &[f32], temperature: f32) -> Vec<f32> {
     let t = if temperature.is_finite() && temperature > 0.0 { temperature } else { 1.0 };
-    let scaled: Vec<f32> = logits.iter().map(|&v| v / t).collect();
-    softmax_rows(&scaled)
+    softmax(&row.iter().map(|&v| v / t).collect::<Vec<_>>())
 }
 
-/// Mean negative log-likelihood of `labels` under `softmax(logits / temperature)`.
+/// [`row_probabilities`] for each row of `n × 10` logits (the Fashion-MNIST evaluations).
+pub fn probabilities(logits: &[f32], temperature: f32) -> Vec<[f32; NUM_CLASSES]> {
+    logits.chunks_exact(NUM_CLASSES).map(|row| row_probabilities(row, temperature).try_into().expect("a row of ten")).collect()
+}
+
+/// Mean negative log-likelihood of `labels` under `softmax(logits / temperature)` (a row of
+/// logits per label, of any width).
 pub fn nll(logits: &[f32], labels: &[u8], temperature: f32) -> f64 {
     let mut total = 0.0f64;
-    for (row, &label) in logits.chunks_exact(NUM_CLASSES).zip(labels) {
+    let classes = (logits.len() / labels.len().max(1)).max(1);
+    for (row, &label) in logits.chunks_exact(classes).zip(labels) {
         let scaled: Vec<f64> = row.iter().map(|&v| v as f64 / temperature as f64).collect();
         let max = scaled.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let log_sum = scaled.iter().map(|v| (v - max).exp()).sum::<f64>().ln() + max;

@@ -229,6 +229,11 @@ pub struct CompactCnn {
 
 impl CompactCnn {
     pub fn forward(&self, images: Tensor<3>) -> Tensor<2> {
+        self.fc2.forward(self.dropout.forward(self.features(images)))
+    }
+
+    /// The dense hidden layer's output (after ReLU): what the output layer weighs.
+    pub fn features(&self, images: Tensor<3>) -> Tensor<2> {
         let [batch, h, w] = images.dims();
         let mut x = images.reshape([batch, 1, h, w]);
         for (i, stage) in self.stages.iter().enumerate() {
@@ -240,8 +245,7 @@ impl CompactCnn {
             }
         }
         let x = self.head_pool.forward(x).flatten::<2>(1, 3);
-        let x = relu(self.fc1.forward(x));
-        self.fc2.forward(self.dropout.forward(x))
+        relu(self.fc1.forward(x))
     }
 
     /// A copy for inference only, batch norm folded into the convolutions (same outputs as

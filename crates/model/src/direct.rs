@@ -21,7 +21,7 @@
 //! wasm32 with `simd128` (wasm SIMD intrinsics).
 
 use crate::{
-    IMAGE_PIXELS, IMAGE_SIDE, NUM_CLASSES,
+    IMAGE_PIXELS, IMAGE_SIDE,
     blocks::{Map, accumulate},
     lanes::V4,
     winograd::{Scratch, Winograd},
@@ -96,7 +96,7 @@ impl DirectCnn {
             && (1..=side).contains(&pooled_side)
             && hidden.inputs == cin * pooled_side * pooled_side
             && output.inputs == hidden.outputs
-            && output.outputs == NUM_CLASSES;
+            && output.outputs > 0;
         if !fits {
             return None;
         }
@@ -114,17 +114,17 @@ impl DirectCnn {
         Some(Self { layers, pooled_side, hidden, output })
     }
 
-    /// Logits (n × 10) for `pixels` (n × 784, in 0..=1).
+    /// Logits (n × classes) for `pixels` (n × 784, in 0..=1).
     pub fn forward(&self, pixels: &[f32]) -> Vec<f32> {
         let mut maps = Maps::default();
-        let mut out = Vec::with_capacity(pixels.len() / IMAGE_PIXELS * NUM_CLASSES);
+        let mut out = Vec::with_capacity(pixels.len() / IMAGE_PIXELS * self.output.outputs);
         for image in pixels.chunks_exact(IMAGE_PIXELS) {
             out.extend(self.forward_one(image, &mut maps));
         }
         out
     }
 
-    fn forward_one(&self, image: &[f32], maps: &mut Maps) -> [f32; NUM_CLASSES] {
+    fn forward_one(&self, image: &[f32], maps: &mut Maps) -> Vec<f32> {
         let mut side = IMAGE_SIDE;
         maps.input.reset(side, 1);
         for y in 0..side {
@@ -148,10 +148,7 @@ impl DirectCnn {
         let flat = average_pool(&maps.input, self.pooled_side);
         let mut hidden = dense(&self.hidden, &flat);
         hidden.iter_mut().for_each(|h| *h = h.max(0.0));
-        let logits = dense(&self.output, &hidden);
-        let mut out = [0.0; NUM_CLASSES];
-        out.copy_from_slice(&logits);
-        out
+        dense(&self.output, &hidden)
     }
 }
 

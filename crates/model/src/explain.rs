@@ -6,7 +6,7 @@
 //! every backend (and on the folded inference network), and its result does not depend on
 //! which layer one picks. Cost: [`variants`] images, one batched forward pass.
 
-use crate::{IMAGE_PIXELS, IMAGE_SIDE, NUM_CLASSES};
+use crate::{IMAGE_PIXELS, IMAGE_SIDE};
 
 /// Side of the blanked square, in model pixels: about a sleeve, a heel or a handle.
 pub const PATCH: usize = 6;
@@ -42,11 +42,11 @@ pub fn occluded(pixels: &[f32]) -> Vec<f32> {
 /// probabilities of the original image and of each [`occluded`] copy, in order. Each pixel
 /// gets the mean drop in `class`'s probability over the patches that covered it; rises
 /// (a patch hiding a distraction) count as 0.
-pub fn heatmap(class: usize, original: &[f32; NUM_CLASSES], occluded_probs: &[[f32; NUM_CLASSES]]) -> Vec<f32> {
+pub fn heatmap<P: AsRef<[f32]>>(class: usize, original: &[f32], occluded_probs: &[P]) -> Vec<f32> {
     assert_eq!(occluded_probs.len(), variants(), "one probability row per occluded copy");
     let (mut sum, mut count) = (vec![0f32; IMAGE_PIXELS], vec![0u32; IMAGE_PIXELS]);
     for ((cx, cy), probs) in corners().zip(occluded_probs) {
-        let drop = (original[class] - probs[class]).max(0.0);
+        let drop = (original[class] - probs.as_ref()[class]).max(0.0);
         for y in cy..cy + PATCH {
             for x in cx..cx + PATCH {
                 sum[y * IMAGE_SIDE + x] += drop;
@@ -68,6 +68,7 @@ pub fn heatmap(class: usize, original: &[f32; NUM_CLASSES], occluded_probs: &[[f
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::NUM_CLASSES;
 
     #[test]
     fn patches_cover_the_whole_image() {

@@ -1,4 +1,4 @@
-//! Everything the trainer and the page share: the ten classes, the networks, the
+//! Everything the trainer and the page share: the classes, the networks, the
 //! photo → 28×28 preprocessing, the weights file format, the sample sets shipped with the
 //! page, augmentation and the training step (fine-tuning included).
 //!
@@ -14,6 +14,7 @@ pub mod direct;
 pub mod explain;
 pub mod finetune;
 pub mod framing;
+pub mod head;
 pub mod lanes;
 pub mod network;
 pub mod onnx;

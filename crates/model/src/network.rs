@@ -3,7 +3,8 @@
 //! ships now ([`crate::compact`]).
 //!
 //! Both take a batch of images `[batch, 28, 28]` with pixels in `0..=1` (Fashion-MNIST's
-//! `pixels / 255`, or the output of [`crate::preprocess`]) and return logits `[batch, 10]`.
+//! `pixels / 255`, or the output of [`crate::preprocess`]) and return logits `[batch, classes]`:
+//! the ten Fashion-MNIST classes, then any the user added ([`crate::head`]).
 
 use burn::{
     module::{ModuleMapper, ModuleVisitor, Param},
@@ -153,6 +154,11 @@ pub struct Cnn {
 
 impl Cnn {
     pub fn forward(&self, images: Tensor<3>) -> Tensor<2> {
+        self.fc2.forward(self.dropout.forward(self.features(images)))
+    }
+
+    /// The dense hidden layer's output (after ReLU): what the output layer weighs.
+    pub fn features(&self, images: Tensor<3>) -> Tensor<2> {
         let [batch, h, w] = images.dims();
         let x = images.reshape([batch, 1, h, w]);
         let block = |x: Tensor<4>, conv: &Conv2d, norm: &Option<BatchNorm>| {
@@ -167,8 +173,7 @@ impl Cnn {
         let x = self.pool.forward(block(x, &self.conv2, &self.norm2));
         let x = block(x, &self.conv3, &self.norm3);
         let x = x.flatten::<2>(1, 3);
-        let x = relu(self.fc1.forward(x));
-        self.fc2.forward(self.dropout.forward(x))
+        relu(self.fc1.forward(x))
     }
 }
 
@@ -240,7 +245,7 @@ impl Network {
         }
     }
 
-    /// Logits `[batch, 10]` for images `[batch, 28, 28]` in `0..=1`.
+    /// Logits `[batch, classes]` for images `[batch, 28, 28]` in `0..=1`.
     pub fn forward(&self, images: Tensor<3>) -> Tensor<2> {
         match self {
             Network::Logistic(m) => m.forward(images),
@@ -285,22 +290,19 @@ pub fn images_tensor(pixels: Vec<f32>, device: &Device) -> Tensor<3> {
     Tensor::from_data(TensorData::new(pixels, [n, IMAGE_SIDE, IMAGE_SIDE]), device)
 }
 
-/// Row-wise softmax on the host (cheap for 10 classes, and avoids a device read-back per op).
+/// Softmax of one row of logits, of any width, on the host (cheap for a few dozen classes, and
+/// avoids a device read-back per op).
+pub fn softmax(row: &[f32]) -> Vec<f32> {
+    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut out: Vec<f32> = row.iter().map(|&v| (v - max).exp()).collect();
+    let sum: f32 = out.iter().sum();
+    out.iter_mut().for_each(|o| *o /= sum);
+    out
+}
+
+/// Row-wise [`softmax`] of `n × 10` logits: the Fashion-MNIST evaluations' fixed width.
 pub fn softmax_rows(logits: &[f32]) -> Vec<[f32; NUM_CLASSES]> {
-    logits
-        .chunks_exact(NUM_CLASSES)
-        .map(|row| {
-            let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            let mut out = [0f32; NUM_CLASSES];
-            let mut sum = 0.0;
-            for (o, &v) in out.iter_mut().zip(row) {
-                *o = (v - max).exp();
-                sum += *o;
-            }
-            out.iter_mut().for_each(|o| *o /= sum);
-            out
-        })
-        .collect()
+    logits.chunks_exact(NUM_CLASSES).map(|row| softmax(row).try_into().expect("a row of ten")).collect()
 }
 
 /// Index of the largest value (first one on ties).

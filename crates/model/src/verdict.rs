@@ -12,7 +12,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{NUM_CLASSES, calibration::probabilities};
+use crate::calibration::row_probabilities;
 
 /// When an answer counts as "not sure".
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -64,7 +64,7 @@ impl Verdict {
     /// classes. The one home of the surface rule: [`UnsureRule::judge_input`] (from logits) and
     /// [`Scores::found_on_surface`] (the page, which learns where the item was found after
     /// classifying) both apply it.
-    pub fn found_on_surface(self, probs: &[f32; NUM_CLASSES], on_surface: bool) -> Self {
+    pub fn found_on_surface(self, probs: &[f32], on_surface: bool) -> Self {
         match self {
             Verdict::Sure { confidence, .. } if on_surface && confidence < UnsureRule::SURFACE_MIN_CONFIDENCE => {
                 Verdict::Unsure { doubt: Doubt::LowConfidence, candidates: candidates(probs) }
@@ -90,7 +90,7 @@ impl UnsureRule {
 
     /// The rule for a network whose calibrated validation logits are `val_logits` (n × 10).
     pub fn fit(val_logits: &[f32], temperature: f32) -> Self {
-        let mut scores: Vec<f32> = val_logits.chunks_exact(NUM_CLASSES).map(|row| garment_score(row, temperature)).collect();
+        let mut scores: Vec<f32> = val_logits.chunks_exact(crate::NUM_CLASSES).map(|row| garment_score(row, temperature)).collect();
         scores.retain(|s| s.is_finite());
         scores.sort_by(f32::total_cmp);
         let at = ((scores.len() as f64 * Self::FLAGGED_VALIDATION_SHARE) as usize).min(scores.len().saturating_sub(1));
@@ -107,18 +107,17 @@ impl UnsureRule {
     /// [`Self::judge`] for a preprocessed input: one found on a surface needs at least
     /// [`Self::SURFACE_MIN_CONFIDENCE`].
     pub fn judge_input(&self, logits: &[f32], temperature: f32, on_surface: bool) -> Verdict {
-        let probs = probabilities(logits, temperature).pop().unwrap_or([0.0; NUM_CLASSES]);
+        let probs = row_probabilities(logits, temperature);
         self.judge_with(logits, temperature, &probs).found_on_surface(&probs, on_surface)
     }
 
     /// The verdict for one row of raw logits under `temperature`.
     pub fn judge(&self, logits: &[f32], temperature: f32) -> Verdict {
-        let probs = probabilities(logits, temperature).pop().unwrap_or([0.0; NUM_CLASSES]);
-        self.judge_with(logits, temperature, &probs)
+        self.judge_with(logits, temperature, &row_probabilities(logits, temperature))
     }
 
     /// [`Self::judge`] with the row's calibrated probabilities already computed.
-    fn judge_with(&self, logits: &[f32], temperature: f32, probs: &[f32; NUM_CLASSES]) -> Verdict {
+    fn judge_with(&self, logits: &[f32], temperature: f32, probs: &[f32]) -> Verdict {
         let mut ranked: Vec<(usize, f32)> = probs.iter().copied().enumerate().collect();
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
         let (class, confidence) = ranked[0];
@@ -139,6 +138,7 @@ impl UnsureRule {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::NUM_CLASSES;
 
     fn row(top: usize, high: f32, rest: f32) -> Vec<f32> {
         (0..NUM_CLASSES).map(|i| if i == top { high } else { rest }).collect()
@@ -197,7 +197,7 @@ mod tests {
 
         // The page's way, from the scores: the same verdicts.
         let scores = |logits: &[f32]| Scores {
-            cnn: probabilities(logits, 1.0)[0],
+            cnn: row_probabilities(logits, 1.0),
             verdict: rule.judge(logits, 1.0),
             baseline: None,
         };
@@ -216,7 +216,7 @@ mod tests {
 
 /// The classes a doubtful answer offers, best first: the top two, and a third where it is a
 /// real contender (at least 10%).
-fn candidates(probs: &[f32; NUM_CLASSES]) -> Vec<(usize, f32)> {
+fn candidates(probs: &[f32]) -> Vec<(usize, f32)> {
     let mut ranked: Vec<(usize, f32)> = probs.iter().copied().enumerate().collect();
     ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
     ranked.into_iter().take(3).enumerate().filter(|(i, (_, p))| *i < 2 || *p >= 0.1).map(|(_, c)| c).collect()
@@ -234,9 +234,10 @@ impl Scores {
 /// Class probabilities for one image from both of the page's networks.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Scores {
-    pub cnn: [f32; NUM_CLASSES],
+    /// One per class of the CNN: the ten Fashion-MNIST classes, then the user's own.
+    pub cnn: Vec<f32>,
     /// The CNN's answer under its weights file's "not sure" rule.
     pub verdict: Verdict,
-    /// The logistic-regression baseline, when its weights loaded.
-    pub baseline: Option<[f32; NUM_CLASSES]>,
+    /// The logistic-regression baseline, when its weights loaded: the ten classes only.
+    pub baseline: Option<Vec<f32>>,
 }

@@ -24,7 +24,8 @@ use burn::{
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    CLASS_NAMES,
+    NUM_CLASSES,
+    classes::{self, ClassNameError},
     network::{Architecture, Network},
     verdict::UnsureRule,
 };
@@ -39,7 +40,10 @@ const MAGIC: &[u8; 8] = b"FMNISTW\0";
 ///   files by their version number instead of failing on an unknown architecture.
 /// - 3: parameters may be stored in half precision ([`Precision::F16`]), widened to f32 when
 ///   read. Older builds would misread such tensors, so they refuse version 3 by number.
-pub const FORMAT_VERSION: u32 = 3;
+/// - 4: the class list may go on after the ten Fashion-MNIST classes with the user's own
+///   (fine-tuned in the tab); the output layer has one row per class. Older builds would
+///   refuse such a file for its class count anyway; the number says why.
+pub const FORMAT_VERSION: u32 = 4;
 /// The oldest version this build still reads.
 pub const OLDEST_READABLE_VERSION: u32 = 1;
 /// Conventional file extension.
@@ -75,8 +79,10 @@ pub enum WeightsError {
     Header(String),
     #[error("weights file holds a {found} but a {expected} was expected")]
     WrongArchitecture { expected: String, found: String },
-    #[error("weights file has {0} class names, expected the 10 Fashion-MNIST classes")]
-    WrongClasses(usize),
+    #[error("weights file's class list is unusable: {0}")]
+    Classes(ClassNameError),
+    #[error("weights file has {found} classes where only the ten Fashion-MNIST classes fit (the logistic-regression baseline knows only those)")]
+    OnlyTheTen { found: usize },
     #[error("weights do not fit the {architecture} they claim to be: {detail}")]
     Mismatch { architecture: String, detail: String },
     #[error("weights file contains non-finite values (NaN or infinity) in `{0}`; the training run that wrote it diverged")]
@@ -145,42 +151,67 @@ pub struct WeightsFile {
 }
 
 impl WeightsFile {
-    /// Serialises a network. The network is consumed (burn records take ownership); clone it
-    /// first to keep using it.
+    /// Serialises a network of the ten Fashion-MNIST classes. The network is consumed (burn
+    /// records take ownership); clone it first to keep using it.
     pub fn encode(
         architecture: &Architecture,
         summary: &TrainingSummary,
         network: Network,
         precision: Precision,
     ) -> Result<Vec<u8>, WeightsError> {
-        let header = Header {
-            architecture: architecture.clone(),
-            classes: CLASS_NAMES.iter().map(|s| s.to_string()).collect(),
-            summary: summary.clone(),
-        };
+        Self::encode_with_classes(architecture, &classes::fashion_names(), summary, network, precision)
+    }
+
+    /// Serialises a network whose output rows are the classes `class_names`, in label order
+    /// (the ten, then the user's own).
+    pub fn encode_with_classes(
+        architecture: &Architecture,
+        class_names: &[String],
+        summary: &TrainingSummary,
+        network: Network,
+        precision: Precision,
+    ) -> Result<Vec<u8>, WeightsError> {
+        classes::check_names(class_names).map_err(WeightsError::Classes)?;
+        if network.classes() != class_names.len() {
+            return Err(WeightsError::Mismatch {
+                architecture: architecture.name().into(),
+                detail: format!("{} class names for an output layer of {}", class_names.len(), network.classes()),
+            });
+        }
+        let header = Header { architecture: architecture.clone(), classes: class_names.to_vec(), summary: summary.clone() };
         let header = serde_json::to_vec(&header).map_err(|e| WeightsError::Encode(e.to_string()))?;
         let params = network.into_record().into_bytes().map_err(|e| WeightsError::Encode(e.to_string()))?;
         let params = match precision {
             Precision::F32 => params.to_vec(),
             Precision::F16 => convert_floats(&params, DType::F16)?,
         };
-        let mut out = Vec::with_capacity(8 + 4 + 4 + header.len() + 8 + params.len() + 4);
-        out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-        out.extend_from_slice(&(header.len() as u32).to_le_bytes());
-        out.extend_from_slice(&header);
-        out.extend_from_slice(&(params.len() as u64).to_le_bytes());
-        out.extend_from_slice(&params);
-        let crc = crc32fast::hash(&out);
-        out.extend_from_slice(&crc.to_le_bytes());
-        Ok(out)
+        Ok(frame(&header, &params))
     }
 
+    /// `bytes` with the class names `class_names` instead of its own (renaming a class of the
+    /// user's): the parameters are copied unchanged. Same count and the ten first, or an error.
+    pub fn renamed(bytes: &[u8], class_names: &[String]) -> Result<Vec<u8>, WeightsError> {
+        let (mut header, params) = split(bytes)?;
+        classes::check_names(class_names).map_err(WeightsError::Classes)?;
+        if class_names.len() != header.classes.len() {
+            return Err(WeightsError::Mismatch {
+                architecture: header.architecture.name().into(),
+                detail: format!("{} class names for {} classes", class_names.len(), header.classes.len()),
+            });
+        }
+        header.classes = class_names.to_vec();
+        let header = serde_json::to_vec(&header).map_err(|e| WeightsError::Encode(e.to_string()))?;
+        Ok(frame(&header, params))
+    }
+}
+
+impl WeightsFile {
     /// Reads a weights file of any architecture and builds its network on `device`.
     pub fn decode(bytes: &[u8], device: &Device) -> Result<Self, WeightsError> {
         let (header, params) = split(bytes)?;
-        if header.classes.len() != CLASS_NAMES.len() {
-            return Err(WeightsError::WrongClasses(header.classes.len()));
+        classes::check_names(&header.classes).map_err(WeightsError::Classes)?;
+        if !header.architecture.is_cnn() && header.classes.len() != NUM_CLASSES {
+            return Err(WeightsError::OnlyTheTen { found: header.classes.len() });
         }
         header
             .architecture
@@ -192,6 +223,7 @@ impl WeightsFile {
         let network = header
             .architecture
             .init(device)
+            .with_class_count(header.classes.len(), device)
             .try_load_record(record)
             .map_err(|e| WeightsError::Mismatch { architecture: header.architecture.name().into(), detail: e.to_string() })?;
         Ok(Self { architecture: header.architecture, classes: header.classes, summary: header.summary, network })
@@ -220,6 +252,26 @@ impl WeightsFile {
         let (header, _) = split(bytes)?;
         Ok((header.architecture, header.summary))
     }
+
+    /// The class names in label order, read from the header only.
+    pub fn class_names(bytes: &[u8]) -> Result<Vec<String>, WeightsError> {
+        Ok(split(bytes)?.0.classes)
+    }
+}
+
+/// The file around an encoded header and parameter block: signature, version, lengths and
+/// checksum.
+fn frame(header: &[u8], params: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(8 + 4 + 4 + header.len() + 8 + params.len() + 4);
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    out.extend_from_slice(&(header.len() as u32).to_le_bytes());
+    out.extend_from_slice(header);
+    out.extend_from_slice(&(params.len() as u64).to_le_bytes());
+    out.extend_from_slice(params);
+    let crc = crc32fast::hash(&out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out
 }
 
 fn take<'a>(bytes: &mut &'a [u8], n: usize, what: &'static str) -> Result<&'a [u8], WeightsError> {

@@ -2,9 +2,63 @@
 
 use burn::prelude::*;
 use fashion_model::{
-    Architecture, CnnConfig, CompactConfig, Precision, TrainingSummary, WeightsError, WeightsFile, network::images_tensor,
+    Architecture, CnnConfig, CompactConfig, IMAGE_PIXELS, LabelledImages, Precision, TrainingSummary, WeightsError, WeightsFile,
+    classes::{ClassNameError, fashion_names},
+    network::images_tensor,
     weights::FORMAT_VERSION,
 };
+
+/// The ten Fashion-MNIST class names followed by `own`, as a header's JSON list.
+fn own_classes_json(own: &[&str]) -> String {
+    let mut names = fashion_names();
+    names.extend(own.iter().map(|s| s.to_string()));
+    serde_json::to_string(&names).unwrap()
+}
+
+#[test]
+fn own_classes_travel_in_the_file_and_can_be_renamed_without_retraining() {
+    let device = Device::flex();
+    let arch = small_compact();
+    let mut photos = LabelledImages::default();
+    photos.push(&[90; IMAGE_PIXELS], 10);
+    photos.push(&[200; IMAGE_PIXELS], 11);
+    let mut names = fashion_names();
+    names.extend(["Hat".to_string(), "Scarf".to_string()]);
+    let net = arch.init(&device).with_new_classes(12, &photos, &LabelledImages::default(), &names).unwrap();
+    let input = images_tensor(photos.to_f32(), &device);
+    let logits = net.forward(input.clone()).into_data().try_to_vec::<f32>().unwrap();
+    let bytes = WeightsFile::encode_with_classes(&arch, &names, &TrainingSummary::default(), net.clone(), Precision::F32).unwrap();
+    assert_eq!(WeightsFile::class_names(&bytes).unwrap(), names);
+    let file = WeightsFile::decode(&bytes, &device).unwrap();
+    assert_eq!(file.classes, names);
+    assert_eq!(file.network.classes(), 12);
+    assert_eq!(file.network.forward(input.clone()).into_data().try_to_vec::<f32>().unwrap(), logits);
+
+    // Renaming rewrites the header only: same answers, new names.
+    names[11] = "Woolly scarf".into();
+    let renamed = WeightsFile::renamed(&bytes, &names).unwrap();
+    let file = WeightsFile::decode(&renamed, &device).unwrap();
+    assert_eq!(file.classes[11], "Woolly scarf");
+    assert_eq!(file.network.forward(input).into_data().try_to_vec::<f32>().unwrap(), logits);
+    // A duplicate, a built-in renamed or a different count is refused.
+    names[11] = "hat".into();
+    assert!(matches!(WeightsFile::renamed(&bytes, &names), Err(WeightsError::Classes(ClassNameError::Duplicate(_)))));
+    let mut renamed_builtin = fashion_names();
+    renamed_builtin[0] = "Tee".into();
+    renamed_builtin.extend(["Hat".to_string(), "Scarf".to_string()]);
+    assert!(matches!(WeightsFile::renamed(&bytes, &renamed_builtin), Err(WeightsError::Classes(ClassNameError::BuiltIn))));
+    assert!(matches!(WeightsFile::renamed(&bytes, &fashion_names()), Err(WeightsError::Mismatch { .. })));
+    // Names that do not match the output layer are refused when writing, too.
+    let e = WeightsFile::encode(&arch, &TrainingSummary::default(), net, Precision::F32).unwrap_err();
+    assert!(matches!(e, WeightsError::Mismatch { .. }), "{e}");
+    // The baseline knows only the ten.
+    let baseline = Architecture::Logistic.init(&device).with_new_classes(11, &photos, &LabelledImages::default(), &names).unwrap();
+    let mut eleven = fashion_names();
+    eleven.push("Hat".into());
+    let bytes = WeightsFile::encode_with_classes(&Architecture::Logistic, &eleven, &TrainingSummary::default(), baseline, Precision::F32).unwrap();
+    let e = WeightsFile::decode(&bytes, &device).unwrap_err();
+    assert!(matches!(e, WeightsError::OnlyTheTen { found: 11 }), "{e}");
+}
 
 fn small_cnn() -> Architecture {
     Architecture::Cnn(CnnConfig { channels: [4, 8, 8], hidden: 16, dropout: 0.5, batch_norm: true })
@@ -108,7 +162,12 @@ fn another_architecture_or_nan_weights_are_refused() {
 
     let small = serde_json::to_string(&small_cnn()).unwrap();
     let nine_classes = reframe(&good, &format!(r#"{{"architecture":{small},"classes":["a","b","c","d","e","f","g","h","i"]}}"#), |_| {});
-    assert!(matches!(WeightsFile::decode(&nine_classes, &device).unwrap_err(), WeightsError::WrongClasses(9)));
+    let e = WeightsFile::decode(&nine_classes, &device).unwrap_err();
+    assert!(matches!(e, WeightsError::Classes(ClassNameError::BuiltIn)), "{e}");
+
+    // Eleven names over an output layer of ten rows.
+    let eleven = reframe(&good, &format!(r#"{{"architecture":{small},"classes":{}}}"#, own_classes_json(&["Hat"])), |_| {});
+    assert!(matches!(WeightsFile::decode(&eleven, &device).unwrap_err(), WeightsError::Mismatch { .. }));
 
     let garbage_header = reframe(&good, "{not json", |_| {});
     assert!(matches!(WeightsFile::decode(&garbage_header, &device).unwrap_err(), WeightsError::Header(_)));

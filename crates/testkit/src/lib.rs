@@ -6,6 +6,7 @@ use std::io::Cursor;
 
 use image::{DynamicImage, ImageFormat, Rgb, RgbImage};
 
+pub mod new_class;
 pub mod onnx;
 mod surface;
 pub mod video;

@@ -21,13 +21,15 @@ pub struct Evaluation {
     pub loss: f64,
     pub macro_f1: f64,
     pub per_class: Vec<ClassMetrics>,
-    /// `confusion[true][predicted]`.
+    /// `confusion[true][predicted]`: a row per Fashion-MNIST class, a column per class the
+    /// network answers with (more than ten for a model with classes of the user's own).
     pub confusion: Vec<Vec<usize>>,
 }
 
 impl Evaluation {
     pub fn from_predictions(truth: &[u8], predicted: &[u8], loss: f64) -> Self {
-        let mut confusion = vec![vec![0usize; NUM_CLASSES]; NUM_CLASSES];
+        let columns = predicted.iter().map(|&p| p as usize + 1).max().unwrap_or(0).max(NUM_CLASSES);
+        let mut confusion = vec![vec![0usize; columns]; NUM_CLASSES];
         for (&t, &p) in truth.iter().zip(predicted) {
             confusion[t as usize][p as usize] += 1;
         }
@@ -53,7 +55,7 @@ impl Evaluation {
     }
 }
 
-/// Logits for every image of `split`, in batches, as one flat `n × 10` vector.
+/// Logits for every image of `split`, in batches, as one flat `n × classes` vector.
 pub fn logits(network: &Network, split: &LabelledImages, device: &Device, batch: usize) -> Result<Vec<f32>> {
     let mut out = Vec::with_capacity(split.len() * NUM_CLASSES);
     // Batch norm folded, as the page classifies (same logits within float rounding, faster).
@@ -74,9 +76,11 @@ pub fn evaluate(network: &Network, split: &LabelledImages, device: &Device, batc
 }
 
 impl Evaluation {
-    /// Metrics of `n × 10` logits against `labels`; the loss is the mean cross-entropy.
+    /// Metrics of `n × classes` logits against `labels`; the loss is the mean cross-entropy.
+    /// An answer of a class of the user's own counts as wrong.
     pub fn from_logits(logits: &[f32], labels: &[u8]) -> Self {
-        let predicted: Vec<u8> = logits.chunks_exact(NUM_CLASSES).map(|row| fashion_model::network::argmax(row) as u8).collect();
+        let classes = (logits.len() / labels.len().max(1)).max(1);
+        let predicted: Vec<u8> = logits.chunks_exact(classes).map(|row| fashion_model::network::argmax(row) as u8).collect();
         Self::from_predictions(labels, &predicted, fashion_model::calibration::nll(logits, labels, 1.0))
     }
 }

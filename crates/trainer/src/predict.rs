@@ -9,7 +9,7 @@ use std::{
 use anyhow::{Context, Result};
 use clap::Args;
 use fashion_model::{
-    CLASS_NAMES, DecodeLimits, IMAGE_PIXELS, IMAGE_SIDE, NUM_CLASSES, WeightsFile, calibration,
+    DecodeLimits, IMAGE_PIXELS, IMAGE_SIDE, WeightsFile, calibration,
     network::{argmax, images_tensor},
     preprocess_bytes,
     verdict::Verdict,
@@ -76,8 +76,9 @@ enum Line<'a> {
         confidence: f32,
         /// False when the page would say "not sure" (then `candidates` lists the likely classes).
         sure: bool,
-        candidates: Vec<&'static str>,
-        probs: [f32; 10],
+        candidates: Vec<&'a str>,
+        /// One per class of the weights file (the ten, then any of the user's own).
+        probs: Vec<f32>,
         /// Before the calibration temperature and softmax (what an ONNX export outputs).
         logits: &'a [f32],
     },
@@ -115,7 +116,7 @@ pub fn predict(args: PredictArgs) -> Result<ExitCode> {
         let logits = model.network.for_inference().forward(images_tensor(pixels, &device));
         logits.into_data().convert::<f32>().try_to_vec::<f32>().map_err(|e| anyhow::anyhow!("{e:?}"))?
     };
-    let probs = calibration::probabilities(&logits, model.temperature());
+    let classes = model.classes.len();
     let rule = model.summary.unsure_rule();
 
     let mut out = std::io::stdout().lock();
@@ -124,23 +125,24 @@ pub fn predict(args: PredictArgs) -> Result<ExitCode> {
         let file = path.display().to_string();
         let line = match result {
             Ok((row, on_surface)) => {
-                let p = probs[row];
+                let row_logits = &logits[row * classes..(row + 1) * classes];
+                let p = calibration::row_probabilities(row_logits, model.temperature());
                 let label = argmax(&p);
                 // The page's "not sure" rule, so that both say the same.
-                let verdict = rule.judge_input(&logits[row * NUM_CLASSES..(row + 1) * NUM_CLASSES], model.temperature(), on_surface);
+                let verdict = rule.judge_input(row_logits, model.temperature(), on_surface);
                 let candidates = match &verdict {
                     Verdict::Sure { .. } => Vec::new(),
-                    Verdict::Unsure { candidates, .. } => candidates.iter().map(|&(c, _)| CLASS_NAMES[c]).collect(),
+                    Verdict::Unsure { candidates, .. } => candidates.iter().map(|&(c, _)| model.classes[c].as_str()).collect(),
                 };
                 Line::Ok {
                     file: &file,
                     label,
-                    class: CLASS_NAMES[label],
+                    class: &model.classes[label],
                     confidence: p[label],
                     sure: verdict.is_sure(),
                     candidates,
                     probs: p,
-                    logits: &logits[row * NUM_CLASSES..(row + 1) * NUM_CLASSES],
+                    logits: row_logits,
                 }
             }
             Err(error) => {

@@ -101,6 +101,27 @@ fn uneven_pooling_runs_in_onnxruntime_with_the_same_logits() {
     assert_same_logits(&export_and_compare(&weights, dir.path()), 10);
 }
 
+/// A model with classes of the user's own (as the page fine-tunes one): twelve outputs, named
+/// in the ONNX file's metadata.
+#[test]
+fn own_classes_run_in_onnxruntime_with_the_same_logits() {
+    let dir = tempfile::tempdir().unwrap();
+    let device = Device::flex();
+    let file = WeightsFile::decode(&std::fs::read(root().join("web/cnn.fmw")).unwrap(), &device).unwrap();
+    let mut photos = fashion_model::LabelledImages::default();
+    (0..3).for_each(|i| photos.push(&testkit::new_class::hat(i), 10));
+    (0..3).for_each(|i| photos.push(&testkit::new_class::hat(i + 50).iter().rev().copied().collect::<Vec<u8>>(), 11));
+    let mut names = fashion_model::classes::fashion_names();
+    names.extend(["Hat".to_string(), "Upside-down hat".to_string()]);
+    let network = file.network.with_new_classes(12, &photos, &fashion_model::LabelledImages::default(), &names).unwrap();
+    let bytes = WeightsFile::encode_with_classes(&file.architecture, &names, &file.summary, network, Precision::F32).unwrap();
+    let weights = dir.path().join("own.fmw");
+    std::fs::write(&weights, bytes).unwrap();
+    let report = export_and_compare(&weights, dir.path());
+    assert_same_logits(&report, 12);
+    assert_eq!(report["classes"][11], "Upside-down hat", "the class names are not in the ONNX metadata: {report}");
+}
+
 #[test]
 fn a_damaged_weights_file_gets_a_clear_error_and_no_onnx_file() {
     let dir = tempfile::tempdir().unwrap();

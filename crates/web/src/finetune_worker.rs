@@ -34,10 +34,11 @@ pub enum Failure {
 }
 
 /// The engine module's `fineTune` arguments, but its two callbacks.
-pub fn fine_tune_args(user: &LabelledImages, sets: &Sets, config: &FineTuneConfig) -> Result<Array, String> {
+pub fn fine_tune_args(user: &LabelledImages, classes: &[String], sets: &Sets, config: &FineTuneConfig) -> Result<Array, String> {
     let config = serde_json::to_string(config).map_err(|e| e.to_string())?;
+    let classes = serde_json::to_string(classes).map_err(|e| e.to_string())?;
     let bytes = |b: &[u8]| JsValue::from(Uint8Array::from(b));
-    Ok([bytes(&user.pixels), bytes(&user.labels), bytes(&sets.replay.encode()), bytes(&sets.heldout.encode()), config.into()]
+    Ok([bytes(&user.pixels), bytes(&user.labels), bytes(&sets.replay.encode()), bytes(&sets.heldout.encode()), config.into(), classes.into()]
         .iter()
         .collect())
 }
@@ -59,12 +60,13 @@ pub fn outcome(result: JsValue) -> Result<Outcome, String> {
 pub async fn fine_tune(
     cnn: &[u8],
     user: &LabelledImages,
+    classes: &[String],
     sets: &Sets,
     config: &FineTuneConfig,
     on_step: impl Fn(usize, f32) + 'static,
     cancelled: impl Fn() -> bool + 'static,
 ) -> Result<Outcome, Failure> {
-    let args = fine_tune_args(user, sets, config).map_err(Failure::Failed)?;
+    let args = fine_tune_args(user, classes, sets, config).map_err(Failure::Failed)?;
     let worker = web_sys::Worker::new(SCRIPT).map_err(|e| Failure::Unavailable(js_error(e)))?;
     // Settled by the message that ends the run, or by an error event (the script or the
     // module failed to load).

@@ -119,6 +119,7 @@ impl Gpu {
     pub async fn fine_tune(
         &self,
         user: &LabelledImages,
+        classes: &[String],
         sets: &Sets,
         config: &FineTuneConfig,
         on_step: impl Fn(usize, f32) + 'static,
@@ -126,7 +127,7 @@ impl Gpu {
     ) -> Result<Outcome, GpuError> {
         let on_step = Closure::<dyn Fn(f64, f32)>::new(move |step: f64, loss: f32| on_step(step as usize, loss));
         let cancelled = Closure::<dyn Fn() -> bool>::new(cancelled);
-        let mut args: Vec<JsValue> = finetune_worker::fine_tune_args(user, sets, config)?.to_vec();
+        let mut args: Vec<JsValue> = finetune_worker::fine_tune_args(user, classes, sets, config)?.to_vec();
         args.extend([on_step.as_ref().clone(), cancelled.as_ref().clone()]);
         Ok(finetune_worker::outcome(self.call("fineTune", &args).await?)?)
     }

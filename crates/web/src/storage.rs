@@ -1,5 +1,5 @@
-//! The user's fine-tuned model, kept in this browser's IndexedDB so it survives a reload.
-//! Only the weights file is stored; photos never are.
+//! The user's fine-tuned model and the names of their classes not learnt yet, kept in this
+//! browser's IndexedDB so they survive a reload. Photos are never stored.
 //!
 //! Written against the raw IndexedDB API (a few requests wrapped as futures) rather than a
 //! crate: the crates that wrap it pull an async runtime into the wasm for one key.
@@ -15,6 +15,9 @@ const DB: &str = "fashion-mnist";
 const STORE: &str = "models";
 /// The key of the fine-tuned CNN's weights file.
 pub const FINE_TUNED: &str = "fine-tuned-cnn";
+/// The key of the user's classes that the model has not learnt yet (a JSON list of names;
+/// the learnt ones travel in the weights file).
+pub const OWN_CLASSES: &str = "own-classes";
 
 /// Resolves when `request` succeeds (with its result) or fails.
 async fn done(request: &IdbRequest) -> Result<JsValue, String> {

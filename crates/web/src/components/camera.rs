@@ -83,7 +83,7 @@ fn LiveResult() -> impl IntoView {
         None => view! { <p class="working">"Waiting for the first frame…"</p> }.into_any(),
         Some(LiveAnswer::NoInput(why)) => view! { <p class="answer unsure" data-testid="camera-answer" data-label="">{why}</p> }.into_any(),
         Some(LiveAnswer::Answered { scores, .. }) => {
-            let (label, class, confidence) = describe(&scores.cnn);
+            let (label, class, confidence) = state.classes.with_untracked(|c| describe(&scores.cnn, c.names()));
             let sure = matches!(scores.verdict, Verdict::Sure { .. });
             let text = if sure { format!("{class} {:.1}%", 100.0 * confidence) } else { format!("Not sure (maybe {class}, {:.0}%)", 100.0 * confidence) };
             view! {

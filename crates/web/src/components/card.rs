@@ -1,6 +1,7 @@
 use fashion_gallery::{CardResult, Classified, describe};
 use fashion_model::{
-    CLASS_NAMES, IMAGE_SIDE, NUM_CLASSES,
+    IMAGE_SIDE,
+    network::argmax,
     verdict::{Doubt, Verdict},
 };
 use leptos::{html, prelude::*};
@@ -11,8 +12,8 @@ use super::{
 };
 use crate::{browser, state::Card};
 
-/// One uploaded photo: the file, what the model sees, the CNN's answer with all ten
-/// probabilities, and the logistic-regression baseline's answer.
+/// One uploaded photo: the file, what the model sees, the CNN's answer with the probability
+/// of every class, and the logistic-regression baseline's answer.
 #[component]
 pub fn ResultCard(card: Card) -> impl IntoView {
     let this = card.clone();
@@ -74,19 +75,31 @@ fn Prediction(classified: Classified, card: Card) -> impl IntoView {
         (false, true) => "Working out why…",
         (false, false) => "Why?",
     };
-    let (label, class, confidence) = describe(&classified.scores.cnn);
+    // Names are read from the class list, so that a renamed class shows its new name at once.
+    let name_of = move |label: usize| state.classes.with(|c| c.name(label));
+    let (label, _, confidence) = describe(&classified.scores.cnn, &[]);
+    let class = Signal::derive(move || name_of(label));
     // After the model changed: what the previous model said, beside the new answer.
-    let before = classified.before.map(|(was, p)| {
-        let verb = if was == label { "unchanged" } else { "changed" };
+    let before = classified.before.clone().map(|(was, p)| {
+        let changed = Signal::derive({
+            let was = was.clone();
+            move || was != class.get()
+        });
+        let changed = move || changed.get();
         view! {
-            <p class="before" data-testid="before" data-label=was.to_string() data-changed=(was != label).to_string()>
-                {format!("Previous model: {} {:.1}% ({verb})", CLASS_NAMES[was], 100.0 * p)}
+            <p class="before" data-testid="before" data-class=was.clone() data-changed=move || changed().to_string()>
+                {format!("Previous model: {was} {:.1}% ", 100.0 * p)}
+                {move || if changed() { "(changed)" } else { "(unchanged)" }}
             </p>
         }
     });
-    let baseline = classified.scores.baseline.map(|probs| {
-        let (_, class, confidence) = describe(&probs);
-        view! { <p class="baseline">"Logistic regression: " <b>{class}</b> {format!(" ({:.1}%)", 100.0 * confidence)}</p> }
+    let baseline = classified.scores.baseline.clone().map(|probs| {
+        let (_, class, confidence) = describe(&probs, fashion_model::CLASS_NAMES.map(String::from).as_slice());
+        view! {
+            <p class="baseline" title="The baseline knows only the ten Fashion-MNIST classes, not your own">
+                "Logistic regression (the ten classes only): " <b>{class}</b> {format!(" ({:.1}%)", 100.0 * confidence)}
+            </p>
+        }
     });
     let sure = classified.scores.verdict.is_sure();
     let answer = match &classified.scores.verdict {
@@ -99,7 +112,7 @@ fn Prediction(classified: Classified, card: Card) -> impl IntoView {
                 }
             };
             let listed =
-                candidates.iter().map(|&(c, p)| view! { <li><b>{CLASS_NAMES[c]}</b> {format!(" {:.0}%", 100.0 * p)}</li> }).collect_view();
+                candidates.iter().map(|&(c, p)| view! { <li><b>{move || name_of(c)}</b> {format!(" {:.0}%", 100.0 * p)}</li> }).collect_view();
             view! {
                 <div class="answer unsure" data-testid="unsure" data-doubt=format!("{doubt:?}")>
                     <p><b>"Not sure."</b> " Maybe:"</p>
@@ -135,31 +148,33 @@ fn Prediction(classified: Classified, card: Card) -> impl IntoView {
                 {why_label}
             </button>
             {before}
-            <Bars probs=Some(classified.scores.cnn) />
+            <Bars probs=Some(classified.scores.cnn.clone()) />
             {baseline}
         </div>
     }
 }
 
-/// The probability of each class as a bar, the most likely one marked; all empty while
-/// `probs` is `None` (the camera before its first answer).
+/// The probability of each class the model answers with as a bar, the most likely one
+/// marked; all empty while `probs` is `None` (the camera before its first answer).
 #[component]
-pub(super) fn Bars(#[prop(into)] probs: Signal<Option<[f32; NUM_CLASSES]>>) -> impl IntoView {
-    let bars = CLASS_NAMES
-        .iter()
-        .enumerate()
-        .map(|(i, name)| {
-            let p = move || probs.get().map_or(0.0, |p| p[i]);
-            view! {
-                <li class:top=move || probs.get().is_some_and(|p| describe(&p).0 == i)>
-                    <span class="name">{*name}</span>
-                    <meter min="0" max="1" value=move || p().to_string()></meter>
-                    <span class="pct">{move || format!("{:.1}%", 100.0 * p())}</span>
-                </li>
-            }
-        })
-        .collect_view();
-    view! { <ol class="bars" aria-label="probability of each class">{bars}</ol> }
+pub(super) fn Bars(#[prop(into)] probs: Signal<Option<Vec<f32>>>) -> impl IntoView {
+    let state = expect_context::<crate::state::AppState>();
+    let count = move || probs.with(|p| p.as_ref().map(Vec::len)).unwrap_or_else(|| state.classes.with(|c| c.learnt()));
+    let bar = move |i: usize| {
+        let p = move || probs.with(|p| p.as_ref().and_then(|p| p.get(i).copied()).unwrap_or(0.0));
+        view! {
+            <li class:top=move || probs.with(|p| p.as_ref().is_some_and(|p| argmax(p) == i))>
+                <span class="name">{move || state.classes.with(|c| c.name(i))}</span>
+                <meter min="0" max="1" value=move || p().to_string()></meter>
+                <span class="pct">{move || format!("{:.1}%", 100.0 * p())}</span>
+            </li>
+        }
+    };
+    view! {
+        <ol class="bars" aria-label="probability of each class">
+            <For each=move || 0..count() key=|i| *i children=bar />
+        </ol>
+    }
 }
 
 /// "Teach": the class the photo really shows, which adds it to the fine-tuning set; once

@@ -1,16 +1,23 @@
-use fashion_model::CLASS_NAMES;
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 
-/// A choice among the classes, or none (`none_label`): what a card is taught, what the camera
-/// records as.
+use crate::state::AppState;
+
+/// A choice among the classes (the ten and the user's own), or none (`none_label`): what a
+/// card is taught, what the camera records as.
 #[component]
 pub fn ClassSelect(value: RwSignal<Option<u8>>, none_label: &'static str, testid: &'static str) -> impl IntoView {
-    let options = CLASS_NAMES
-        .iter()
-        .enumerate()
-        .map(|(i, name)| view! { <option value=i.to_string() selected=move || value.get() == Some(i as u8)>{*name}</option> })
-        .collect_view();
+    let state = expect_context::<AppState>();
+    let options = move || {
+        state.classes.with(|classes| {
+            classes
+                .names()
+                .iter()
+                .enumerate()
+                .map(|(i, name)| view! { <option value=i.to_string() selected=move || value.get() == Some(i as u8)>{name.clone()}</option> })
+                .collect_view()
+        })
+    };
     view! {
         <select
             data-testid=testid

@@ -1,9 +1,9 @@
 use fashion_gallery::{CardResult, FineTunePhase};
-use fashion_model::{CLASS_NAMES, finetune::TrainableLayers};
+use fashion_model::finetune::TrainableLayers;
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 
-use super::project::ProjectFile;
+use super::{classes::OwnClasses, project::ProjectFile};
 use crate::state::AppState;
 
 fn pct(x: f64) -> String {
@@ -43,10 +43,11 @@ pub fn FineTune() -> impl IntoView {
             <p class="hint">
                 "Under any photo, choose the class it really shows (“Teach”); then fine-tune. Training runs in this tab; your photos stay on this device."
             </p>
+            <OwnClasses />
             <ul class="taught" aria-label="photos to learn from">
                 <For each=taught key=|(card, label)| (card.id, *label) let:item>
                     <li>
-                        {item.0.name.clone()} " → " <b>{CLASS_NAMES[item.1 as usize]}</b>
+                        {item.0.name.clone()} " → " <b>{move || state.classes.with(|c| c.name(item.1 as usize))}</b>
                         {let held_out = item.0.held_out; move || held_out.get().then_some(" (held out)")}
                         <button class="link" on:click=move |_| item.0.teach.set(None)>"remove"</button>
                     </li>

@@ -5,6 +5,7 @@ pub mod badge;
 pub mod camera;
 pub mod card;
 pub mod class_select;
+pub mod classes;
 pub mod examples;
 pub mod finetune;
 pub mod framing;

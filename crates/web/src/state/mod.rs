@@ -8,11 +8,13 @@
 //! - `startup.rs`: loading the models, answering on the CPU, then moving to WebGPU;
 //! - `photos.rs`: adding, re-framing, explaining and re-classifying cards;
 //! - `models.rs`: loading, fine-tuning, resetting and downloading the CNN;
+//! - `classes.rs`: the user's own classes: adding, renaming, removing them;
 //! - `project.rs`: saving the teaching set with the model as one file, and opening it again;
 //! - `camera.rs`: the live camera: answering its frames, snapping and recording them.
 
 mod camera;
 mod card;
+mod classes;
 mod models;
 mod photos;
 mod project;
@@ -22,7 +24,7 @@ mod startup;
 use std::rc::Rc;
 
 use fashion_engine::engine;
-use fashion_gallery::{Camera, FineTuneRun, Gallery};
+use fashion_gallery::{Camera, ClassList, FineTuneRun, Gallery};
 use fashion_model::{TrainingSummary, finetune::FineTuneConfig};
 use leptos::prelude::*;
 
@@ -59,6 +61,8 @@ pub struct AppState {
     pub error: RwSignal<Option<String>>,
     pub notice: RwSignal<Option<String>>,
     pub gallery: RwSignal<Gallery<Card>>,
+    /// The classes answered and taught: the model's, then the user's not learnt yet.
+    pub classes: RwSignal<ClassList>,
     pub models: RwSignal<ModelsInfo>,
     pub tuning: RwSignal<FineTuneRun>,
     pub tune_config: RwSignal<FineTuneConfig>,
@@ -83,6 +87,7 @@ impl AppState {
             error: RwSignal::new(None),
             notice,
             gallery: RwSignal::new(Gallery::default()),
+            classes: RwSignal::new(ClassList::default()),
             models: RwSignal::new(ModelsInfo::default()),
             tuning: RwSignal::new(FineTuneRun::default()),
             tune_config: RwSignal::new(FineTuneConfig::default()),
@@ -99,10 +104,14 @@ impl AppState {
         self.gallery.with(|g| g.cards().to_vec())
     }
 
-    /// Puts `engine` in charge (start-up, new weights, a fine-tune, a reset) and shows its
-    /// models: the one place the models change.
-    async fn install(&self, engine: engine::Engine) {
+    /// Puts `engine` in charge (start-up, new weights, a fine-tune, a reset, a change of the
+    /// user's classes) and shows its models and classes: the one place the models change.
+    /// Returns the class names of the model it replaces, to name the cards' previous answers.
+    async fn install(&self, engine: engine::Engine) -> Vec<String> {
+        let was = self.classes.with_untracked(|c| c.names()[..c.learnt()].to_vec());
         self.models.set(ModelsInfo { cnn: Some(ModelInfo::of(&engine.cnn)), baseline: engine.baseline.as_ref().map(ModelInfo::of) });
+        self.set_classes(self.classes.get_untracked().with_model(&engine.cnn.classes));
         self.router.install(engine).await;
+        was
     }
 }

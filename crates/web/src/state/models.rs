@@ -3,8 +3,8 @@
 //! in this browser and followed by classifying every card again.
 
 use fashion_engine::{Engine, finetune::Outcome};
-use fashion_gallery::{HeldOutScore, TeachingSet, accuracy, describe, teaching_set};
-use fashion_model::LabelledImages;
+use fashion_gallery::{HeldOutScore, TeachingSet, accuracy, teaching_set};
+use fashion_model::{LabelledImages, network::argmax};
 use leptos::{prelude::*, task::spawn_local};
 
 use super::AppState;
@@ -24,10 +24,10 @@ impl AppState {
             .await;
             match result {
                 Ok(next) => {
-                    self.install(next).await;
+                    let was = self.install(next).await;
                     self.error.set(None);
                     self.notice.set(Some(format!("Loaded {name}.")));
-                    self.reclassify_all().await;
+                    self.reclassify_all(&was).await;
                 }
                 Err(e) => self.error.set(Some(e)),
             }
@@ -39,10 +39,12 @@ impl AppState {
     /// beside the old one, and every card is classified again.
     pub fn fine_tune(self) {
         let taught = self.gallery.with_untracked(|g| teaching_set(g.cards().iter().map(|c| (c.taught(), c.result.get_untracked()))));
-        let TeachingSet { train: user, held_out } = match taught {
+        let classes = self.classes.get_untracked();
+        let TeachingSet { train: user, held_out } = match taught.and_then(|set| classes.ready_to_teach(&set.train).map(|()| set)) {
             Ok(set) => set,
             Err(e) => return self.error.set(Some(e.to_string())),
         };
+        let classes = classes.names().to_vec();
         let config = self.tune_config.get_untracked();
         let mut started = Ok(());
         self.tuning.update(|run| started = run.start(config.steps));
@@ -55,7 +57,7 @@ impl AppState {
                 let sets = finetune_sets::load().await?;
                 let on_step = move |step, loss| self.tuning.update(|run| run.step(step, loss));
                 let cancelled = move || self.tuning.with_untracked(|run| run.cancel_requested());
-                let Outcome::Done { weights, report } = self.router.fine_tune(&user, &sets, &config, on_step, cancelled).await? else {
+                let Outcome::Done { weights, report } = self.router.fine_tune(&user, &classes, &sets, &config, on_step, cancelled).await? else {
                     return Ok(None);
                 };
                 let next = engine.with_weights(weights.clone()).map_err(|e| e.to_string())?;
@@ -66,14 +68,14 @@ impl AppState {
             let Ok(Some((next, weights, report))) = result else {
                 return self.tuning.update(|run| run.finish(result.map(|_| None)));
             };
-            self.install(next).await;
+            let was = self.install(next).await;
             if let Err(e) = storage::put(storage::FINE_TUNED, &weights).await {
                 self.notice.set(Some(format!(
                     "The fine-tuned model is in use but could not be saved in this browser ({e}); download it to keep it."
                 )));
             }
             // The report appears once every card shows the new model's answer.
-            self.reclassify_all().await;
+            self.reclassify_all(&was).await;
             self.tuning.update(|run| run.finish(Ok(Some(report))));
         });
     }
@@ -95,10 +97,13 @@ impl AppState {
             .await;
             match result {
                 Ok(next) => {
-                    self.install(next).await;
+                    let was = self.install(next).await;
                     self.tuning.update(|run| run.forget());
-                    self.notice.set(Some("Back to the shipped model; the fine-tuned one was deleted from this browser.".into()));
-                    self.reclassify_all().await;
+                    self.notice.set(Some(
+                        "Back to the shipped model; the fine-tuned one was deleted from this browser. Your own classes stay, to be taught again."
+                            .into(),
+                    ));
+                    self.reclassify_all(&was).await;
                 }
                 Err(e) => self.error.set(Some(format!("Reset failed: {e}"))),
             }
@@ -135,7 +140,7 @@ async fn held_out_score(before: &Engine, after: &Engine, held_out: &LabelledImag
     let mut score = HeldOutScore { images: held_out.len(), before: 0.0, after: 0.0 };
     for (engine, into) in [(before, &mut score.before), (after, &mut score.after)] {
         let scores = engine.classify(&pixels).await.map_err(|e| e.to_string())?;
-        let predicted: Vec<usize> = scores.iter().map(|s| describe(&s.cnn).0).collect();
+        let predicted: Vec<usize> = scores.iter().map(|s| argmax(&s.cnn)).collect();
         *into = accuracy(&predicted, &held_out.labels);
     }
     Ok(Some(score))

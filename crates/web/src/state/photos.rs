@@ -9,7 +9,7 @@ use super::{AppState, Card};
 use crate::{browser, decoder};
 
 /// A card to classify, its model input, and its answer under the previous model, if any.
-pub(super) type Job = (Card, Vec<f32>, Option<(usize, f32)>);
+pub(super) type Job = (Card, Vec<f32>, Option<(String, f32)>);
 
 impl AppState {
     /// Adds files to the gallery (newest first) and classifies them.
@@ -111,13 +111,14 @@ impl AppState {
     }
 
     /// Classifies every answered card again (after the model changed), keeping each one's
-    /// previous answer to show beside the new one.
-    pub async fn reclassify_all(&self) {
+    /// previous answer, named with `was` (the previous model's classes), to show beside the
+    /// new one.
+    pub async fn reclassify_all(&self, was: &[String]) {
         let jobs: Vec<Job> = self.gallery.with_untracked(|g| {
             g.cards()
                 .iter()
                 .filter_map(|card| {
-                    let (pixels, before) = card.result.with_untracked(CardResult::to_reclassify)?;
+                    let (pixels, before) = card.result.with_untracked(|r| r.to_reclassify(was))?;
                     Some((card.clone(), pixels, Some(before)))
                 })
                 .collect()

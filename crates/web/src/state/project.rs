@@ -3,10 +3,10 @@
 //! ([`fashion_gallery::project`]) that opens again in another browser or on another machine.
 
 use fashion_gallery::{
-    CardResult, MAX_TAUGHT, gray_levels,
+    CardResult, ClassList, MAX_TAUGHT, gray_levels,
     project::{self, Project, TaughtPhoto},
 };
-use fashion_model::IMAGE_PIXELS;
+use fashion_model::{IMAGE_PIXELS, NUM_CLASSES};
 use leptos::{prelude::*, task::spawn_local};
 
 use super::{AppState, Card};
@@ -42,7 +42,8 @@ impl AppState {
                     photos.push(TaughtPhoto { name: card.name.clone(), label, held_out: card.held_out.get_untracked(), input, thumbnail });
                 }
                 let count = photos.len();
-                let bytes = Project::new(photos, engine.cnn.bytes.to_vec()).encode().map_err(|e| e.to_string())?;
+                let classes = self.classes.get_untracked().names().to_vec();
+                let bytes = Project::new(classes, photos, engine.cnn.bytes.to_vec()).encode().map_err(|e| e.to_string())?;
                 browser::download(&bytes, &format!("fashion-project.{}", project::EXTENSION))?;
                 Ok::<_, String>(count)
             }
@@ -93,7 +94,11 @@ impl AppState {
                 Err(e) => return self.error.set(Some(format!("{name} was not opened: {e}. Nothing was changed."))),
             };
             let fine_tuned = next.cnn.summary.fine_tuned == Some(true);
-            self.install(next).await;
+            let was = self.install(next).await;
+            // The project's own classes join those here (by name), and its photos keep theirs.
+            let in_project = ClassList::default().with_pending(&project.classes[NUM_CLASSES.min(project.classes.len())..]);
+            self.set_classes(self.classes.get_untracked().with_pending(&project.classes));
+            let classes = self.classes.get_untracked();
             let kept = if fine_tuned {
                 storage::put(storage::FINE_TUNED, &project.model).await
             } else {
@@ -106,15 +111,18 @@ impl AppState {
             }));
             // The cards already here show the new model's answer beside the old one; the
             // project's own photos join after, answered by their model.
-            self.reclassify_all().await;
-            let inputs = project.photos.iter().map(|p| (p.label, p.held_out, p.input.iter().map(|&v| v as f32 / 255.0).collect::<Vec<f32>>()));
+            self.reclassify_all(&was).await;
+            let inputs = project.photos.iter().map(|p| {
+                let label = in_project.label_in(&classes, p.label);
+                (label, p.held_out, p.input.iter().map(|&v| v as f32 / 255.0).collect::<Vec<f32>>())
+            });
             self.add_taught(files.into_iter().zip(inputs).collect()).await;
         });
     }
 
     /// Cards for photos whose model input is already known (from a project), taught `label`
     /// and held out as they were.
-    async fn add_taught(&self, photos: Vec<(web_sys::File, (u8, bool, Vec<f32>))>) {
+    async fn add_taught(&self, photos: Vec<(web_sys::File, (Option<u8>, bool, Vec<f32>))>) {
         let parent = self.owner.get_value();
         let ids = self.gallery.write_untracked().next_ids(photos.len());
         let mut cards = Vec::with_capacity(photos.len());
@@ -124,7 +132,7 @@ impl AppState {
             // The card shows the thumbnail; its input is the one saved (made from the original
             // photo), so it has no frame or outline on the thumbnail until it is re-framed.
             let card = Card::new(id, file, parent.child());
-            card.teach.set(Some(label));
+            card.teach.set(label);
             card.held_out.set(held_out);
             jobs.push((card.clone(), pixels, None));
             cards.push(card);

@@ -202,6 +202,7 @@ impl Router {
     pub async fn fine_tune(
         &self,
         user: &LabelledImages,
+        classes: &[String],
         sets: &Sets,
         config: &FineTuneConfig,
         on_step: impl Fn(usize, f32) + Clone + 'static,
@@ -211,11 +212,11 @@ impl Router {
         self.route(
             "fine-tune",
             OnGpuFailure::Report,
-            async |gpu, _| gpu.fine_tune(user, sets, config, gpu_step, gpu_cancelled).await,
-            async |engine| match finetune_worker::fine_tune(&engine.cnn.bytes, user, sets, config, on_step.clone(), cancelled.clone()).await {
+            async |gpu, _| gpu.fine_tune(user, classes, sets, config, gpu_step, gpu_cancelled).await,
+            async |engine| match finetune_worker::fine_tune(&engine.cnn.bytes, user, classes, sets, config, on_step.clone(), cancelled.clone()).await {
                 Err(finetune_worker::Failure::Unavailable(why)) => {
                     web_sys::console::warn_1(&format!("The fine-tuning worker could not start ({why}); training on the page.").into());
-                    finetune::run(engine, user.clone(), sets, config.clone(), on_step, cancelled).await.map_err(|e| e.to_string())
+                    finetune::run(engine, user.clone(), classes, sets, config.clone(), on_step, cancelled).await.map_err(|e| e.to_string())
                 }
                 Err(finetune_worker::Failure::Failed(why)) => Err(why),
                 Ok(outcome) => Ok(outcome),

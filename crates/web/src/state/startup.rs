@@ -56,6 +56,8 @@ impl AppState {
             Err(e) => self.notice.set(Some(format!("Saved models are unavailable: {e}."))),
         }
         engine.warm_up().await.map_err(|e| format!("The model failed to run: {e}"))?;
+        // Before the model's classes are installed: installing saves the list it makes.
+        self.restore_pending_classes().await;
         self.install(engine).await;
         self.router.status.set(BackendStatus { kind: Some(BackendKind::Cpu), detail: reason.into(), pending: want_gpu });
         self.ready.set(true);
