@@ -88,9 +88,10 @@ impl UnsureRule {
     /// Fashion-MNIST-like pictures are rarely doubted.
     pub const FLAGGED_VALIDATION_SHARE: f64 = 0.02;
 
-    /// The rule for a network whose calibrated validation logits are `val_logits` (n × 10).
-    pub fn fit(val_logits: &[f32], temperature: f32) -> Self {
-        let mut scores: Vec<f32> = val_logits.chunks_exact(crate::NUM_CLASSES).map(|row| garment_score(row, temperature)).collect();
+    /// The rule for a network of `classes` outputs whose calibrated validation logits are
+    /// `val_logits` (n × classes).
+    pub fn fit(val_logits: &[f32], classes: usize, temperature: f32) -> Self {
+        let mut scores: Vec<f32> = val_logits.chunks_exact(classes.max(1)).map(|row| garment_score(row, temperature)).collect();
         scores.retain(|s| s.is_finite());
         scores.sort_by(f32::total_cmp);
         let at = ((scores.len() as f64 * Self::FLAGGED_VALIDATION_SHARE) as usize).min(scores.len().saturating_sub(1));
@@ -173,7 +174,7 @@ mod tests {
     #[test]
     fn the_fitted_threshold_flags_the_chosen_share_of_validation_images() {
         let logits: Vec<f32> = (0..1000).flat_map(|i| row(i % 10, 2.0 + (i as f32) / 100.0, 0.0)).collect();
-        let rule = UnsureRule::fit(&logits, 1.0);
+        let rule = UnsureRule::fit(&logits, NUM_CLASSES, 1.0);
         let flagged = logits
             .chunks_exact(NUM_CLASSES)
             .filter(|r| matches!(rule.judge(r, 1.0), Verdict::Unsure { doubt: Doubt::UnlikeAnyGarment, .. }))

@@ -35,7 +35,7 @@ pub fn run(args: CalibrateArgs) -> Result<ExitCode> {
     let file = WeightsFile::decode(&bytes, &device).with_context(|| format!("{} is not a usable weights file", args.weights.display()))?;
     let logits = metrics::logits(&file.network, &val, &device, 500)?;
     let temperature = calibration::fit_temperature(&logits, &val.labels);
-    let unsure = UnsureRule::fit(&logits, temperature);
+    let unsure = UnsureRule::fit(&logits, file.classes.len(), temperature);
     let mut summary = file.summary.clone();
     eprintln!(
         "temperature {:.3} → {temperature:.3}; not sure below {:.0}% confidence or a garment score of {:.2}",
@@ -46,7 +46,7 @@ pub fn run(args: CalibrateArgs) -> Result<ExitCode> {
     summary.temperature = Some(temperature);
     summary.unsure = Some(unsure);
     let precision = if args.full_precision { Precision::F32 } else { Precision::F16 };
-    let out = WeightsFile::encode(&file.architecture, &summary, file.network, precision)?;
+    let out = WeightsFile::encode_with_classes(&file.architecture, &file.classes, &summary, file.network, precision)?;
     let path = args.out.unwrap_or(args.weights);
     write_atomic(&path, &out)?;
     eprintln!("wrote {}", path.display());

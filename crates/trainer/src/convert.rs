@@ -35,7 +35,7 @@ pub fn run(args: ConvertArgs) -> Result<ExitCode> {
         PrecisionArg::F16 => Precision::F16,
         PrecisionArg::F32 => Precision::F32,
     };
-    let out = WeightsFile::encode(&file.architecture, &file.summary, file.network, precision)?;
+    let out = WeightsFile::encode_with_classes(&file.architecture, &file.classes, &file.summary, file.network, precision)?;
     write_atomic(&args.output, &out)?;
     eprintln!("wrote {} ({} → {} bytes, {precision:?})", args.output.display(), bytes.len(), out.len());
     Ok(ExitCode::SUCCESS)

@@ -355,7 +355,7 @@ fn finish(
     let test = Evaluation::from_logits(&test_logits, &data.test.labels);
     let val_logits = metrics::logits(&network, val, device, 500)?;
     let temperature = calibration::fit_temperature(&val_logits, &val.labels);
-    let unsure = UnsureRule::fit(&val_logits, temperature);
+    let unsure = UnsureRule::fit(&val_logits, fashion_model::NUM_CLASSES, temperature);
     let ece = |t| calibration::expected_calibration_error(&calibration::probabilities(&test_logits, t), &data.test.labels, 15);
     let test_ece = (ece(1.0), ece(temperature));
     progress.note(&format!(

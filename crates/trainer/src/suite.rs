@@ -153,6 +153,14 @@ pub fn run(args: SuiteArgs) -> Result<ExitCode> {
     for path in &weights {
         let bytes = std::fs::read(path).with_context(|| format!("cannot read weights file {}", path.display()))?;
         let file = WeightsFile::decode(&bytes, &device).with_context(|| path.display().to_string())?;
+        if file.classes.len() != NUM_CLASSES {
+            anyhow::bail!(
+                "{} answers with {} classes (the ten and {} of your own); the suite measures models of the ten Fashion-MNIST classes only: use `trainer evaluate` for it",
+                path.display(),
+                file.classes.len(),
+                file.classes.len() - NUM_CLASSES
+            );
+        }
         results.push(score_model(path, &file, &sets, &others, &empty, &device)?);
     }
     if args.json {
