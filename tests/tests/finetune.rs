@@ -57,8 +57,27 @@ fn works_offline_after_the_first_visit() {
             let select = browser.client.find(Locator::Css(&format!(".card[data-file=\"{file}\"] [data-testid=teach]"))).await?;
             select.select_by_value(&photo.label.to_string()).await?;
         }
+        // A class of the user's own works offline too: added, taught a photo of a hat, learnt.
+        browser
+            .eval(
+                "const e = document.querySelector('[data-testid=class-name]'); e.value = 'Hat'; e.dispatchEvent(new Event('input', { bubbles: true }));",
+                vec![],
+            )
+            .await?;
+        browser.client.find(Locator::Css("[data-testid=add-class]")).await?.click().await?;
+        let hat = fixtures::hat_photos(dir.path(), 0..1)?;
+        browser.upload(&hat).await?;
+        browser
+            .wait_for(
+                &format!("document.querySelectorAll('.card [data-testid=prediction]').length >= {} && !document.querySelector('.card .working')", files.len() + 1),
+                Duration::from_secs(300),
+            )
+            .await?;
+        browser.client.find(Locator::Css(".card[data-file=\"hat-000.jpg\"] [data-testid=teach]")).await?.select_by_value("10").await?;
         browser.client.find(Locator::Css("[data-testid=finetune]")).await?.click().await?;
         browser.wait_for("document.querySelector('[data-testid=finetune-done]')", Duration::from_secs(900)).await?;
+        let learnt = browser.eval("return document.querySelector('[data-testid=own-class]')?.dataset.learnt", vec![]).await?;
+        ensure!(learnt == json!("true"), "the class added offline was not learnt: {learnt}");
         let offline = server.requests()[online_requests..].to_vec();
         eprintln!("requests that met the dead server: {offline:?}");
         ensure!(offline.iter().all(|r| r.starts_with("/sw.js")), "offline, the page still asked the server for {offline:?}");

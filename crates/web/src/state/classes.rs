@@ -68,38 +68,45 @@ impl AppState {
         Ok(())
     }
 
-    /// Renames one of the user's classes; where the model learnt it, the model's file is
-    /// renamed too (same weights), so a download or a reload shows the new name.
+    /// Renames one of the user's classes, at once; where the model learnt it, the model's file
+    /// is renamed too (same weights), so a download or a reload shows the new name. If that
+    /// fails, the old name comes back.
     pub fn rename_class(self, label: usize, name: &str) -> Result<(), ClassNameError> {
-        let mut next = self.classes.get_untracked();
+        let previous = self.classes.get_untracked();
+        let mut next = previous.clone();
         let change = next.rename(label, name)?;
-        // A rename keeps every label: no photo moves.
+        // A rename keeps every label: no photo moves, so the list is set as it is.
         self.classes.set(next.clone());
         if change == ModelChange::None {
             self.save_pending(&next);
         } else {
             let learnt = next.names()[..next.learnt()].to_vec();
-            self.change_model(move |engine| engine.cnn.renamed(&learnt).map_err(|e| e.to_string()), false);
+            self.change_model(move |engine| engine.cnn.renamed(&learnt).map_err(|e| e.to_string()), false, Some(previous));
         }
         Ok(())
     }
 
-    /// Removes one of the user's classes: its photos are no longer taught; where the model
-    /// learnt it, its output row goes (the other answers are unchanged) and every card is
-    /// answered again.
+    /// Removes one of the user's classes: its photos are no longer taught. Where the model
+    /// learnt it, its output row goes (the other answers are unchanged), the list follows once
+    /// that model is in use, and every card is answered again; a failure changes nothing.
     pub fn remove_class(self, label: usize) -> Result<(), ClassNameError> {
         let mut next = self.classes.get_untracked();
-        let change = next.remove(label)?;
-        self.set_classes(next);
-        if let ModelChange::DropRow(row) = change {
-            self.change_model(move |engine| engine.cnn.without_class(row), true);
+        match next.remove(label)? {
+            ModelChange::DropRow(row) => self.change_model(move |engine| engine.cnn.without_class(row), true, None),
+            _ => self.set_classes(next),
         }
         Ok(())
     }
 
     /// Replaces the CNN by the weights file `make` builds from the engine in use, keeps it in
-    /// this browser, and (if `reclassify`) answers every card again. A failure changes nothing.
-    fn change_model(self, make: impl FnOnce(&fashion_engine::Engine) -> Result<Vec<u8>, String> + 'static, reclassify: bool) {
+    /// this browser, and (if `reclassify`) answers every card again. A failure changes nothing
+    /// (the class list goes back to `undo` where the caller changed it already).
+    fn change_model(
+        self,
+        make: impl FnOnce(&fashion_engine::Engine) -> Result<Vec<u8>, String> + 'static,
+        reclassify: bool,
+        undo: Option<ClassList>,
+    ) {
         spawn_local(async move {
             let result = async {
                 let engine = self.router.engine().await?;
@@ -110,7 +117,12 @@ impl AppState {
             .await;
             let (next, bytes) = match result {
                 Ok(changed) => changed,
-                Err(e) => return self.error.set(Some(format!("The model could not be changed: {e}"))),
+                Err(e) => {
+                    if let Some(list) = undo {
+                        self.classes.set(list);
+                    }
+                    return self.error.set(Some(format!("The model could not be changed: {e}. Nothing was changed.")));
+                }
             };
             let was = self.install(next).await;
             if let Err(e) = storage::put(storage::FINE_TUNED, &bytes).await {
