@@ -38,9 +38,10 @@ pub enum ModelChange {
 
 impl ClassList {
     /// The list after the model changed (loaded, fine-tuned, reset): its classes, then the
-    /// user's classes not learnt yet that it does not know by name.
+    /// user's classes it does not know by name, as not learnt yet. None is lost: after a reset
+    /// to the shipped model the user's classes wait to be taught again, with their photos.
     pub fn with_model(&self, model_names: &[String]) -> Self {
-        Self { names: model_names.to_vec(), learnt: model_names.len() }.with_pending(self.pending())
+        Self { names: model_names.to_vec(), learnt: model_names.len() }.with_pending(&self.names[NUM_CLASSES.min(self.names.len())..])
     }
 
     /// This list and, after it, those of `names` it does not hold yet, as classes not learnt
@@ -202,8 +203,10 @@ mod tests {
         let after = classes.with_model(&learnt);
         assert_eq!(after.names()[10..], ["Hat", "Scarf"]);
         assert_eq!(after.learnt(), 11);
-        // Back to the shipped model: both are to be taught again.
-        assert_eq!(after.with_model(&fashion_names()).pending(), ["Scarf"]);
+        // Back to the shipped model: both are to be taught again, and the photos keep them.
+        let reset = after.with_model(&fashion_names());
+        assert_eq!(reset.pending(), ["Hat", "Scarf"]);
+        assert_eq!(after.label_in(&reset, 10), Some(10));
         assert_eq!(classes.with_model(&fashion_names()).pending(), ["Hat", "Scarf"]);
         // A project's classes join those here by name; a name already present is not doubled.
         let mixed = ClassList::default().with_pending(&["Scarf".into(), "Belt".into(), "hat".into(), " ".into()]);

@@ -81,30 +81,32 @@ impl AppState {
             self.save_pending(&next);
         } else {
             let learnt = next.names()[..next.learnt()].to_vec();
-            self.change_model(move |engine| engine.cnn.renamed(&learnt).map_err(|e| e.to_string()), false, Some(previous));
+            self.change_model(move |engine| engine.cnn.renamed(&learnt).map_err(|e| e.to_string()), false, None, Some(previous));
         }
         Ok(())
     }
 
     /// Removes one of the user's classes: its photos are no longer taught. Where the model
-    /// learnt it, its output row goes (the other answers are unchanged), the list follows once
-    /// that model is in use, and every card is answered again; a failure changes nothing.
+    /// learnt it, its output row goes too (the other answers are unchanged), the list changes
+    /// once the new model is made, and every card is answered again; a failure changes nothing.
     pub fn remove_class(self, label: usize) -> Result<(), ClassNameError> {
         let mut next = self.classes.get_untracked();
         match next.remove(label)? {
-            ModelChange::DropRow(row) => self.change_model(move |engine| engine.cnn.without_class(row), true, None),
+            ModelChange::DropRow(row) => self.change_model(move |engine| engine.cnn.without_class(row), true, Some(next), None),
             _ => self.set_classes(next),
         }
         Ok(())
     }
 
     /// Replaces the CNN by the weights file `make` builds from the engine in use, keeps it in
-    /// this browser, and (if `reclassify`) answers every card again. A failure changes nothing
-    /// (the class list goes back to `undo` where the caller changed it already).
+    /// this browser, and (if `reclassify`) answers every card again. On success the class list
+    /// becomes `then` (if given) before the new model's classes are installed; a failure changes
+    /// nothing (the list goes back to `undo` where the caller changed it already).
     fn change_model(
         self,
         make: impl FnOnce(&fashion_engine::Engine) -> Result<Vec<u8>, String> + 'static,
         reclassify: bool,
+        then: Option<ClassList>,
         undo: Option<ClassList>,
     ) {
         spawn_local(async move {
@@ -124,7 +126,12 @@ impl AppState {
                     return self.error.set(Some(format!("The model could not be changed: {e}. Nothing was changed.")));
                 }
             };
-            let was = self.install(next).await;
+            // The answers so far, named as the model in use names them.
+            let was = self.classes.with_untracked(|c| c.names()[..c.learnt()].to_vec());
+            if let Some(list) = then {
+                self.set_classes(list);
+            }
+            self.install(next).await;
             if let Err(e) = storage::put(storage::FINE_TUNED, &bytes).await {
                 self.notice.set(Some(format!("The changed model is in use but could not be saved in this browser ({e}); download it to keep it.")));
             }
