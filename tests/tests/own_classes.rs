@@ -175,8 +175,21 @@ async fn scenario(browser: &Browser, dir: &std::path::Path) -> Result<()> {
     }
     ensure!(weights_classes(browser).await?.last().map(String::as_str) == Some("Sun hat"), "the model's file was not renamed");
 
-    // A class not learnt yet, then a reload: both classes are still there.
+    // A class not learnt yet, then a reload (once this browser has saved it): both classes
+    // are still there.
     add_class(browser, "Scarf").await?;
+    let saved = "new Promise((ok, no) => { const r = indexedDB.open('fashion-mnist'); r.onerror = () => no(r.error);
+        r.onsuccess = () => { const q = r.result.transaction('models').objectStore('models').get('own-classes');
+            q.onsuccess = () => ok(q.result ? new TextDecoder().decode(q.result) : null); q.onerror = () => no(q.error); }; })";
+    let mut kept = Value::Null;
+    for _ in 0..50 {
+        kept = browser.eval_promise(saved, vec![]).await?;
+        if kept == json!("[\"Scarf\"]") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    ensure!(kept == json!("[\"Scarf\"]"), "the class not learnt yet was saved as {kept}");
     browser.client.refresh().await?;
     browser.wait_ready(Duration::from_secs(300)).await?;
     let kept = own_classes(browser).await?;
