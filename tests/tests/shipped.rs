@@ -1,7 +1,7 @@
 //! The shipped page carries no test hook: every function the test build exports only for the
-//! tests and the benchmark (`window.wasmBindings.fashion*`) is absent from the JavaScript and
-//! the WebAssembly of `dist/`. The engine module is one build for both (its benchmark exports
-//! only measure), so any export only the test build has would show up here too.
+//! tests and the benchmark (the page's `window.wasmBindings.fashion*`, the engine module's
+//! `bench`, `benchTraining` and `memoryBytes`, which only its `bench` feature builds) is absent
+//! from the JavaScript and the WebAssembly of `dist/`.
 
 use std::path::Path;
 
@@ -68,7 +68,8 @@ fn the_shipped_page_exports_none_of_the_test_hooks() {
         hooks.extend(only_for_tests);
     }
     // The hooks the tests rely on exist in the test build, so the check above has teeth.
-    for hook in ["fashionPanicForTest", "fashionBench", "fashionLogits", "fashionWasmMemoryBytes"] {
+    // The page's own hooks, and the engine module's benchmark exports (its `bench` feature).
+    for hook in ["fashionPanicForTest", "fashionBench", "fashionLogits", "fashionWasmMemoryBytes", "bench", "benchTraining", "memoryBytes"] {
         assert!(hooks.iter().any(|h| h == hook), "the test build lacks {hook}: {hooks:?}");
     }
 }

@@ -10,8 +10,8 @@
 //! module too, on burn's CPU backend (`startCpu`), so that training never blocks the page.
 //!
 //! Each export is a thin call into `fashion_engine`; errors come back as readable strings.
-//! The benchmark exports (`bench`, `benchTraining`, `memoryBytes`) only measure; the page calls
-//! them only in the tests' build (its `test-hooks` feature).
+//! The benchmark exports (`bench`, `benchTraining`, `memoryBytes`) only measure: they exist only
+//! with the `bench` feature, which only the tests' build of the page enables.
 
 #[cfg(target_arch = "wasm32")]
 unsafe extern "C" {
@@ -32,8 +32,10 @@ fn main() {
 mod exports {
     use std::{cell::RefCell, rc::Rc};
 
+    #[cfg(feature = "bench")]
+    use fashion_engine::bench;
     use fashion_engine::{
-        Backend, Engine, EngineError, bench,
+        Backend, Engine, EngineError,
         finetune::{self, Outcome, Sets},
     };
     use fashion_model::{IMAGE_PIXELS, LabelledImages, finetune::FineTuneConfig};
@@ -153,18 +155,21 @@ mod exports {
     }
 
     /// Size of this module's wasm heap in bytes (the page's memory hook adds it to its own).
+    #[cfg(feature = "bench")]
     #[wasm_bindgen(js_name = memoryBytes)]
     pub fn memory_bytes() -> f64 {
         fashion_engine::js::wasm_memory_bytes()
     }
 
     /// The page benchmark's inference figures on WebGPU ([`bench::inference`]).
+    #[cfg(feature = "bench")]
     #[wasm_bindgen]
     pub async fn bench(photo: Vec<u8>, runs: u32) -> Result<String, JsValue> {
         bench::inference(&*engine()?, &photo, runs).await.map_err(error)
     }
 
     /// The page benchmark's fine-tuning figures on WebGPU ([`bench::training`]).
+    #[cfg(feature = "bench")]
     #[wasm_bindgen(js_name = benchTraining)]
     pub async fn bench_training(steps: u32, replay: Vec<u8>, heldout: Vec<u8>) -> Result<String, JsValue> {
         bench::training(&*engine()?, &sets(&replay, &heldout)?, steps).await.map_err(error)

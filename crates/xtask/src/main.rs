@@ -263,10 +263,30 @@ fn build_page(page: Page) -> Result<()> {
     let mut trunk = trunk();
     trunk.args(["build", "--release", "--locked", "--dist"]).arg(&dist);
     if page == Page::WithTestHooks {
-        trunk.args(["--features", "test-hooks"]);
+        trunk.args(["--features", "test-hooks"]).arg(test_index()?);
     }
     run(&mut trunk)?;
     finish_page(&dist)
+}
+
+/// The engine module's link in `index.html` and the features it names there.
+const ENGINE_FEATURES: &str = "data-bin=\"engine\" data-type=\"worker\" data-cargo-features=\"webgpu\"";
+/// The tests' page (see `.gitignore`).
+const TEST_INDEX: &str = ".index-test.html";
+
+/// `index.html` with the engine module's benchmark exports (its `bench` feature), written beside
+/// it (Trunk resolves a page's asset paths from the page's folder) under a name git ignores:
+/// Trunk's `--features` reaches only the page's own module, and the shipped page must not
+/// export what only measures.
+fn test_index() -> Result<PathBuf> {
+    let index = std::fs::read_to_string(root().join("index.html")).context("reading index.html")?;
+    if !index.contains(ENGINE_FEATURES) {
+        bail!("index.html has no engine module link with {ENGINE_FEATURES}: update crates/xtask/src/main.rs to match it");
+    }
+    let path = root().join(TEST_INDEX);
+    let with_bench = ENGINE_FEATURES.replace("\"webgpu\"", "\"webgpu,bench\"");
+    std::fs::write(&path, index.replace(ENGINE_FEATURES, &with_bench)).with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
 }
 
 /// After Trunk: the wasm without debug names, the offline copy's file list, precompressed
