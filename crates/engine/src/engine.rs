@@ -8,7 +8,7 @@ use std::rc::Rc;
 use burn::{module::Module, prelude::*, tensor::Transaction};
 use fashion_model::{
     Architecture, IMAGE_PIXELS, Precision, TrainingSummary, WeightsError, WeightsFile,
-    calibration::row_probabilities,
+    calibration::{probability_rows, row_probabilities},
     direct::DirectCnn,
     explain,
     network::{Network, images_tensor},
@@ -223,9 +223,8 @@ impl Engine {
     /// them from logits of either module, so that both answer alike.
     pub fn scores(&self, cnn_logits: &[f32], baseline_logits: Option<&[f32]>) -> Vec<Scores> {
         let (t, rule) = (self.cnn.temperature(), self.cnn.summary.unsure_rule());
-        let baseline: Option<Vec<Vec<f32>>> = baseline_logits.zip(self.baseline.as_ref()).map(|(logits, model)| {
-            logits.chunks_exact(model.classes.len()).map(|row| row_probabilities(row, model.temperature())).collect()
-        });
+        let baseline =
+            baseline_logits.zip(self.baseline.as_ref()).map(|(logits, model)| probability_rows(logits, model.classes.len(), model.temperature()));
         cnn_logits
             .chunks_exact(self.cnn.classes.len())
             .enumerate()
@@ -248,7 +247,7 @@ impl Engine {
         let mut probs = Vec::with_capacity(batch.len() / IMAGE_PIXELS);
         for chunk in batch.chunks(BATCH * IMAGE_PIXELS) {
             let logits = self.cnn.logits(chunk, &self.backend.device).await?;
-            probs.extend(logits.chunks_exact(self.cnn.classes.len()).map(|row| row_probabilities(row, self.cnn.temperature())));
+            probs.extend(probability_rows(&logits, self.cnn.classes.len(), self.cnn.temperature()));
             js::yield_now().await;
         }
         let original = probs.remove(0);

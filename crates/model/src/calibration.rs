@@ -15,9 +15,14 @@ pub fn row_probabilities(row: &[f32], temperature: f32) -> Vec<f32> {
     softmax(&row.iter().map(|&v| v / t).collect::<Vec<_>>())
 }
 
-/// [`row_probabilities`] for each row of `n × 10` logits (the Fashion-MNIST evaluations).
+/// [`row_probabilities`] for each row of `n × classes` logits.
+pub fn probability_rows(logits: &[f32], classes: usize, temperature: f32) -> Vec<Vec<f32>> {
+    logits.chunks_exact(classes.max(1)).map(|row| row_probabilities(row, temperature)).collect()
+}
+
+/// [`probability_rows`] of `n × 10` logits, as arrays (the Fashion-MNIST evaluations).
 pub fn probabilities(logits: &[f32], temperature: f32) -> Vec<[f32; NUM_CLASSES]> {
-    logits.chunks_exact(NUM_CLASSES).map(|row| row_probabilities(row, temperature).try_into().expect("a row of ten")).collect()
+    probability_rows(logits, NUM_CLASSES, temperature).into_iter().map(|row| row.try_into().expect("a row of ten")).collect()
 }
 
 /// Mean negative log-likelihood of `labels` under `softmax(logits / temperature)` (a row of

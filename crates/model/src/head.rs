@@ -48,13 +48,17 @@ struct Rows {
     bias: Vec<f32>,
 }
 
+/// A tensor's values on the host, as f32.
+fn host(data: TensorData) -> Result<Vec<f32>, HeadError> {
+    data.convert::<f32>().try_into_vec::<f32>().map_err(|e| HeadError::Read(format!("{e:?}")))
+}
+
 impl Rows {
     fn read(layer: &Linear) -> Result<Self, HeadError> {
         let [inputs, classes] = layer.weight.dims();
-        let read = |data: TensorData| data.convert::<f32>().try_into_vec::<f32>().map_err(|e| HeadError::Read(format!("{e:?}")));
-        let weight = read(layer.weight.val().into_data())?;
+        let weight = host(layer.weight.val().into_data())?;
         let bias = match &layer.bias {
-            Some(b) => read(b.val().into_data())?,
+            Some(b) => host(b.val().into_data())?,
             None => vec![0.0; classes],
         };
         Ok(Self { inputs, classes, weight, bias })
@@ -160,10 +164,7 @@ impl Network {
         let norm = |v: &mut dyn Iterator<Item = f32>| v.map(|x| x * x).sum::<f32>().sqrt();
         let typical_norm = (0..has).map(|c| norm(&mut rows.column(c))).sum::<f32>() / has as f32;
         let device = self.output_layer().weight.device();
-        let mean_feature = |set: &LabelledImages| -> Result<Vec<f32>, HeadError> {
-            let mean = self.features(images_tensor(set.to_f32(), &device)).mean_dim(0).into_data();
-            mean.convert::<f32>().try_into_vec::<f32>().map_err(|e| HeadError::Read(format!("{e:?}")))
-        };
+        let mean_feature = |set: &LabelledImages| host(self.features(images_tensor(set.to_f32(), &device)).mean_dim(0).into_data());
         let centre = if reference.is_empty() { vec![0.0; rows.inputs] } else { mean_feature(reference)? };
         let mut extra = Vec::new();
         for class in has..classes {

@@ -1,4 +1,4 @@
-use fashion_gallery::{CardResult, Classified, describe};
+use fashion_gallery::{CardResult, Classified};
 use fashion_model::{
     IMAGE_SIDE,
     network::argmax,
@@ -77,7 +77,8 @@ fn Prediction(classified: Classified, card: Card) -> impl IntoView {
     };
     // Names are read from the class list, so that a renamed class shows its new name at once.
     let name_of = move |label: usize| state.classes.with(|c| c.name(label));
-    let (label, _, confidence) = describe(&classified.scores.cnn, &[]);
+    let label = argmax(&classified.scores.cnn);
+    let confidence = classified.scores.cnn[label];
     let class = Signal::derive(move || name_of(label));
     // After the model changed: what the previous model said, beside the new answer.
     let before = classified.before.clone().map(|(was, p)| {
@@ -85,16 +86,17 @@ fn Prediction(classified: Classified, card: Card) -> impl IntoView {
             let was = was.clone();
             move || was != class.get()
         });
-        let changed = move || changed.get();
         view! {
-            <p class="before" data-testid="before" data-class=was.clone() data-changed=move || changed().to_string()>
+            <p class="before" data-testid="before" data-class=was.clone() data-changed=move || changed.get().to_string()>
                 {format!("Previous model: {was} {:.1}% ", 100.0 * p)}
-                {move || if changed() { "(changed)" } else { "(unchanged)" }}
+                {move || if changed.get() { "(changed)" } else { "(unchanged)" }}
             </p>
         }
     });
+    // The baseline's ten classes are the list's first ten.
     let baseline = classified.scores.baseline.clone().map(|probs| {
-        let (_, class, confidence) = describe(&probs, fashion_model::CLASS_NAMES.map(String::from).as_slice());
+        let label = argmax(&probs);
+        let (class, confidence) = (name_of(label), probs[label]);
         view! {
             <p class="baseline" title="The baseline knows only the ten Fashion-MNIST classes, not your own">
                 "Logistic regression (the ten classes only): " <b>{class}</b> {format!(" ({:.1}%)", 100.0 * confidence)}
