@@ -132,8 +132,9 @@ impl Browser {
     /// Destroys every WebGPU device the page made a buffer on, as a driver reset would (needs
     /// [`Self::count_gpu_buffers`] before the page loaded). Returns how many there were.
     pub async fn lose_gpu_devices(&self) -> Result<u64> {
-        let destroyed =
-            self.eval("const all = [...(self.fashionGpuDevices ?? [])]; all.forEach((d) => d.destroy()); return all.length", vec![]).await?;
+        let destroyed = self
+            .eval("const all = [...(self.fashionGpuDevices ?? [])]; all.forEach((d) => d.destroy()); return all.length", vec![])
+            .await?;
         destroyed.as_u64().context("the device count is not a number")
     }
 

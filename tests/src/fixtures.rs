@@ -122,7 +122,11 @@ pub fn trainer_logits_as_is(weights: &Path, dir: &Path, images: &[Vec<u8>]) -> R
         image::GrayImage::from_raw(side, side, pixels.clone()).context("a 28×28 image")?.save(&path)?;
         paths.push(path);
     }
-    let out = std::process::Command::new(trainer_binary()?).args(["predict", "--as-is", "--json", "--weights"]).arg(weights).args(&paths).output()?;
+    let out = std::process::Command::new(trainer_binary()?)
+        .args(["predict", "--as-is", "--json", "--weights"])
+        .arg(weights)
+        .args(&paths)
+        .output()?;
     if !out.status.success() {
         bail!("trainer predict --as-is failed: {}", String::from_utf8_lossy(&out.stderr));
     }

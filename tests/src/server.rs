@@ -62,7 +62,9 @@ impl StaticServer {
                         _ => tiny_http::Response::from_data(b"not found".to_vec()).with_status_code(404),
                     };
                     if isolated {
-                        for (name, value) in [("Cross-Origin-Opener-Policy", "same-origin"), ("Cross-Origin-Embedder-Policy", "require-corp")] {
+                        for (name, value) in
+                            [("Cross-Origin-Opener-Policy", "same-origin"), ("Cross-Origin-Embedder-Policy", "require-corp")]
+                        {
                             response.add_header(tiny_http::Header::from_bytes(name, value).unwrap());
                         }
                     }

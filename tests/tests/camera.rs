@@ -42,7 +42,12 @@ async fn click(browser: &Browser, testid: &str) -> Result<()> {
 }
 
 async fn phase(browser: &Browser) -> Result<String> {
-    Ok(browser.eval("return document.querySelector('[data-testid=camera-panel]').dataset.phase", vec![]).await?.as_str().unwrap_or_default().into())
+    Ok(browser
+        .eval("return document.querySelector('[data-testid=camera-panel]').dataset.phase", vec![])
+        .await?
+        .as_str()
+        .unwrap_or_default()
+        .into())
 }
 
 async fn card_count(browser: &Browser) -> Result<u64> {
@@ -77,7 +82,12 @@ async fn camera_scenario(browser: &Browser, class: u8) -> Result<()> {
     // Record: refused without a class, then a few frames a second while held, taught the class.
     let record = "document.querySelector('[data-testid=camera-record]')";
     browser.eval(&format!("{record}.dispatchEvent(new PointerEvent('pointerdown', {{ bubbles: true }}))"), vec![]).await?;
-    browser.wait_for("[...document.querySelectorAll('.camera [role=alert]')].some(e => e.textContent.includes('Choose the class'))", Duration::from_secs(10)).await?;
+    browser
+        .wait_for(
+            "[...document.querySelectorAll('.camera [role=alert]')].some(e => e.textContent.includes('Choose the class'))",
+            Duration::from_secs(10),
+        )
+        .await?;
     browser.eval(&format!("{record}.dispatchEvent(new PointerEvent('pointerup', {{ bubbles: true }}))"), vec![]).await?;
     let select = browser.client.find(Locator::Css("[data-testid=camera-class]")).await?;
     select.select_by_value(&class.to_string()).await?;
@@ -91,7 +101,10 @@ async fn camera_scenario(browser: &Browser, class: u8) -> Result<()> {
     tokio::time::sleep(Duration::from_millis(1000)).await;
     ensure!(card_count(browser).await? - before == recorded, "frames were still recorded after Record was let go");
     let taught = browser
-        .eval(&format!("return [...document.querySelectorAll('.card [data-testid=teach]')].filter(s => s.value === '{class}').length"), vec![])
+        .eval(
+            &format!("return [...document.querySelectorAll('.card [data-testid=teach]')].filter(s => s.value === '{class}').length"),
+            vec![],
+        )
         .await?;
     ensure!(taught.as_u64().unwrap_or(0) >= recorded, "only {taught} of {recorded} recorded cards are taught class {class}");
 
@@ -105,9 +118,14 @@ async fn camera_scenario(browser: &Browser, class: u8) -> Result<()> {
     click(browser, "camera-start").await?;
     browser.wait_for("document.querySelector('[data-testid=camera-panel]').dataset.phase === 'Live'", Duration::from_secs(60)).await?;
     browser
-        .eval("document.querySelector('[data-testid=camera-video]').srcObject.getVideoTracks()[0].dispatchEvent(new Event('ended'))", vec![])
+        .eval(
+            "document.querySelector('[data-testid=camera-video]').srcObject.getVideoTracks()[0].dispatchEvent(new Event('ended'))",
+            vec![],
+        )
         .await?;
-    browser.wait_for("document.querySelector('[data-testid=camera-error]')?.textContent.includes('camera stopped')", Duration::from_secs(10)).await?;
+    browser
+        .wait_for("document.querySelector('[data-testid=camera-error]')?.textContent.includes('camera stopped')", Duration::from_secs(10))
+        .await?;
     ensure!(browser.eval("return !!document.querySelector('[data-testid=camera-start]')", vec![]).await? == json!(true));
     click(browser, "camera-start").await?;
     browser.wait_for(&answered, Duration::from_secs(120)).await?;
@@ -132,7 +150,10 @@ fn a_refused_or_missing_camera_is_explained_and_the_page_goes_on() {
             browser.wait_ready(Duration::from_secs(300)).await?;
             click(browser, "camera-start").await?;
             browser
-                .wait_for(&format!("document.querySelector('[data-testid=camera-error]')?.textContent.includes('{words}')"), Duration::from_secs(10))
+                .wait_for(
+                    &format!("document.querySelector('[data-testid=camera-error]')?.textContent.includes('{words}')"),
+                    Duration::from_secs(10),
+                )
                 .await?;
             ensure!(phase(browser).await? == "Failed(Refused)" || answer != "NotAllowedError");
             // The page still answers a photo.

@@ -69,7 +69,10 @@ fn works_offline_after_the_first_visit() {
         browser.upload(&hat).await?;
         browser
             .wait_for(
-                &format!("document.querySelectorAll('.card [data-testid=prediction]').length >= {} && !document.querySelector('.card .working')", files.len() + 1),
+                &format!(
+                    "document.querySelectorAll('.card [data-testid=prediction]').length >= {} && !document.querySelector('.card .working')",
+                    files.len() + 1
+                ),
                 Duration::from_secs(300),
             )
             .await?;
@@ -240,8 +243,9 @@ async fn scenario(browser: &Browser, server: &StaticServer, gpu: Gpu) -> Result<
     // engine module; nothing else (besides the browser's own check for a new `sw.js`, which
     // it makes when it likes). Nothing of the user's goes anywhere.
     let fetched = server.requests()[assets_loaded..].to_vec();
-    let site_file =
-        |r: &str| ["/replay.fms", "/heldout.fms", "/finetune-worker.js", "/engine.js", "/engine_bg.wasm"].contains(&r) || r.starts_with("/sw.js");
+    let site_file = |r: &str| {
+        ["/replay.fms", "/heldout.fms", "/finetune-worker.js", "/engine.js", "/engine_bg.wasm"].contains(&r) || r.starts_with("/sw.js")
+    };
     ensure!(fetched.iter().all(|r| site_file(r)), "requests during upload and fine-tuning: {fetched:?}");
 
     // The downloaded file is the trainer's format and scores the same held-out slice the same.

@@ -79,7 +79,8 @@ async fn class_error(browser: &Browser) -> Result<String> {
 
 /// The class each card's answer names, newest card first.
 async fn answers(browser: &Browser) -> Result<Vec<String>> {
-    let value = browser.eval("return [...document.querySelectorAll('.card [data-testid=prediction]')].map(p => p.dataset.class)", vec![]).await?;
+    let value =
+        browser.eval("return [...document.querySelectorAll('.card [data-testid=prediction]')].map(p => p.dataset.class)", vec![]).await?;
     Ok(serde_json::from_value(value)?)
 }
 
@@ -92,7 +93,9 @@ async fn weights_classes(browser: &Browser) -> Result<Vec<String>> {
 async fn wait_answered(browser: &Browser, cards: usize) -> Result<()> {
     browser
         .wait_for(
-            &format!("document.querySelectorAll('.card [data-testid=prediction]').length >= {cards} && !document.querySelector('.card .working')"),
+            &format!(
+                "document.querySelectorAll('.card [data-testid=prediction]').length >= {cards} && !document.querySelector('.card .working')"
+            ),
             Duration::from_secs(300),
         )
         .await
@@ -152,7 +155,12 @@ async fn scenario(browser: &Browser, dir: &std::path::Path) -> Result<()> {
     ensure!(bars == json!(11), "a card shows {bars} bars; the ten and Hat expected");
 
     // The camera names it live, and photos of hats it never saw are named too.
-    browser.wait_for(&format!("document.querySelector('[data-testid=camera-answer]')?.dataset.label === '{FIRST_OWN}'"), Duration::from_secs(120)).await?;
+    browser
+        .wait_for(
+            &format!("document.querySelector('[data-testid=camera-answer]')?.dataset.label === '{FIRST_OWN}'"),
+            Duration::from_secs(120),
+        )
+        .await?;
     click(browser, "[data-testid=camera-stop]").await?;
     let cards = answers(browser).await?.len();
     browser.upload(&hats[4..]).await?;
@@ -165,7 +173,12 @@ async fn scenario(browser: &Browser, dir: &std::path::Path) -> Result<()> {
     click(browser, "[data-testid=rename-class]").await?;
     type_into(browser, "[data-testid=rename-input]", "Sun hat").await?;
     click(browser, "[data-testid=rename-save]").await?;
-    browser.wait_for("[...document.querySelectorAll('.card [data-testid=prediction]')].some(p => p.dataset.class === 'Sun hat')", Duration::from_secs(30)).await?;
+    browser
+        .wait_for(
+            "[...document.querySelectorAll('.card [data-testid=prediction]')].some(p => p.dataset.class === 'Sun hat')",
+            Duration::from_secs(30),
+        )
+        .await?;
     ensure!(!answers(browser).await?.iter().any(|a| a == "Hat"), "a card still says Hat after the rename");
     for _ in 0..50 {
         if weights_classes(browser).await?.last().map(String::as_str) == Some("Sun hat") {

@@ -347,7 +347,10 @@ async fn scenario(browser: &Browser, server: &StaticServer, gpu: Gpu) -> Result<
     let (raw, gzipped) = page_tests::download_size(&page_tests::dist(), &first);
     eprintln!("before the first answer: {raw} bytes, {gzipped} gzipped ({first:?})");
     ensure!(gzipped <= FIRST_ANSWER_BYTES, "{gzipped} bytes (gzip) downloaded before the first answer");
-    ensure!(!first.iter().any(|url| url.contains("engine")), "the engine module (WebGPU) was downloaded before the first answer: {first:?}");
+    ensure!(
+        !first.iter().any(|url| url.contains("engine")),
+        "the engine module (WebGPU) was downloaded before the first answer: {first:?}"
+    );
     // Then the service worker stores the offline copy; after that nothing more is fetched.
     browser.wait_for_offline_copy().await?;
     let assets_loaded = server.requests();

@@ -69,7 +69,8 @@ fn the_shipped_page_exports_none_of_the_test_hooks() {
     }
     // The hooks the tests rely on exist in the test build, so the check above has teeth.
     // The page's own hooks, and the engine module's benchmark exports (its `bench` feature).
-    for hook in ["fashionPanicForTest", "fashionBench", "fashionLogits", "fashionWasmMemoryBytes", "bench", "benchTraining", "memoryBytes"] {
+    for hook in ["fashionPanicForTest", "fashionBench", "fashionLogits", "fashionWasmMemoryBytes", "bench", "benchTraining", "memoryBytes"]
+    {
         assert!(hooks.iter().any(|h| h == hook), "the test build lacks {hook}: {hooks:?}");
     }
 }

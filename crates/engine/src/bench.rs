@@ -8,7 +8,7 @@ use fashion_model::{
     preprocess_bytes,
 };
 
-use crate::{Engine, EngineError, engine, js::now_ms, finetune::Sets};
+use crate::{Engine, EngineError, engine, finetune::Sets, js::now_ms};
 
 fn median(mut xs: Vec<f64>) -> f64 {
     xs.sort_by(f64::total_cmp);

@@ -48,11 +48,7 @@ pub struct Backend {
 impl Backend {
     /// burn's Flex CPU backend (single-threaded in the tab).
     pub fn cpu(reason: impl Into<String>) -> Self {
-        Self {
-            kind: BackendKind::Cpu,
-            device: Device::flex(),
-            detail: reason.into(),
-        }
+        Self { kind: BackendKind::Cpu, device: Device::flex(), detail: reason.into() }
     }
 
     /// burn-wgpu on the browser's WebGPU; `Err` explains why it cannot be used.
@@ -223,8 +219,9 @@ impl Engine {
     /// them from logits of either module, so that both answer alike.
     pub fn scores(&self, cnn_logits: &[f32], baseline_logits: Option<&[f32]>) -> Vec<Scores> {
         let (t, rule) = (self.cnn.temperature(), self.cnn.summary.unsure_rule());
-        let baseline =
-            baseline_logits.zip(self.baseline.as_ref()).map(|(logits, model)| probability_rows(logits, model.classes.len(), model.temperature()));
+        let baseline = baseline_logits
+            .zip(self.baseline.as_ref())
+            .map(|(logits, model)| probability_rows(logits, model.classes.len(), model.temperature()));
         cnn_logits
             .chunks_exact(self.cnn.classes.len())
             .enumerate()

@@ -10,9 +10,9 @@
 pub mod bench;
 pub mod engine;
 pub mod error;
-pub mod js;
 pub mod finetune;
+pub mod js;
 
 pub use engine::{Backend, BackendKind, Engine, Model};
-pub use fashion_model::verdict::Scores;
 pub use error::EngineError;
+pub use fashion_model::verdict::Scores;

@@ -21,7 +21,9 @@ pub fn guide_square(width: u32, height: u32) -> (f64, f64, f64) {
 /// Why the camera is not running, as the page says it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CameraError {
-    #[error("The camera was not allowed. Allow it in the browser's site settings (the icon left of the address), then press Start camera again.")]
+    #[error(
+        "The camera was not allowed. Allow it in the browser's site settings (the icon left of the address), then press Start camera again."
+    )]
     Refused,
     #[error("No camera was found. Plug one in, or upload photos instead.")]
     NoCamera,
@@ -29,7 +31,9 @@ pub enum CameraError {
     Busy,
     #[error("The camera stopped (unplugged or switched off). Press Start camera to go on.")]
     Ended,
-    #[error("This browser offers no camera to this page (it needs a secure https:// page and a browser with camera access). Upload photos instead.")]
+    #[error(
+        "This browser offers no camera to this page (it needs a secure https:// page and a browser with camera access). Upload photos instead."
+    )]
     Unsupported,
     #[error("The camera could not start: {0}")]
     Other(String),

@@ -178,7 +178,8 @@ mod tests {
     fn the_teaching_set_holds_only_answered_taught_cards_as_bytes() {
         let (taught, untaught, failed, working) =
             (done(7, 0.5), done(1, 1.0), CardResult::Failed("unreadable".into()), CardResult::Working);
-        let set = teaching_set([(as_class(5), &taught), (Taught::default(), &untaught), (as_class(2), &failed), (as_class(3), &working)]).unwrap();
+        let set = teaching_set([(as_class(5), &taught), (Taught::default(), &untaught), (as_class(2), &failed), (as_class(3), &working)])
+            .unwrap();
         assert_eq!(set.train.labels, [5]);
         assert!(set.held_out.is_empty());
         // 0.5 × 255 = 127.5 rounds to 128, as the trainer's sets store pixels.

@@ -9,12 +9,12 @@
 mod answer;
 pub mod camera;
 mod classes;
-mod gallery;
 mod finetune;
+mod gallery;
 pub mod project;
 
 pub use answer::{CardResult, Classified, describe};
 pub use camera::{Camera, CameraError, CameraPhase, RecordError};
 pub use classes::{ClassList, ModelChange};
+pub use finetune::{FineTunePhase, FineTuneRun, HeldOutScore, Taught, TeachError, TeachingSet, accuracy, gray_levels, teaching_set};
 pub use gallery::{Gallery, MAX_CARDS, MAX_TAUGHT};
-pub use finetune::{FineTunePhase, FineTuneRun, HeldOutScore, TeachError, Taught, TeachingSet, accuracy, gray_levels, teaching_set};

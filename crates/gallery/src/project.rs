@@ -75,7 +75,9 @@ pub enum ProjectError {
     NotAProject,
     #[error("the project file is damaged or cut short ({0}); save it again from the page that made it")]
     Damaged(String),
-    #[error("the project file was made by a newer version of this page (project format {found}; this page reads up to {VERSION}); update the page")]
+    #[error(
+        "the project file was made by a newer version of this page (project format {found}; this page reads up to {VERSION}); update the page"
+    )]
     Newer { found: u32 },
     #[error("the project file's classes are unusable ({0}); save it again from the page that made it")]
     Classes(String),
@@ -151,7 +153,11 @@ impl Project {
     pub fn decode(bytes: &[u8]) -> Result<Self, ProjectError> {
         // A zip starts with a local file header; anything else is not a project at all.
         if !bytes.starts_with(b"PK\x03\x04") {
-            return Err(if bytes.starts_with(b"PK") { ProjectError::Damaged("not a whole zip archive".into()) } else { ProjectError::NotAProject });
+            return Err(if bytes.starts_with(b"PK") {
+                ProjectError::Damaged("not a whole zip archive".into())
+            } else {
+                ProjectError::NotAProject
+            });
         }
         let mut zip = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| ProjectError::Damaged(e.to_string()))?;
         let manifest = match part(&mut zip, MANIFEST) {
@@ -222,7 +228,8 @@ fn input_png(input: &[u8]) -> Result<Vec<u8>, String> {
 }
 
 fn input_pixels(png: &[u8]) -> Result<Vec<u8>, String> {
-    let image = image::load_from_memory_with_format(png, image::ImageFormat::Png).map_err(|e| format!("its 28×28 input is not a readable PNG ({e})"))?;
+    let image = image::load_from_memory_with_format(png, image::ImageFormat::Png)
+        .map_err(|e| format!("its 28×28 input is not a readable PNG ({e})"))?;
     if (image.width(), image.height()) != (IMAGE_SIDE as u32, IMAGE_SIDE as u32) {
         return Err(format!("its input is {}×{}, not 28×28", image.width(), image.height()));
     }
@@ -246,7 +253,9 @@ mod tests {
     fn project() -> Project {
         let jpeg = {
             let mut bytes = Vec::new();
-            image::RgbImage::from_pixel(12, 8, image::Rgb([200, 30, 30])).write_to(&mut Cursor::new(&mut bytes), image::ImageFormat::Jpeg).unwrap();
+            image::RgbImage::from_pixel(12, 8, image::Rgb([200, 30, 30]))
+                .write_to(&mut Cursor::new(&mut bytes), image::ImageFormat::Jpeg)
+                .unwrap();
             bytes
         };
         let photos = vec![
@@ -351,8 +360,14 @@ mod tests {
         let mut photo = fashion_model::LabelledImages::default();
         photo.push(&[50; IMAGE_PIXELS], 10);
         let network = architecture.init(&device).with_new_classes(11, &photo, &Default::default(), &[]).unwrap();
-        let cap = WeightsFile::encode_with_classes(&architecture, &with_own(&["Cap"]), &Default::default(), network, fashion_model::Precision::F32)
-            .unwrap();
+        let cap = WeightsFile::encode_with_classes(
+            &architecture,
+            &with_own(&["Cap"]),
+            &Default::default(),
+            network,
+            fashion_model::Precision::F32,
+        )
+        .unwrap();
         let bytes = Project { model: cap, ..project() }.encode().unwrap();
         let e = Project::decode(&bytes).unwrap_err().to_string();
         assert!(e.contains("do not begin"), "{e}");
@@ -381,7 +396,10 @@ mod tests {
         });
         assert!(many.contains("at most 1000"), "{many}");
 
-        assert!(message(&with_part("photos/001.png", b"not a png")).contains("“boot.png” in the project is unusable: its 28×28 input is not a readable PNG"));
+        assert!(
+            message(&with_part("photos/001.png", b"not a png"))
+                .contains("“boot.png” in the project is unusable: its 28×28 input is not a readable PNG")
+        );
         let mut big = Vec::new();
         image::GrayImage::new(29, 28).write_to(&mut Cursor::new(&mut big), image::ImageFormat::Png).unwrap();
         assert!(message(&with_part("photos/001.png", &big)).contains("its input is 29×28"));

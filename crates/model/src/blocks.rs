@@ -25,6 +25,13 @@ impl Map {
         ((y + 1) * (self.side + 2) + x + 1) * self.channels
     }
 
+    /// `other`'s side, channels and values, reusing this map's buffer.
+    pub(crate) fn copy_from(&mut self, other: &Map) {
+        self.side = other.side;
+        self.channels = other.channels;
+        self.data.clone_from(&other.data);
+    }
+
     pub(crate) fn set(&mut self, y: usize, x: usize, c: usize, v: f32) {
         let i = self.at(y, x) + c;
         self.data[i] = v;

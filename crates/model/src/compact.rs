@@ -21,8 +21,9 @@ use burn::{
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    IMAGE_SIDE, NUM_CLASSES,
+    NUM_CLASSES,
     direct::{Conv3x3, Dense, DirectCnn},
+    plan::{self, Block, ConvStep},
 };
 
 /// Stages at most: a 2×2 max-pool between stages takes 28 → 14 → 7 → 3 pixels a side.
@@ -31,8 +32,9 @@ const MAX_STAGES: usize = 4;
 /// The compact CNN's shape.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CompactConfig {
-    /// Output channels of each conv of each stage; stages run at 28, 14, 7 and 3 pixels a side.
-    pub stages: Vec<Vec<usize>>,
+    /// The blocks of each stage ([`Block`]: a conv block, or a residual block of two);
+    /// stages run at 28, 14, 7 and 3 pixels a side.
+    pub stages: Vec<Vec<Block>>,
     /// Side of the grid the last stage is average-pooled to before the head (1: global average pooling).
     pub pooled_side: usize,
     /// Width of the dense hidden layer.
@@ -44,29 +46,29 @@ pub struct CompactConfig {
 impl CompactConfig {
     /// The network the page ships (chosen on the validation split; README "Shipped models").
     pub fn shipped() -> Self {
-        Self { stages: vec![vec![32], vec![64], vec![96, 128]], pooled_side: 3, hidden: 128, dropout: 0.2 }
+        Self { stages: Block::plain(vec![vec![32], vec![64], vec![96, 128]]), pooled_side: 3, hidden: 128, dropout: 0.2 }
     }
 
     /// Side of the feature maps in stage `i` (the one rule for every engine: 7 pools to 3).
     pub fn stage_side(i: usize) -> usize {
-        IMAGE_SIDE >> i
+        plan::stage_side(i)
+    }
+
+    /// The 3×3 convolutions the blocks unfold into, in order: what every implementation runs.
+    pub fn steps(&self) -> Vec<ConvStep> {
+        plan::steps(&self.stages)
     }
 
     fn last_channels(&self) -> usize {
-        self.stages.iter().flatten().last().copied().unwrap_or(1)
+        self.stages.iter().flatten().last().map_or(1, |b| b.width())
     }
 
     /// Multiply-adds of one forward pass on one image (convolutions and dense layers; batch
     /// norm, ReLU and pooling are a few per activation and left out, as is customary).
     pub fn multiply_adds(&self) -> u64 {
         let mut total = 0u64;
-        let mut cin = 1;
-        for (i, stage) in self.stages.iter().enumerate() {
-            let side = Self::stage_side(i) as u64;
-            for &cout in stage {
-                total += side * side * (cin * cout * 9) as u64;
-                cin = cout;
-            }
+        for step in self.steps() {
+            total += (step.side * step.side * step.cin * step.cout * 9) as u64;
         }
         let flat = self.last_channels() * self.pooled_side * self.pooled_side;
         total + (flat * self.hidden + self.hidden * NUM_CLASSES) as u64
@@ -74,14 +76,13 @@ impl CompactConfig {
 
     /// Checks the shape before building it: four stages at most (28 → 14 → 7 → 3; the last
     /// pool drops the 7×7 maps' last row and column, whose receptive field the others cover),
-    /// no empty stage, a grid no larger than the last stage's maps.
+    /// no empty stage or block without channels, no residual block that narrows its input,
+    /// a grid no larger than the last stage's maps.
     pub fn validate(&self) -> Result<(), String> {
         if self.stages.is_empty() || self.stages.len() > MAX_STAGES {
             return Err(format!("{} stages; 1 to {MAX_STAGES} are possible (28, 14, 7 and 3 pixels a side)", self.stages.len()));
         }
-        if self.stages.iter().any(|s| s.is_empty() || s.contains(&0)) {
-            return Err("every stage needs at least one conv with at least one channel".into());
-        }
+        plan::check_blocks(&self.stages)?;
         let side = Self::stage_side(self.stages.len() - 1);
         if self.pooled_side == 0 || self.pooled_side > side || self.hidden == 0 {
             return Err(format!("pooled side {} must be 1..={side} and the hidden layer non-empty", self.pooled_side));
@@ -90,15 +91,15 @@ impl CompactConfig {
     }
 
     pub fn init(&self, device: &Device) -> CompactCnn {
-        let mut cin = 1;
-        let mut stages = Vec::with_capacity(self.stages.len());
-        for stage in &self.stages {
-            let mut blocks = Vec::with_capacity(stage.len());
-            for &cout in stage {
-                blocks.push(ConvBlock::new(cin, cout, device));
-                cin = cout;
+        // A stage holds the convolutions of its blocks in order (a residual block's two
+        // included): the module's tensors keep the paths files before residual blocks used.
+        let mut stages: Vec<Vec<ConvBlock>> = self.stages.iter().map(|_| Vec::new()).collect();
+        let mut stage = 0;
+        for (i, step) in self.steps().into_iter().enumerate() {
+            if step.pool_before && i > 0 {
+                stage += 1;
             }
-            stages.push(blocks);
+            stages[stage].push(ConvBlock::new(step, device));
         }
         let flat = self.last_channels() * self.pooled_side * self.pooled_side;
         CompactCnn {
@@ -112,40 +113,51 @@ impl CompactConfig {
     }
 }
 
-/// 3×3 'same' convolution, batch norm, ReLU.
+/// 3×3 'same' convolution, batch norm, then (the second conv of a residual block) the
+/// shortcut, then ReLU: one [`ConvStep`].
 #[derive(Module, Debug)]
 pub struct ConvBlock {
     pub(crate) conv: Conv2d,
     /// `None` once folded into `conv` for inference ([`CompactCnn::folded`]); weights files
     /// always hold it.
     pub(crate) norm: Option<BatchNorm>,
+    /// Adds the previous convolution's input before the ReLU ([`ConvStep::shortcut`]). Comes
+    /// from the architecture, not the file: not a tensor.
+    #[module(skip)]
+    pub(crate) shortcut: bool,
 }
 
 impl ConvBlock {
-    fn new(cin: usize, cout: usize, device: &Device) -> Self {
+    fn new(step: ConvStep, device: &Device) -> Self {
         Self {
-            conv: Conv2dConfig::new([cin, cout], [3, 3]).with_padding(PaddingConfig2d::Same).with_bias(false).init(device),
-            norm: Some(BatchNormConfig::new(cout).init(device)),
+            conv: Conv2dConfig::new([step.cin, step.cout], [3, 3]).with_padding(PaddingConfig2d::Same).with_bias(false).init(device),
+            norm: Some(BatchNormConfig::new(step.cout).init(device)),
+            shortcut: step.shortcut,
         }
     }
 
-    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+    /// `skip`: the residual block's input, given exactly when this is its second convolution.
+    fn forward(&self, x: Tensor<4>, skip: Option<Tensor<4>>) -> Tensor<4> {
         let x = self.conv.forward(x);
-        relu(match &self.norm {
+        let x = match &self.norm {
             Some(norm) => norm.forward(x),
+            None => x,
+        };
+        relu(match skip {
+            Some(skip) => x.clone() + zero_padded(skip, x.dims()[1]),
             None => x,
         })
     }
 
     fn freeze(self) -> Self {
-        Self { conv: self.conv.freeze(), norm: self.norm.map(Module::freeze) }
+        Self { conv: self.conv.freeze(), norm: self.norm.map(Module::freeze), shortcut: self.shortcut }
     }
 
     /// Batch norm folded into the convolution ([`fold_batch_norm`]): one pass over the
     /// activations instead of three.
     fn folded(&self) -> Self {
         match &self.norm {
-            Some(norm) => Self { conv: fold_batch_norm(&self.conv, norm), norm: None },
+            Some(norm) => Self { conv: fold_batch_norm(&self.conv, norm), norm: None, shortcut: self.shortcut },
             None => self.clone(),
         }
     }
@@ -154,6 +166,16 @@ impl ConvBlock {
     pub(crate) fn weight_data(&self) -> TensorData {
         self.conv.weight.val().into_data()
     }
+}
+
+/// `x` with zero channels appended up to `channels` (a residual block's widening shortcut).
+fn zero_padded(x: Tensor<4>, channels: usize) -> Tensor<4> {
+    let [batch, have, h, w] = x.dims();
+    if have >= channels {
+        return x;
+    }
+    let zeros = Tensor::zeros([batch, channels - have, h, w], &x.device());
+    Tensor::cat(vec![x, zeros], 1)
 }
 
 /// `conv` followed by `norm` (with its running statistics, as at inference) as one
@@ -236,12 +258,16 @@ impl CompactCnn {
     pub fn features(&self, images: Tensor<3>) -> Tensor<2> {
         let [batch, h, w] = images.dims();
         let mut x = images.reshape([batch, 1, h, w]);
+        // The previous convolution's input: a residual block's input when `block.shortcut`.
+        let mut previous_input = x.clone();
         for (i, stage) in self.stages.iter().enumerate() {
             if i > 0 {
                 x = self.pool.forward(x);
             }
             for block in stage {
-                x = block.forward(x);
+                let skip = block.shortcut.then(|| previous_input.clone());
+                previous_input = x.clone();
+                x = block.forward(x, skip);
             }
         }
         let x = self.head_pool.forward(x).flatten::<2>(1, 3);
@@ -270,7 +296,8 @@ impl CompactCnn {
                 }
                 let weights = read(block.conv.weight.val().into_data())?;
                 let bias = read(block.conv.bias.as_ref()?.val().into_data())?;
-                convs.push(Conv3x3::from_oihw(cin, cout, &weights, bias, s > 0 && b == 0));
+                let conv = Conv3x3::from_oihw(cin, cout, &weights, bias, s > 0 && b == 0);
+                convs.push(if block.shortcut { conv.with_shortcut() } else { conv });
             }
         }
         let dense = |layer: &Linear| {
@@ -381,7 +408,7 @@ mod tests {
     #[test]
     fn plain_parameters_round_trip_and_other_shapes_are_refused() {
         let device = Device::flex();
-        let config = CompactConfig { stages: vec![vec![4], vec![8]], pooled_side: 3, hidden: 16, dropout: 0.0 };
+        let config = CompactConfig { stages: Block::plain(vec![vec![4], vec![8]]), pooled_side: 3, hidden: 16, dropout: 0.0 };
         let (a, b) = (config.init(&device), config.init(&device));
         let x = images_tensor((0..2 * IMAGE_PIXELS).map(|i| (i % 17) as f32 / 17.0).collect(), &device);
         let params = a.params();
@@ -403,7 +430,7 @@ mod tests {
     #[test]
     fn a_3x3_grid_head_and_two_stages_also_build() {
         let device = Device::flex();
-        let config = CompactConfig { stages: vec![vec![4], vec![8, 8]], pooled_side: 3, hidden: 16, dropout: 0.0 };
+        let config = CompactConfig { stages: Block::plain(vec![vec![4], vec![8, 8]]), pooled_side: 3, hidden: 16, dropout: 0.0 };
         config.validate().unwrap();
         let x = images_tensor(vec![0.5; 2 * IMAGE_PIXELS], &device);
         assert_eq!(config.init(&device).forward(x).dims(), [2, NUM_CLASSES]);
@@ -412,10 +439,10 @@ mod tests {
     #[test]
     fn impossible_shapes_are_refused() {
         let bad = [
-            CompactConfig { stages: vec![], ..CompactConfig::shipped() },
-            CompactConfig { stages: vec![vec![4]; 5], ..CompactConfig::shipped() },
-            CompactConfig { stages: vec![vec![4]; 4], pooled_side: 4, ..CompactConfig::shipped() },
-            CompactConfig { stages: vec![vec![4], vec![]], ..CompactConfig::shipped() },
+            CompactConfig { stages: Block::plain(vec![]), ..CompactConfig::shipped() },
+            CompactConfig { stages: vec![vec![Block::Conv(4)]; 5], ..CompactConfig::shipped() },
+            CompactConfig { stages: vec![vec![Block::Conv(4)]; 4], pooled_side: 4, ..CompactConfig::shipped() },
+            CompactConfig { stages: Block::plain(vec![vec![4], vec![]]), ..CompactConfig::shipped() },
             CompactConfig { pooled_side: 8, ..CompactConfig::shipped() },
         ];
         for config in bad {
@@ -448,9 +475,9 @@ mod tests {
     #[test]
     fn shapes_the_kernels_do_not_handle_are_refused() {
         let device = Device::flex();
-        let odd = CompactConfig { stages: vec![vec![4], vec![8, 8]], pooled_side: 3, hidden: 16, dropout: 0.0 };
+        let odd = CompactConfig { stages: Block::plain(vec![vec![4], vec![8, 8]]), pooled_side: 3, hidden: 16, dropout: 0.0 };
         assert!(odd.init(&device).direct().is_none());
-        let even = CompactConfig { stages: vec![vec![8], vec![16], vec![16, 24]], pooled_side: 1, hidden: 16, dropout: 0.0 };
+        let even = CompactConfig { stages: Block::plain(vec![vec![8], vec![16], vec![16, 24]]), pooled_side: 1, hidden: 16, dropout: 0.0 };
         let worst = largest_direct_difference(&even.init(&device), &device);
         assert!(worst <= 1e-4, "largest logit difference {worst} with global average pooling");
     }
@@ -471,11 +498,73 @@ mod tests {
     fn a_fourth_stage_at_3x3_runs_on_burn_and_the_kernels_alike() {
         let device = Device::flex();
         for pooled_side in [1, 3] {
-            let config = CompactConfig { stages: vec![vec![8], vec![16], vec![16], vec![24, 32]], pooled_side, hidden: 16, dropout: 0.0 };
+            let config = CompactConfig {
+                stages: Block::plain(vec![vec![8], vec![16], vec![16], vec![24, 32]]),
+                pooled_side,
+                hidden: 16,
+                dropout: 0.0,
+            };
             config.validate().unwrap();
             let worst = largest_direct_difference(&config.init(&device), &device);
             assert!(worst <= 1e-4, "largest logit difference {worst} with a {pooled_side}×{pooled_side} head");
         }
+    }
+
+    /// `net` with every batch norm's four vectors drawn at random (positive variances), so
+    /// that folding and the shortcuts meet values other than a fresh network's 1s and 0s.
+    fn with_random_batch_norm(net: CompactCnn, rng: &mut impl rand::Rng) -> CompactCnn {
+        let mut params = net.params();
+        for block in &mut params.blocks {
+            let mut draw = |v: &mut Vec<f32>, low: f32, high: f32| v.iter_mut().for_each(|x| *x = rng.random_range(low..high));
+            draw(&mut block.gamma, 0.5, 1.5);
+            draw(&mut block.beta, -0.3, 0.3);
+            draw(&mut block.running_mean, -0.2, 0.2);
+            draw(&mut block.running_var, 0.5, 2.0);
+        }
+        net.with_params(&params).unwrap()
+    }
+
+    /// Random descriptions, residual blocks among them: burn's module and the page's kernels
+    /// compute the same logits.
+    #[test]
+    fn random_descriptions_run_alike_on_burn_and_the_kernels() {
+        use rand::{Rng, SeedableRng};
+        let device = Device::flex();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(29);
+        for _ in 0..8 {
+            let stages = plan::random_stages(&mut rng, &[8, 16, 24]);
+            let last_side = CompactConfig::stage_side(stages.len() - 1);
+            let config = CompactConfig { stages, pooled_side: rng.random_range(1..=last_side.min(3)), hidden: 16, dropout: 0.0 };
+            config.validate().unwrap();
+            let net = with_random_batch_norm(config.init(&device), &mut rng);
+            let worst = largest_direct_difference(&net, &device);
+            assert!(worst <= 1e-4, "largest logit difference {worst} for {config:?}");
+        }
+    }
+
+    /// A residual block whose second convolution and batch-norm shift are zero passes its
+    /// input through (`relu(0 + x) = x` for the ReLU outputs it gets), so the network computes
+    /// what it computes without the block; the widened channels are zero.
+    #[test]
+    fn a_residual_block_adds_its_input_to_its_second_convolution() {
+        let device = Device::flex();
+        let plain = CompactConfig { stages: Block::plain(vec![vec![8], vec![8]]), pooled_side: 1, hidden: 16, dropout: 0.0 };
+        let residual =
+            CompactConfig { stages: vec![vec![Block::Conv(8), Block::Residual { residual: 8 }], vec![Block::Conv(8)]], ..plain.clone() };
+        assert_eq!(residual.steps().len(), 4);
+        assert_eq!(residual.multiply_adds() - plain.multiply_adds(), 2 * 28 * 28 * 8 * 8 * 9);
+        let a = plain.init(&device);
+        let mut params = residual.init(&device).params();
+        let from = a.params();
+        params.blocks[0] = from.blocks[0].clone();
+        params.blocks[2].weight.iter_mut().for_each(|w| *w = 0.0);
+        params.blocks[3] = from.blocks[1].clone();
+        (params.fc1, params.fc2) = (from.fc1.clone(), from.fc2.clone());
+        let b = residual.init(&device).with_params(&params).unwrap();
+        let x = images_tensor((0..2 * IMAGE_PIXELS).map(|i| (i % 23) as f32 / 22.0).collect(), &device);
+        let (want, got) = (super::plain(a.forward(x.clone())), super::plain(b.forward(x)));
+        let worst = want.iter().zip(&got).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+        assert!(worst <= 1e-5, "the pass-through block changed the logits by {worst}");
     }
 
     /// Batch norm folded into the convolutions: the shipped weights give the same logits.

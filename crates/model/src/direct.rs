@@ -32,7 +32,8 @@ const PIXELS: usize = 4;
 /// Output channels of one register block (two 4-lane vectors).
 const CHANNELS: usize = 8;
 
-/// A 3×3 'same' convolution followed by ReLU.
+/// A 3×3 'same' convolution followed by ReLU (by the shortcut, then ReLU, in the second
+/// convolution of a residual block).
 #[derive(Clone, Debug)]
 pub struct Conv3x3 {
     pub cin: usize,
@@ -42,6 +43,9 @@ pub struct Conv3x3 {
     pub bias: Vec<f32>,
     /// A 2×2 max-pool halves the maps before this convolution (the first of every stage but the first).
     pub pool_before: bool,
+    /// The previous convolution's input is added (zero-padded) before the ReLU
+    /// ([`crate::plan::ConvStep::shortcut`]).
+    pub shortcut: bool,
 }
 
 impl Conv3x3 {
@@ -56,7 +60,12 @@ impl Conv3x3 {
                 }
             }
         }
-        Self { cin, cout, weights, bias, pool_before }
+        Self { cin, cout, weights, bias, pool_before, shortcut: false }
+    }
+
+    /// This convolution as the second of a residual block.
+    pub fn with_shortcut(self) -> Self {
+        Self { shortcut: true, ..self }
     }
 }
 
@@ -83,8 +92,12 @@ impl DirectCnn {
     /// multiple of 8, a head that does not match): the caller keeps burn's forward pass.
     pub fn new(convs: Vec<Conv3x3>, pooled_side: usize, hidden: Dense, output: Dense) -> Option<Self> {
         let mut cin = 1;
-        for conv in &convs {
+        for (i, conv) in convs.iter().enumerate() {
             if conv.cin != cin || conv.cout % CHANNELS != 0 || conv.bias.len() != conv.cout {
+                return None;
+            }
+            // A shortcut adds the previous convolution's input (after its pool), widened.
+            if conv.shortcut && (i == 0 || conv.pool_before || convs[i - 1].cin > conv.cout) {
                 return None;
             }
             cin = conv.cout;
@@ -103,12 +116,13 @@ impl DirectCnn {
         let layers = convs
             .into_iter()
             .map(|conv| {
-                let pool_before = conv.pool_before;
+                let (pool_before, shortcut) = (conv.pool_before, conv.shortcut);
+                // The shortcut's sum takes the ReLU: the kernel leaves it out.
                 let kernel = match Winograd::new(conv.cin, conv.cout, &conv.weights, conv.bias.clone()) {
-                    Some(winograd) => Kernel::Winograd(winograd),
+                    Some(winograd) => Kernel::Winograd(winograd.with_relu(!shortcut)),
                     None => Kernel::Direct(conv),
                 };
-                Layer { kernel, pool_before }
+                Layer { kernel, pool_before, shortcut }
             })
             .collect();
         Some(Self { layers, pooled_side, hidden, output })
@@ -132,16 +146,22 @@ impl DirectCnn {
                 maps.input.set(y, x, 0, image[y * side + x]);
             }
         }
-        for layer in &self.layers {
+        for (i, layer) in self.layers.iter().enumerate() {
             if layer.pool_before {
                 side /= 2;
                 max_pool(&maps.input, &mut maps.output, side);
                 std::mem::swap(&mut maps.input, &mut maps.output);
             }
+            if self.layers.get(i + 1).is_some_and(|next| next.shortcut) {
+                maps.skip.copy_from(&maps.input);
+            }
             maps.output.reset(side, layer.cout());
             match &layer.kernel {
                 Kernel::Direct(conv) => convolve(conv, &maps.input, &mut maps.output),
                 Kernel::Winograd(conv) => conv.apply(&maps.input, &mut maps.output, &mut maps.scratch),
+            }
+            if layer.shortcut {
+                add_and_relu(&mut maps.output, &maps.skip);
             }
             std::mem::swap(&mut maps.input, &mut maps.output);
         }
@@ -165,6 +185,8 @@ struct Layer {
     kernel: Kernel,
     /// A 2×2 max-pool halves the maps before this convolution.
     pool_before: bool,
+    /// The kernel's output (without ReLU) gets the previous layer's input added, then ReLU.
+    shortcut: bool,
 }
 
 impl Layer {
@@ -176,13 +198,25 @@ impl Layer {
     }
 }
 
-/// The two maps a forward pass alternates between and the Winograd kernels' buffers, kept
-/// across images.
+/// The two maps a forward pass alternates between, a residual block's input and the
+/// Winograd kernels' buffers, kept across images.
 #[derive(Default)]
 struct Maps {
     input: Map,
     output: Map,
+    skip: Map,
     scratch: Scratch,
+}
+
+/// `output ← relu(output + skip)`, `skip`'s channels added to the first of `output`'s (the
+/// rest of a widening shortcut is zero); borders stay zero.
+fn add_and_relu(output: &mut Map, skip: &Map) {
+    assert!(skip.side == output.side && skip.channels <= output.channels);
+    let (from, to) = (skip.channels, output.channels);
+    for (out, add) in output.data.chunks_exact_mut(to).zip(skip.data.chunks_exact(from)) {
+        out[..from].iter_mut().zip(add).for_each(|(o, a)| *o += a);
+        out.iter_mut().for_each(|o| *o = o.max(0.0));
+    }
 }
 
 pub(crate) fn convolve(conv: &Conv3x3, input: &Map, output: &mut Map) {
@@ -233,10 +267,12 @@ fn block<const P: usize>(conv: &Conv3x3, input: &Map, output: &mut Map, co: usiz
             }
         }
     }
+    // A residual block's second convolution takes its ReLU after the shortcut.
+    let relu = |v: V4| if conv.shortcut { v } else { v.relu() };
     for (&(y, x), acc) in at.iter().zip(&acc) {
         let to = output.at(y, x) + co;
-        acc[0].relu().store(&mut output.data[to..]);
-        acc[1].relu().store(&mut output.data[to + 4..]);
+        relu(acc[0]).store(&mut output.data[to..]);
+        relu(acc[1]).store(&mut output.data[to + 4..]);
     }
 }
 

@@ -16,7 +16,7 @@ use burn::{
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use serde::{Deserialize, Serialize};
 
-use crate::{IMAGE_PIXELS, Network, augment::Augment, network::images_tensor, labelled::LabelledImages};
+use crate::{IMAGE_PIXELS, Network, augment::Augment, labelled::LabelledImages, network::images_tensor};
 
 /// One Adam step on a batch. Returns the updated network and the batch's loss and logits,
 /// still on the device.
@@ -214,7 +214,13 @@ mod tests {
         let device = Device::flex();
         let report_layout = Network::Cnn(CnnConfig { channels: [4, 8, 8], hidden: 16, dropout: 0.0, batch_norm: true }.init(&device));
         let compact = Network::Compact(
-            crate::CompactConfig { stages: vec![vec![4], vec![8], vec![8, 8]], pooled_side: 1, hidden: 16, dropout: 0.3 }.init(&device),
+            crate::CompactConfig {
+                stages: crate::Block::plain(vec![vec![4], vec![8], vec![8, 8]]),
+                pooled_side: 1,
+                hidden: 16,
+                dropout: 0.3,
+            }
+            .init(&device),
         );
         for network in [report_layout, compact] {
             let before = network.clone().into_record().into_bytes().unwrap().to_vec();

@@ -179,7 +179,8 @@ impl Network {
             let row: Vec<f32> = direction.iter().map(|&v| v * typical_norm / length).collect();
             // At the class's mean feature the new row ties with the strongest existing one:
             // pictures further along the row's direction go to the new class, the rest stay.
-            let strongest = (0..has).map(|c| rows.column(c).zip(&mean).map(|(w, f)| w * f).sum::<f32>() + rows.bias[c]).fold(f32::MIN, f32::max);
+            let strongest =
+                (0..has).map(|c| rows.column(c).zip(&mean).map(|(w, f)| w * f).sum::<f32>() + rows.bias[c]).fold(f32::MIN, f32::max);
             let bias = strongest - row.iter().zip(&mean).map(|(w, f)| w * f).sum::<f32>();
             extra.push((row, bias));
         }
@@ -208,10 +209,10 @@ impl Network {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{CompactConfig, IMAGE_PIXELS};
+    use crate::{Block, CompactConfig, IMAGE_PIXELS};
 
     fn small() -> Network {
-        let config = CompactConfig { stages: vec![vec![4], vec![8]], pooled_side: 3, hidden: 16, dropout: 0.0 };
+        let config = CompactConfig { stages: Block::plain(vec![vec![4], vec![8]]), pooled_side: 3, hidden: 16, dropout: 0.0 };
         Network::Compact(config.init(&Device::flex()))
     }
 
@@ -256,7 +257,10 @@ mod tests {
         let e = small().with_new_classes(12, &photos(10, 2), &photos(3, 2), &names).unwrap_err();
         assert_eq!(e, HeadError::NoPhotos("Scarf".into()));
         assert!(e.to_string().contains("Scarf"));
-        assert_eq!(small().with_new_classes(MAX_CLASSES + 1, &photos(10, 1), &photos(3, 2), &[]).unwrap_err(), ClassNameError::TooMany.into());
+        assert_eq!(
+            small().with_new_classes(MAX_CLASSES + 1, &photos(10, 1), &photos(3, 2), &[]).unwrap_err(),
+            ClassNameError::TooMany.into()
+        );
         assert!(matches!(small().with_new_classes(9, &photos(1, 1), &photos(3, 2), &[]), Err(HeadError::Shrink { .. })));
         assert_eq!(small().with_new_classes(10, &LabelledImages::default(), &photos(3, 2), &[]).unwrap().classes(), 10);
     }

@@ -15,11 +15,12 @@ pub mod explain;
 pub mod finetune;
 pub mod framing;
 pub mod head;
+pub mod labelled;
 pub mod lanes;
 pub mod network;
 pub mod onnx;
+pub mod plan;
 pub mod preprocess;
-pub mod labelled;
 mod surface;
 pub mod verdict;
 pub mod weights;
@@ -28,9 +29,10 @@ pub mod winograd;
 pub use classes::{CLASS_NAMES, NUM_CLASSES};
 pub use compact::CompactConfig;
 pub use framing::{CropBox, FramedPhoto, Framing, preprocess_framed, preprocess_framed_image};
-pub use network::{Architecture, CnnConfig, Network};
-pub use preprocess::{DecodeLimits, PreprocessError, Preprocessed, preprocess_bytes, preprocess_image};
 pub use labelled::{LabelledImages, SamplesError};
+pub use network::{Architecture, CnnConfig, Network};
+pub use plan::Block;
+pub use preprocess::{DecodeLimits, PreprocessError, Preprocessed, preprocess_bytes, preprocess_image};
 pub use weights::{Precision, TrainingSummary, WeightsError, WeightsFile};
 
 /// Side length of a Fashion-MNIST image.

@@ -119,14 +119,25 @@ fn compact(graph: &mut Graph, m: &CompactCnn, x: String) -> Result<String, OnnxE
     let mut x = x;
     let mut side = IMAGE_SIDE;
     let mut channels = 1;
+    // The previous convolution's input and its channels: a residual block's shortcut.
+    let mut previous = (x.clone(), 1);
     for (i, stage) in folded.stages.iter().enumerate() {
         if i > 0 {
             x = graph.max_pool(&x, &folded.pool);
             side /= 2;
         }
         for block in stage {
-            x = graph.conv_relu(&x, &block.conv)?;
+            let input = (x.clone(), channels);
             channels = block.conv.weight.dims()[0];
+            x = if block.shortcut {
+                let y = graph.conv(&x, &block.conv)?;
+                let skip = graph.zero_padded(&previous.0, previous.1, channels);
+                let sum = graph.node("Add", vec![y, skip], Vec::new());
+                graph.relu(&sum)
+            } else {
+                graph.conv_relu(&x, &block.conv)?
+            };
+            previous = input;
         }
     }
     let [k, _] = folded.head_pool.output_size;
@@ -158,18 +169,47 @@ impl Graph {
     }
 
     fn constant(&mut self, name: String, dims: Vec<i64>, values: Vec<f32>) -> String {
-        self.initializers.push(proto::Tensor { dims, data_type: proto::FLOAT, float_data: values, int64_data: Vec::new(), name: name.clone() });
+        self.initializers.push(proto::Tensor {
+            dims,
+            data_type: proto::FLOAT,
+            float_data: values,
+            int64_data: Vec::new(),
+            name: name.clone(),
+        });
         name
     }
 
     fn constant_i64(&mut self, name: String, values: Vec<i64>) -> String {
         let dims = vec![values.len() as i64];
-        self.initializers.push(proto::Tensor { dims, data_type: proto::INT64, float_data: Vec::new(), int64_data: values, name: name.clone() });
+        self.initializers.push(proto::Tensor {
+            dims,
+            data_type: proto::INT64,
+            float_data: Vec::new(),
+            int64_data: values,
+            name: name.clone(),
+        });
         name
     }
 
     /// A 'same' convolution with bias (batch norm already folded in), then ReLU.
     fn conv_relu(&mut self, x: &str, conv: &Conv2d) -> Result<String, OnnxError> {
+        let y = self.conv(x, conv)?;
+        Ok(self.relu(&y))
+    }
+
+    /// `x` (`[N, have, H, W]`) with zero channels appended up to `channels`: a residual
+    /// block's widening shortcut.
+    fn zero_padded(&mut self, x: &str, have: usize, channels: usize) -> String {
+        if have >= channels {
+            return x.into();
+        }
+        let id = self.nodes.len();
+        let pads = self.constant_i64(format!("pad_{id}.pads"), vec![0, 0, 0, 0, 0, (channels - have) as i64, 0, 0]);
+        self.node("Pad", vec![x.into(), pads], Vec::new())
+    }
+
+    /// A 'same' convolution with bias (batch norm already folded in).
+    fn conv(&mut self, x: &str, conv: &Conv2d) -> Result<String, OnnxError> {
         let dims = conv.weight.dims();
         let [cout, _, kh, kw] = dims;
         let id = self.nodes.len();
@@ -185,7 +225,7 @@ impl Graph {
             vec![x.into(), w, b],
             vec![ints("kernel_shape", &[kh as i64, kw as i64]), ints("pads", &[ph, pw, ph, pw]), ints("strides", &[1, 1])],
         );
-        Ok(self.relu(&y))
+        Ok(y)
     }
 
     fn relu(&mut self, x: &str) -> String {
@@ -210,7 +250,11 @@ impl Graph {
         let even = spans.iter().enumerate().all(|(i, &(a, b))| b - a == size && a == i * step);
         if even {
             let (kernel, stride) = (size as i64, step as i64);
-            return self.node("AveragePool", vec![x.into()], vec![ints("kernel_shape", &[kernel, kernel]), ints("strides", &[stride, stride])]);
+            return self.node(
+                "AveragePool",
+                vec![x.into()],
+                vec![ints("kernel_shape", &[kernel, kernel]), ints("strides", &[stride, stride])],
+            );
         }
         // [N, C, side, side] → [N, C, side²] · [side², k²] → [N, C, k²]; Flatten then gives
         // burn's channel-major order.
@@ -448,7 +492,7 @@ mod tests {
     use prost::Message;
 
     use super::*;
-    use crate::{CLASS_NAMES, CnnConfig, CompactConfig, network::Architecture};
+    use crate::{Block, CLASS_NAMES, CnnConfig, CompactConfig, network::Architecture};
 
     fn names() -> Vec<String> {
         CLASS_NAMES.iter().map(|s| s.to_string()).collect()
@@ -469,8 +513,21 @@ mod tests {
         assert_eq!(
             ops,
             [
-                "Conv", "Relu", "MaxPool", "Conv", "Relu", "MaxPool", "Conv", "Relu", "Conv", "Relu", "AveragePool", "Flatten", "Gemm",
-                "Relu", "Gemm"
+                "Conv",
+                "Relu",
+                "MaxPool",
+                "Conv",
+                "Relu",
+                "MaxPool",
+                "Conv",
+                "Relu",
+                "Conv",
+                "Relu",
+                "AveragePool",
+                "Flatten",
+                "Gemm",
+                "Relu",
+                "Gemm"
             ]
         );
         let graph = model.graph.unwrap();
@@ -494,7 +551,7 @@ mod tests {
     fn uneven_pooling_cells_become_a_matrix_product_whose_rows_sum_to_one() {
         let device = Device::flex();
         // 14 → 3: cells 0..5, 4..10, 9..14 are not equally large.
-        let config = CompactConfig { stages: vec![vec![4], vec![6]], pooled_side: 3, hidden: 8, dropout: 0.0 };
+        let config = CompactConfig { stages: Block::plain(vec![vec![4], vec![6]]), pooled_side: 3, hidden: 8, dropout: 0.0 };
         let network = Architecture::Compact(config).init(&device);
         let (model, ops) = ops(&export(&network, &names(), &TrainingSummary::default()).unwrap());
         assert!(ops.contains(&"MatMul".to_string()) && !ops.contains(&"AveragePool".to_string()), "{ops:?}");

@@ -197,11 +197,7 @@ mod tests {
         assert!(rule.judge_input(&row(4, 9.0, 0.0), 1.0, true).is_sure());
 
         // The page's way, from the scores: the same verdicts.
-        let scores = |logits: &[f32]| Scores {
-            cnn: row_probabilities(logits, 1.0),
-            verdict: rule.judge(logits, 1.0),
-            baseline: None,
-        };
+        let scores = |logits: &[f32]| Scores { cnn: row_probabilities(logits, 1.0), verdict: rule.judge(logits, 1.0), baseline: None };
         assert_eq!(scores(&logits).found_on_surface(true).verdict, on_surface);
         assert_eq!(scores(&logits).found_on_surface(false).verdict, rule.judge(&logits, 1.0));
         assert!(scores(&row(4, 9.0, 0.0)).found_on_surface(true).verdict.is_sure());

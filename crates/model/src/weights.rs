@@ -43,7 +43,9 @@ const MAGIC: &[u8; 8] = b"FMNISTW\0";
 /// - 4: the class list may go on after the ten Fashion-MNIST classes with the user's own
 ///   (fine-tuned in the tab); the output layer has one row per class. Older builds would
 ///   refuse such a file for its class count anyway; the number says why.
-pub const FORMAT_VERSION: u32 = 4;
+/// - 5: the compact CNN's stages may hold residual blocks (`{"residual": width}`, see
+///   [`crate::plan::Block`]). Older builds would fail on the block; the number says why.
+pub const FORMAT_VERSION: u32 = 5;
 /// The oldest version this build still reads.
 pub const OLDEST_READABLE_VERSION: u32 = 1;
 /// Conventional file extension.
@@ -81,7 +83,9 @@ pub enum WeightsError {
     WrongArchitecture { expected: String, found: String },
     #[error("weights file's class list is unusable: {0}")]
     Classes(ClassNameError),
-    #[error("weights file has {found} classes where only the ten Fashion-MNIST classes fit (the logistic-regression baseline knows only those)")]
+    #[error(
+        "weights file has {found} classes where only the ten Fashion-MNIST classes fit (the logistic-regression baseline knows only those)"
+    )]
     OnlyTheTen { found: usize },
     #[error("weights do not fit the {architecture} they claim to be: {detail}")]
     Mismatch { architecture: String, detail: String },

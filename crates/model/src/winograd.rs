@@ -34,6 +34,8 @@ pub struct Winograd {
     /// `G g Gᵀ` of every kernel, `[ξ][cin][cout]`: a block's output channels are contiguous.
     u: Vec<f32>,
     bias: Vec<f32>,
+    /// Off for a residual block's second convolution, whose ReLU follows the shortcut.
+    relu: bool,
 }
 
 /// Buffers kept across images: the transformed input patches `[ξ][tile][cin]` and their
@@ -69,7 +71,12 @@ impl Winograd {
                 }
             }
         }
-        Some(Self { cin, cout, u, bias })
+        Some(Self { cin, cout, u, bias, relu: true })
+    }
+
+    /// This convolution with or without the ReLU after the bias.
+    pub fn with_relu(self, relu: bool) -> Self {
+        Self { relu, ..self }
     }
 
     /// Convolution, bias and ReLU of `input` into `output`, a map of the same side whose
@@ -87,7 +94,7 @@ impl Winograd {
             let m = &mut scratch.m[xi * count * cout..][..count * cout];
             multiply(v, u, m, cin, cout);
         }
-        transform_output(&scratch.m, &self.bias, tiles, output);
+        transform_output(&scratch.m, &self.bias, self.relu, tiles, output);
     }
 }
 
@@ -173,8 +180,8 @@ fn block<const P: usize>(v: &[f32], u: &[f32], m: &mut [f32], t: usize, co: usiz
     }
 }
 
-/// `Aᵀ M A` of every tile, plus bias, ReLU, into the outputs inside the map.
-fn transform_output(m: &[f32], bias: &[f32], tiles: usize, output: &mut Map) {
+/// `Aᵀ M A` of every tile, plus bias, then ReLU if `relu`, into the outputs inside the map.
+fn transform_output(m: &[f32], bias: &[f32], relu: bool, tiles: usize, output: &mut Map) {
     let (side, cout) = (output.side, output.channels);
     let count = tiles * tiles;
     for ty in 0..tiles {
@@ -194,7 +201,8 @@ fn transform_output(m: &[f32], bias: &[f32], tiles: usize, output: &mut Map) {
                         let x = 2 * tx + j;
                         if x < side {
                             let to = output.at(y, x) + c;
-                            (*value + b).relu().store(&mut output.data[to..]);
+                            let v = *value + b;
+                            if relu { v.relu() } else { v }.store(&mut output.data[to..]);
                         }
                     }
                 }

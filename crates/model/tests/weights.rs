@@ -2,7 +2,7 @@
 
 use burn::prelude::*;
 use fashion_model::{
-    Architecture, CnnConfig, CompactConfig, IMAGE_PIXELS, LabelledImages, Precision, TrainingSummary, WeightsError, WeightsFile,
+    Architecture, Block, CnnConfig, CompactConfig, IMAGE_PIXELS, LabelledImages, Precision, TrainingSummary, WeightsError, WeightsFile,
     classes::{ClassNameError, fashion_names},
     network::images_tensor,
     weights::FORMAT_VERSION,
@@ -55,7 +55,8 @@ fn own_classes_travel_in_the_file_and_can_be_renamed_without_retraining() {
     let baseline = Architecture::Logistic.init(&device).with_new_classes(11, &photos, &LabelledImages::default(), &names).unwrap();
     let mut eleven = fashion_names();
     eleven.push("Hat".into());
-    let bytes = WeightsFile::encode_with_classes(&Architecture::Logistic, &eleven, &TrainingSummary::default(), baseline, Precision::F32).unwrap();
+    let bytes =
+        WeightsFile::encode_with_classes(&Architecture::Logistic, &eleven, &TrainingSummary::default(), baseline, Precision::F32).unwrap();
     let e = WeightsFile::decode(&bytes, &device).unwrap_err();
     assert!(matches!(e, WeightsError::OnlyTheTen { found: 11 }), "{e}");
 }
@@ -65,7 +66,18 @@ fn small_cnn() -> Architecture {
 }
 
 fn small_compact() -> Architecture {
-    Architecture::Compact(CompactConfig { stages: vec![vec![4], vec![8], vec![8, 8]], pooled_side: 1, hidden: 16, dropout: 0.3 })
+    Architecture::Compact(CompactConfig {
+        stages: Block::plain(vec![vec![4], vec![8], vec![8, 8]]),
+        pooled_side: 1,
+        hidden: 16,
+        dropout: 0.3,
+    })
+}
+
+/// Residual blocks: one widening at the start of a stage, one at the same width.
+fn small_residual() -> Architecture {
+    let stages = vec![vec![Block::Conv(4), Block::Residual { residual: 4 }], vec![Block::Residual { residual: 8 }]];
+    Architecture::Compact(CompactConfig { stages, pooled_side: 3, hidden: 16, dropout: 0.3 })
 }
 
 fn encoded(arch: &Architecture) -> (Vec<u8>, Vec<f32>) {
@@ -79,8 +91,9 @@ fn encoded(arch: &Architecture) -> (Vec<u8>, Vec<f32>) {
 
 #[test]
 fn round_trip_keeps_architecture_summary_and_outputs() {
-    for arch in [small_cnn(), small_compact(), Architecture::Logistic] {
+    for arch in [small_cnn(), small_compact(), small_residual(), Architecture::Logistic] {
         let (bytes, logits) = encoded(&arch);
+        assert_eq!(u32::from_le_bytes(bytes[8..12].try_into().unwrap()), FORMAT_VERSION);
         let device = Device::flex();
         let file = WeightsFile::decode(&bytes, &device).unwrap();
         assert_eq!(file.architecture, arch);
@@ -218,6 +231,15 @@ fn an_impossible_compact_shape_is_refused() {
     let e = WeightsFile::decode(&bad, &Device::flex()).unwrap_err();
     assert!(matches!(e, WeightsError::Mismatch { .. }), "{e}");
     assert!(e.to_string().contains("pooled side 9"), "{e}");
+
+    // A residual block that narrows its input has no shortcut to add.
+    let (good, _) = encoded(&small_residual());
+    let header_len = u32::from_le_bytes(good[12..16].try_into().unwrap()) as usize;
+    let header = std::str::from_utf8(&good[16..16 + header_len]).unwrap();
+    let narrowing = header.replace(r#"[4,{"residual":4}]"#, r#"[8,{"residual":4}]"#);
+    assert_ne!(narrowing, header);
+    let e = WeightsFile::decode(&reframe(&good, &narrowing, |_| {}), &Device::flex()).unwrap_err();
+    assert!(matches!(e, WeightsError::Mismatch { .. }) && e.to_string().contains("narrows 8 channels to 4"), "{e}");
 }
 
 /// Half precision halves the parameter block and moves the outputs by rounding only.

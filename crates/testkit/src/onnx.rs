@@ -19,7 +19,8 @@ pub fn onnxruntime_report(onnx: &Path, inputs: &[Vec<f32>], expected: &[Vec<f32>
     let dir = onnx.parent().unwrap_or(Path::new("."));
     let cases = dir.join("onnx-cases.json");
     std::fs::write(&cases, json!({ "inputs": inputs, "logits": expected }).to_string()).map_err(|e| e.to_string())?;
-    let out = Command::new(&python).arg("-c").arg(SCRIPT).arg(onnx).arg(&cases).output().map_err(|e| format!("cannot start {python}: {e}"))?;
+    let out =
+        Command::new(&python).arg("-c").arg(SCRIPT).arg(onnx).arg(&cases).output().map_err(|e| format!("cannot start {python}: {e}"))?;
     if !out.status.success() {
         return Err(format!("onnxruntime failed on {}:\n{}", onnx.display(), String::from_utf8_lossy(&out.stderr)));
     }

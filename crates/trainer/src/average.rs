@@ -172,7 +172,7 @@ impl ModuleMapper for Blend {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use fashion_model::{Architecture, CompactConfig};
+    use fashion_model::{Architecture, Block, CompactConfig};
 
     fn weights(network: &Network) -> Vec<f32> {
         let mut all = Collect(Vec::new());
@@ -183,7 +183,7 @@ mod tests {
     /// Two initialisations of one tiny network: the weights before and after "training".
     fn start_and_later() -> (Network, Network) {
         let device = Device::default();
-        let arch = Architecture::Compact(CompactConfig { stages: vec![vec![4]], pooled_side: 1, hidden: 8, dropout: 0.0 });
+        let arch = Architecture::Compact(CompactConfig { stages: Block::plain(vec![vec![4]]), pooled_side: 1, hidden: 8, dropout: 0.0 });
         (arch.init(&device), arch.init(&device))
     }
 

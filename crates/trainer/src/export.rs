@@ -22,7 +22,8 @@ pub struct ExportArgs {
 pub fn run(args: ExportArgs) -> Result<ExitCode> {
     let weights = args.weights.unwrap_or_else(shipped_weights);
     let bytes = std::fs::read(&weights).with_context(|| format!("cannot read weights file {}", weights.display()))?;
-    let file = WeightsFile::decode(&bytes, &Device::flex()).with_context(|| format!("{} is not a usable weights file", weights.display()))?;
+    let file =
+        WeightsFile::decode(&bytes, &Device::flex()).with_context(|| format!("{} is not a usable weights file", weights.display()))?;
     let model = onnx::export(&file.network, &file.classes, &file.summary)?;
     write_atomic(&args.onnx, &model)?;
     eprintln!(

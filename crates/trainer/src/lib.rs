@@ -9,13 +9,13 @@ pub mod calibrate;
 pub mod convert;
 pub mod data;
 pub mod export;
+pub mod finetune_sets;
 pub mod fsutil;
 pub mod kernels;
 pub mod metrics;
 pub mod predict;
 pub mod progress;
 pub mod report;
-pub mod finetune_sets;
 pub mod study;
 #[cfg(feature = "suite")]
 pub mod suite;

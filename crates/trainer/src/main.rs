@@ -6,9 +6,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use trainer::{bench, calibrate, convert, export, finetune_sets, predict, study};
 #[cfg(feature = "suite")]
 use trainer::suite;
+use trainer::{bench, calibrate, convert, export, finetune_sets, predict, study};
 
 #[derive(Parser)]
 #[command(version, about = "Train, evaluate and run the Fashion-MNIST classifiers", args_conflicts_with_subcommands = true)]

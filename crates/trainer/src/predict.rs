@@ -168,7 +168,9 @@ fn as_is(bytes: &[u8]) -> Result<Vec<f32>, String> {
     let image = image::load_from_memory(bytes).map_err(|e| format!("cannot decode the image: {e}"))?.into_luma8();
     if image.dimensions() != (IMAGE_SIDE as u32, IMAGE_SIDE as u32) {
         let (w, h) = image.dimensions();
-        return Err(format!("--as-is takes 28×28 images (the network's input); this one is {w}×{h}: leave --as-is out to find and frame the item"));
+        return Err(format!(
+            "--as-is takes 28×28 images (the network's input); this one is {w}×{h}: leave --as-is out to find and frame the item"
+        ));
     }
     Ok(image.pixels().map(|p| p.0[0] as f32 / 255.0).collect())
 }

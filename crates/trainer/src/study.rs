@@ -13,12 +13,11 @@ use fashion_model::{
 use crate::{
     CommonArgs,
     augment::Augment,
-    backend, data,
+    backend, data, finetune_sets,
     fsutil::write_atomic,
     metrics::{self, Evaluation},
     progress::Progress,
     report::{self, ModelReport, RunReport},
-    finetune_sets,
     training::{self, Checkpoints, Engine, PhaseResult, Schedule, TrainConfig},
 };
 

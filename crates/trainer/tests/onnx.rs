@@ -5,7 +5,7 @@
 use std::{path::Path, process::Command};
 
 use burn::prelude::Device;
-use fashion_model::{Architecture, CompactConfig, IMAGE_SIDE, Precision, TrainingSummary, WeightsFile};
+use fashion_model::{Architecture, Block, CompactConfig, IMAGE_SIDE, Precision, TrainingSummary, WeightsFile};
 use serde_json::Value;
 
 const IMAGES: usize = 100;
@@ -93,10 +93,25 @@ fn the_report_cnn_and_the_baseline_run_in_onnxruntime_with_the_same_logits() {
 #[test]
 fn uneven_pooling_runs_in_onnxruntime_with_the_same_logits() {
     let dir = tempfile::tempdir().unwrap();
-    let architecture = Architecture::Compact(CompactConfig { stages: vec![vec![8], vec![12]], pooled_side: 3, hidden: 16, dropout: 0.0 });
+    let architecture =
+        Architecture::Compact(CompactConfig { stages: Block::plain(vec![vec![8], vec![12]]), pooled_side: 3, hidden: 16, dropout: 0.0 });
     let network = architecture.init(&Device::flex());
     let bytes = WeightsFile::encode(&architecture, &TrainingSummary::default(), network, Precision::F32).unwrap();
     let weights = dir.path().join("uneven.fmw");
+    std::fs::write(&weights, bytes).unwrap();
+    assert_same_logits(&export_and_compare(&weights, dir.path()), 10);
+}
+
+/// Residual blocks: the shortcut as `Add`, a widening one through `Pad`; one starts a stage
+/// after the pool.
+#[test]
+fn residual_blocks_run_in_onnxruntime_with_the_same_logits() {
+    let dir = tempfile::tempdir().unwrap();
+    let stages = vec![vec![Block::Conv(8), Block::Residual { residual: 8 }], vec![Block::Residual { residual: 16 }]];
+    let architecture = Architecture::Compact(CompactConfig { stages, pooled_side: 3, hidden: 16, dropout: 0.0 });
+    let network = architecture.init(&Device::flex());
+    let bytes = WeightsFile::encode(&architecture, &TrainingSummary::default(), network, Precision::F32).unwrap();
+    let weights = dir.path().join("residual.fmw");
     std::fs::write(&weights, bytes).unwrap();
     assert_same_logits(&export_and_compare(&weights, dir.path()), 10);
 }

@@ -74,7 +74,12 @@ fn a_new_class_is_learnt_from_twelve_photos_without_forgetting_the_ten() {
             path
         })
         .collect();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_trainer")).args(["predict", "--json", "--weights"]).arg(&weights).args(&photos).output().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_trainer"))
+        .args(["predict", "--json", "--weights"])
+        .arg(&weights)
+        .args(&photos)
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(lines.len(), 8);

@@ -2,7 +2,14 @@ use leptos::prelude::*;
 
 use crate::{
     components::{
-        about::About, badge::BackendBadge, camera::CameraPanel, card::ResultCard, examples::Examples, finetune::FineTune, upload::Upload, weights::{DownloadOnnx, LoadWeights},
+        about::About,
+        badge::BackendBadge,
+        camera::CameraPanel,
+        card::ResultCard,
+        examples::Examples,
+        finetune::FineTune,
+        upload::Upload,
+        weights::{DownloadOnnx, LoadWeights},
     },
     state::AppState,
 };

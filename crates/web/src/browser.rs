@@ -97,8 +97,11 @@ pub fn file(bytes: &[u8], name: &str, mime: &str) -> Result<web_sys::File, Strin
 /// A JPEG of the picture in `file`, at most `max_side` pixels a side, drawn by the browser
 /// (which applies EXIF orientation and reads every format the page does).
 pub async fn thumbnail_jpeg(file: &web_sys::Blob, max_side: u32) -> Result<Vec<u8>, String> {
-    let bitmap: web_sys::ImageBitmap =
-        JsFuture::from(window().create_image_bitmap_with_blob(file).map_err(js_error)?).await.map_err(js_error)?.dyn_into().map_err(js_error)?;
+    let bitmap: web_sys::ImageBitmap = JsFuture::from(window().create_image_bitmap_with_blob(file).map_err(js_error)?)
+        .await
+        .map_err(js_error)?
+        .dyn_into()
+        .map_err(js_error)?;
     let (width, height) = (bitmap.width().max(1), bitmap.height().max(1));
     let scale = (max_side as f64 / width.max(height) as f64).min(1.0);
     let (w, h) = (((width as f64 * scale).round() as u32).max(1), ((height as f64 * scale).round() as u32).max(1));

@@ -61,7 +61,11 @@ fn live_context() -> Result<web_sys::OffscreenCanvasRenderingContext2d, JsValue>
     let canvas = web_sys::OffscreenCanvas::new(LIVE_SIDE, LIVE_SIDE)?;
     let options = js_sys::Object::new();
     Reflect::set(&options, &"willReadFrequently".into(), &JsValue::TRUE)?;
-    canvas.get_context_with_context_options("2d", &options)?.ok_or_else(|| JsValue::from_str("no 2d context"))?.dyn_into().map_err(JsValue::from)
+    canvas
+        .get_context_with_context_options("2d", &options)?
+        .ok_or_else(|| JsValue::from_str("no 2d context"))?
+        .dyn_into()
+        .map_err(JsValue::from)
 }
 
 /// The rear camera where there is one (phones), any camera elsewhere; HD at most.
@@ -94,7 +98,17 @@ impl Stream {
         }
         let (left, top, square) = guide_square(width, height);
         context
-            .draw_image_with_html_video_element_and_sw_and_sh_and_dx_and_dy_and_dw_and_dh(&self.video, left, top, square, square, 0.0, 0.0, side, side)
+            .draw_image_with_html_video_element_and_sw_and_sh_and_dx_and_dy_and_dw_and_dh(
+                &self.video,
+                left,
+                top,
+                square,
+                square,
+                0.0,
+                0.0,
+                side,
+                side,
+            )
             .map_err(js_error)
     }
 

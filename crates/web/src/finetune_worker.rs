@@ -38,9 +38,16 @@ pub fn fine_tune_args(user: &LabelledImages, classes: &[String], sets: &Sets, co
     let config = serde_json::to_string(config).map_err(|e| e.to_string())?;
     let classes = serde_json::to_string(classes).map_err(|e| e.to_string())?;
     let bytes = |b: &[u8]| JsValue::from(Uint8Array::from(b));
-    Ok([bytes(&user.pixels), bytes(&user.labels), bytes(&sets.replay.encode()), bytes(&sets.heldout.encode()), config.into(), classes.into()]
-        .iter()
-        .collect())
+    Ok([
+        bytes(&user.pixels),
+        bytes(&user.labels),
+        bytes(&sets.replay.encode()),
+        bytes(&sets.heldout.encode()),
+        config.into(),
+        classes.into(),
+    ]
+    .iter()
+    .collect())
 }
 
 /// What the engine module's `fineTune` returned: `null` when cancelled, else

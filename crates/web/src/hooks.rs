@@ -11,8 +11,8 @@ use fashion_model::IMAGE_PIXELS;
 use wasm_bindgen::prelude::*;
 
 use crate::{
-    gpu::Gpu,
     finetune_sets,
+    gpu::Gpu,
     state::{AppState, Router},
 };
 

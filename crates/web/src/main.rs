@@ -8,15 +8,15 @@ mod browser_image;
 mod camera;
 mod components;
 mod decoder;
+mod finetune_sets;
+mod finetune_worker;
 mod gpu;
 #[cfg(feature = "test-hooks")]
 mod hooks;
 mod message;
 mod panic;
-mod finetune_sets;
 mod state;
 mod storage;
-mod finetune_worker;
 
 // Static constructors, synthesised by the linker. See `main`.
 #[cfg(target_family = "wasm")]

@@ -130,7 +130,12 @@ async fn live_camera(browser: &Browser) -> Result<Value> {
     let (mut rates, mut work) = (Vec::new(), Vec::new());
     for _ in 0..CAMERA_SECONDS {
         tokio::time::sleep(Duration::from_secs(1)).await;
-        let read = browser.eval("const d = document.querySelector('[data-testid=camera-rate]').dataset; return [Number(d.rate), Number(d.workMs)]", vec![]).await?;
+        let read = browser
+            .eval(
+                "const d = document.querySelector('[data-testid=camera-rate]').dataset; return [Number(d.rate), Number(d.workMs)]",
+                vec![],
+            )
+            .await?;
         rates.push(read[0].as_f64().unwrap_or(f64::NAN));
         work.push(read[1].as_f64().unwrap_or(f64::NAN));
     }
@@ -153,7 +158,10 @@ async fn ort_web_beside_the_page(scratch: &std::path::Path, page: Option<&Value>
     std::fs::create_dir_all(&site)?;
     std::os::unix::fs::symlink(&ort, site.join("ort")).context("linking ONNX Runtime Web's files")?;
     std::fs::write(site.join("index.html"), include_str!("ort-web-bench.html"))?;
-    trainer::export::run(trainer::export::ExportArgs { onnx: site.join("model.onnx"), weights: Some(page_tests::root().join("web/cnn.fmw")) })?;
+    trainer::export::run(trainer::export::ExportArgs {
+        onnx: site.join("model.onnx"),
+        weights: Some(page_tests::root().join("web/cnn.fmw")),
+    })?;
     let server = StaticServer::start_isolated(site);
     for threads in [1, 2] {
         let browser = Browser::launch(Gpu::Unavailable).await?;

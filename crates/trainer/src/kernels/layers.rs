@@ -106,12 +106,16 @@ impl MaxPool {
     }
 }
 
-/// 3×3 'same' convolution (no bias), batch norm (batch statistics), ReLU.
+/// 3×3 'same' convolution (no bias), batch norm (batch statistics), then (the second
+/// convolution of a residual block) the shortcut, then ReLU.
 #[derive(Debug, Clone)]
 pub struct ConvBlock {
     pub cin: usize,
     pub cout: usize,
     pub side: usize,
+    /// Channels of the shortcut added before the ReLU (the residual block's input, zero-padded
+    /// to `cout`); 0 without one.
+    pub shortcut: usize,
     /// `[(ky·3 + kx)·cin + ci][cout]`: the im2col rows' order.
     pub kernel: Weights,
     pub gamma: Weights,
@@ -128,14 +132,14 @@ pub struct ConvBlock {
     inv_std: Vec<f32>,
     /// ReLU's output: the block's output.
     pub out: Vec<f32>,
+    /// The shortcut's gradient (`rows × shortcut`), for the residual block's input.
+    pub d_shortcut: Vec<f32>,
 }
 
 impl ConvBlock {
-    /// `kernel_oihw` in burn's layout, `[cout][cin][3][3]`.
+    /// `kernel_oihw` in burn's layout, `[cout][cin][3][3]`; `shortcut` as the field.
     pub fn new(
-        cin: usize,
-        cout: usize,
-        side: usize,
+        (cin, cout, side, shortcut): (usize, usize, usize, usize),
         kernel_oihw: &[f32],
         gamma: Vec<f32>,
         beta: Vec<f32>,
@@ -153,6 +157,7 @@ impl ConvBlock {
             cin,
             cout,
             side,
+            shortcut,
             kernel: Weights::new(kernel),
             gamma: Weights::new(gamma),
             beta: Weights::new(beta),
@@ -163,6 +168,7 @@ impl ConvBlock {
             normalised: Vec::new(),
             inv_std: vec![0.0; cout],
             out: Vec::new(),
+            d_shortcut: Vec::new(),
         }
     }
 
@@ -180,7 +186,10 @@ impl ConvBlock {
         oihw
     }
 
-    pub fn forward(&mut self, input: &[f32], batch: usize) {
+    /// `skip`: the residual block's input (`rows × shortcut`), given exactly when
+    /// `shortcut > 0`.
+    pub fn forward(&mut self, input: &[f32], skip: Option<&[f32]>, batch: usize) {
+        assert_eq!(skip.is_some(), self.shortcut > 0, "a shortcut's input goes with a residual block's second conv");
         let (side, cin, cout) = (self.side, self.cin, self.cout);
         let rows = batch * side * side;
         ensure(&mut self.col, rows * 9 * cin);
@@ -201,16 +210,22 @@ impl ConvBlock {
             self.running_var[c] = (1.0 - momentum) * self.running_var[c] + momentum * var[c];
         }
         let (inv_std, gamma, beta) = (&self.inv_std[..cout], &self.gamma.value[..cout], &self.beta.value[..cout]);
+        let width = self.shortcut;
         // Per-channel parameters zipped, not indexed: without bounds checks the loops vectorise.
-        z.par_chunks_mut(cout * 64).zip(self.out[..rows * cout].par_chunks_mut(cout * 64)).for_each(|(z, out)| {
-            for (z, out) in z.chunks_exact_mut(cout).zip(out.chunks_exact_mut(cout)) {
+        z.par_chunks_mut(cout * 64).zip(self.out[..rows * cout].par_chunks_mut(cout * 64)).enumerate().for_each(|(k, (z, out))| {
+            for (r, (z, out)) in z.chunks_exact_mut(cout).zip(out.chunks_exact_mut(cout)).enumerate() {
                 for ((((z, out), mean), inv_std), (gamma, beta)) in
-                    z.iter_mut().zip(out).zip(&mean).zip(inv_std).zip(gamma.iter().zip(beta))
+                    z.iter_mut().zip(out.iter_mut()).zip(&mean).zip(inv_std).zip(gamma.iter().zip(beta))
                 {
                     let n = (*z - mean) * inv_std;
                     *z = n;
-                    *out = (gamma * n + beta).max(0.0);
+                    *out = gamma * n + beta;
                 }
+                if let Some(skip) = skip {
+                    let row = k * 64 + r;
+                    out[..width].iter_mut().zip(&skip[row * width..(row + 1) * width]).for_each(|(o, s)| *o += s);
+                }
+                out.iter_mut().for_each(|o| *o = o.max(0.0));
             }
         });
     }
@@ -224,6 +239,14 @@ impl ConvBlock {
         // Through ReLU, then batch norm's sums: dβ = Σ d, dγ = Σ d·x̂.
         let normalised = &self.normalised[..rows * cout];
         let (d_beta, d_gamma) = relu_backward_and_sums(d, &self.out[..rows * cout], normalised, cout);
+        // The sum's gradient also goes, unchanged, to the shortcut's channels.
+        if self.shortcut > 0 {
+            let width = self.shortcut;
+            ensure(&mut self.d_shortcut, rows * width);
+            for (to, from) in self.d_shortcut.chunks_exact_mut(width).zip(d.chunks_exact(cout)) {
+                to.copy_from_slice(&from[..width]);
+            }
+        }
         for c in 0..cout {
             self.beta.grad[c] += d_beta[c] as f32;
             self.gamma.grad[c] += d_gamma[c] as f32;

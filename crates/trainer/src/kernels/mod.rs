@@ -83,29 +83,35 @@ impl CpuTrainer {
     /// initialisation is burn's).
     pub fn new(config: &CompactConfig, params: &CompactParams, optimizer: AdamW, label_smoothing: f32) -> Result<Self> {
         config.validate().map_err(anyhow::Error::msg)?;
-        let mut blocks = Vec::new();
+        let mut blocks: Vec<ConvBlock> = Vec::new();
         let mut pools = Vec::new();
-        let mut cin = 1;
-        let mut given = params.blocks.iter();
-        for (s, stage) in config.stages.iter().enumerate() {
-            let side = CompactConfig::stage_side(s);
-            for (b, &cout) in stage.iter().enumerate() {
-                let Some(p) = given.next().filter(|p| p.cin == cin && p.cout == cout) else {
-                    bail!("the parameters do not match the architecture at stage {}, conv {}", s + 1, b + 1);
-                };
-                blocks.push(ConvBlock::new(
-                    cin,
-                    cout,
-                    side,
-                    &p.weight,
-                    p.gamma.clone(),
-                    p.beta.clone(),
-                    (p.running_mean.clone(), p.running_var.clone()),
-                ));
-                pools.push((s > 0 && b == 0).then(|| MaxPool::new(CompactConfig::stage_side(s - 1), cin)));
-                cin = cout;
-            }
+        let steps = config.steps();
+        if params.blocks.len() != steps.len() {
+            bail!("the parameters hold {} convolutions, the architecture {}", params.blocks.len(), steps.len());
         }
+        for (i, (step, p)) in steps.iter().zip(&params.blocks).enumerate() {
+            if p.cin != step.cin || p.cout != step.cout {
+                bail!(
+                    "the parameters do not match the architecture at conv {}: {}→{} channels, not {}→{}",
+                    i + 1,
+                    p.cin,
+                    p.cout,
+                    step.cin,
+                    step.cout
+                );
+            }
+            // The shortcut carries the previous convolution's input: its channels.
+            let shortcut = if step.shortcut { blocks.last().map_or(1, |b| b.cin) } else { 0 };
+            blocks.push(ConvBlock::new(
+                (step.cin, step.cout, step.side, shortcut),
+                &p.weight,
+                p.gamma.clone(),
+                p.beta.clone(),
+                (p.running_mean.clone(), p.running_var.clone()),
+            ));
+            pools.push(step.pool_before.then(|| MaxPool::new(steps[i - 1].side, step.cin)));
+        }
+        let cin = steps.last().map_or(1, |s| s.cout);
         let last_side = CompactConfig::stage_side(config.stages.len() - 1);
         let flat = cin * config.pooled_side * config.pooled_side;
         let dense = |p: &DenseParams, inputs: usize, outputs: usize| {
@@ -216,16 +222,21 @@ impl CpuTrainer {
 
     fn forward(&mut self, images: &[f32], batch: usize, rng: &mut impl Rng) {
         for i in 0..self.blocks.len() {
+            if let Some(pool) = &mut self.pools[i] {
+                pool.forward(if i == 0 { images } else { &self.blocks[i - 1].out }, batch);
+            }
             let (before, rest) = self.blocks.split_at_mut(i);
-            let input: &[f32] = before.last().map_or(images, |prev| &prev.out[..]);
-            let input = match &mut self.pools[i] {
-                Some(pool) => {
-                    pool.forward(input, batch);
-                    &pool.out[..]
+            let pools = &self.pools;
+            // What block `j` reads: the pooled maps, else the block before's output, else the images.
+            let input_of = |j: usize| -> &[f32] {
+                match &pools[j] {
+                    Some(pool) => &pool.out,
+                    None if j == 0 => images,
+                    None => &before[j - 1].out,
                 }
-                None => input,
             };
-            rest[0].forward(input, batch);
+            let skip = (rest[0].shortcut > 0).then(|| input_of(i - 1));
+            rest[0].forward(input_of(i), skip, batch);
         }
         let last = self.blocks.last().expect("validated: at least one block");
         self.head_pool.forward(&last.out, batch);
@@ -258,6 +269,11 @@ impl CpuTrainer {
             self.blocks[i].backward(&mut self.grad_a, d_in, batch);
             if i == 0 {
                 break;
+            }
+            // The first conv of a residual block: its input also fed the shortcut of the next.
+            if let Some(next) = self.blocks.get(i + 1).filter(|b| b.shortcut > 0) {
+                let (rows, width) = (batch * next.side * next.side, next.shortcut);
+                self.grad_b[..rows * width].iter_mut().zip(&next.d_shortcut).for_each(|(d, s)| *d += s);
             }
             match &self.pools[i] {
                 Some(pool) => pool.backward(&self.grad_b, &mut self.grad_a, batch),
@@ -336,13 +352,13 @@ mod tests {
         optim::{AdamWConfig, ModuleOptimizer, SgdConfig},
         prelude::*,
     };
-    use fashion_model::{Architecture, IMAGE_PIXELS, Network, finetune::train_step, network::images_tensor};
+    use fashion_model::{Architecture, Block, IMAGE_PIXELS, Network, finetune::train_step, network::images_tensor};
     use rand::{SeedableRng, rngs::StdRng};
 
     /// Every stage kind: a pool in front of a stage, two convs in one stage, overlapping
     /// average-pool bins (7 → 3).
     fn small() -> CompactConfig {
-        CompactConfig { stages: vec![vec![4], vec![8], vec![8, 12]], pooled_side: 3, hidden: 16, dropout: 0.0 }
+        CompactConfig { stages: Block::plain(vec![vec![4], vec![8], vec![8, 12]]), pooled_side: 3, hidden: 16, dropout: 0.0 }
     }
 
     fn batch(n: usize, seed: u64) -> (Vec<f32>, Vec<u8>) {
@@ -407,13 +423,32 @@ mod tests {
 
     /// A fourth stage at 3×3: a pool of odd-sided maps (7 → 3) and a grid head that pools nothing.
     fn four_stages() -> CompactConfig {
-        CompactConfig { stages: vec![vec![4], vec![8], vec![8], vec![12, 8]], pooled_side: 3, hidden: 16, dropout: 0.0 }
+        CompactConfig { stages: Block::plain(vec![vec![4], vec![8], vec![8], vec![12, 8]]), pooled_side: 3, hidden: 16, dropout: 0.0 }
+    }
+
+    /// Residual blocks: one that starts the network (its shortcut the one-channel image), one
+    /// after a conv at the same width, one that starts a stage after the pool and widens.
+    fn residual() -> CompactConfig {
+        let r = |residual| Block::Residual { residual };
+        CompactConfig { stages: vec![vec![r(4), Block::Conv(4), r(4)], vec![r(8)], vec![Block::Conv(8), r(12)]], ..small() }
     }
 
     #[test]
     fn gradients_and_batch_statistics_match_burn() {
-        for config in [small(), four_stages()] {
+        for config in [small(), four_stages(), residual()] {
             gradients_match_burn(&config);
+        }
+    }
+
+    /// Random descriptions (`fashion_model::plan::random_stages`): the hand-written step
+    /// computes burn's gradients on each.
+    #[test]
+    fn gradients_match_burn_on_random_descriptions() {
+        let mut rng = StdRng::seed_from_u64(29);
+        for _ in 0..4 {
+            let stages = fashion_model::plan::random_stages(&mut rng, &[4, 8]);
+            let last_side = CompactConfig::stage_side(stages.len() - 1);
+            gradients_match_burn(&CompactConfig { stages, pooled_side: last_side.min(2), ..small() });
         }
     }
 
@@ -533,7 +568,7 @@ mod tests {
     fn parameters_of_another_shape_are_refused() {
         let device = Device::flex();
         let start = params_of(&Architecture::Compact(small()).init(&device));
-        let other = CompactConfig { stages: vec![vec![4], vec![8], vec![8, 16]], ..small() };
+        let other = CompactConfig { stages: Block::plain(vec![vec![4], vec![8], vec![8, 16]]), ..small() };
         assert!(CpuTrainer::new(&other, &start, AdamW { weight_decay: 0.0 }, 0.0).is_err());
     }
 }

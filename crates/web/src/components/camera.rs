@@ -1,11 +1,11 @@
-use fashion_gallery::{CameraPhase, camera::guide_square, describe};
-use fashion_model::verdict::Verdict;
-use leptos::{html, prelude::*};
 use super::{
     card::{Bars, Seen},
     class_select::ClassSelect,
 };
 use crate::state::{AppState, LiveAnswer};
+use fashion_gallery::{CameraPhase, camera::guide_square, describe};
+use fashion_model::verdict::Verdict;
+use leptos::{html, prelude::*};
 
 /// Live camera: the video with the guide square, the answer for what is inside it with its
 /// bars and the 28×28 input, how many answers a second the backend gives, and Snap, Record
@@ -29,7 +29,13 @@ pub fn CameraPanel() -> impl IntoView {
         if w > 0 && h > 0 {
             let (left, top, side) = guide_square(w, h);
             let (w, h) = (f64::from(w), f64::from(h));
-            guide.set(format!("left:{}%;top:{}%;width:{}%;height:{}%", 100.0 * left / w, 100.0 * top / h, 100.0 * side / w, 100.0 * side / h));
+            guide.set(format!(
+                "left:{}%;top:{}%;width:{}%;height:{}%",
+                100.0 * left / w,
+                100.0 * top / h,
+                100.0 * side / w,
+                100.0 * side / h
+            ));
         }
     };
     let status = move || match phase.get() {
@@ -85,7 +91,11 @@ fn LiveResult() -> impl IntoView {
         Some(LiveAnswer::Answered { scores, .. }) => {
             let (label, class, confidence) = state.classes.with_untracked(|c| describe(&scores.cnn, c.names()));
             let sure = matches!(scores.verdict, Verdict::Sure { .. });
-            let text = if sure { format!("{class} {:.1}%", 100.0 * confidence) } else { format!("Not sure (maybe {class}, {:.0}%)", 100.0 * confidence) };
+            let text = if sure {
+                format!("{class} {:.1}%", 100.0 * confidence)
+            } else {
+                format!("Not sure (maybe {class}, {:.0}%)", 100.0 * confidence)
+            };
             view! {
                 <p class="answer" class:unsure=!sure data-testid="camera-answer" data-label=label.to_string() data-sure=sure.to_string()>
                     <b>{text}</b>

@@ -113,8 +113,10 @@ fn Prediction(classified: Classified, card: Card) -> impl IntoView {
                     "this does not look like the garments the model knows: one item, whole, on a plain background works best"
                 }
             };
-            let listed =
-                candidates.iter().map(|&(c, p)| view! { <li><b>{move || name_of(c)}</b> {format!(" {:.0}%", 100.0 * p)}</li> }).collect_view();
+            let listed = candidates
+                .iter()
+                .map(|&(c, p)| view! { <li><b>{move || name_of(c)}</b> {format!(" {:.0}%", 100.0 * p)}</li> })
+                .collect_view();
             view! {
                 <div class="answer unsure" data-testid="unsure" data-doubt=format!("{doubt:?}")>
                     <p><b>"Not sure."</b> " Maybe:"</p>

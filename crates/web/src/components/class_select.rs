@@ -14,7 +14,9 @@ pub fn ClassSelect(value: RwSignal<Option<u8>>, none_label: &'static str, testid
                 .names()
                 .iter()
                 .enumerate()
-                .map(|(i, name)| view! { <option value=i.to_string() selected=move || value.get() == Some(i as u8)>{name.clone()}</option> })
+                .map(
+                    |(i, name)| view! { <option value=i.to_string() selected=move || value.get() == Some(i as u8)>{name.clone()}</option> },
+                )
                 .collect_view()
         })
     };

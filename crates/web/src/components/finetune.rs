@@ -123,15 +123,15 @@ fn LossChart() -> impl IntoView {
     let state = expect_context::<AppState>();
     let points = move || {
         state.tuning.with(|run| {
-        let losses = &run.losses;
-        let max = losses.iter().copied().fold(0.0f32, f32::max).max(1e-6);
-        let n = losses.len().max(2) - 1;
-        losses
-            .iter()
-            .enumerate()
-            .map(|(i, l)| format!("{:.1},{:.1}", 300.0 * i as f32 / n as f32, 95.0 - 90.0 * l / max))
-            .collect::<Vec<_>>()
-            .join(" ")
+            let losses = &run.losses;
+            let max = losses.iter().copied().fold(0.0f32, f32::max).max(1e-6);
+            let n = losses.len().max(2) - 1;
+            losses
+                .iter()
+                .enumerate()
+                .map(|(i, l)| format!("{:.1},{:.1}", 300.0 * i as f32 / n as f32, 95.0 - 90.0 * l / max))
+                .collect::<Vec<_>>()
+                .join(" ")
         })
     };
     move || {

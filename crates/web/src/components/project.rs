@@ -1,6 +1,6 @@
+use crate::{browser::take_chosen_files, state::AppState};
 use fashion_gallery::project::EXTENSION;
 use leptos::prelude::*;
-use crate::{browser::take_chosen_files, state::AppState};
 
 /// "Save project" / "Open project…": the taught photos and the model in use as one file, to
 /// carry to another browser or machine.

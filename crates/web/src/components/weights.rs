@@ -1,5 +1,5 @@
-use leptos::prelude::*;
 use crate::{browser::take_chosen_files, state::AppState};
+use leptos::prelude::*;
 
 /// "Load weights…": a `.fmw` file from the trainer replaces the model of its kind.
 #[component]

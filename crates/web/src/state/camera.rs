@@ -17,7 +17,10 @@ use crate::camera;
 /// What the network made of the latest frame.
 #[derive(Clone, Debug, PartialEq)]
 pub enum LiveAnswer {
-    Answered { pixels: Vec<f32>, scores: Scores },
+    Answered {
+        pixels: Vec<f32>,
+        scores: Scores,
+    },
     /// The frame could not be made into an input (nothing in the square): why, in words.
     NoInput(String),
 }
@@ -69,9 +72,10 @@ impl AppState {
             if let Some(square) = stream.live_square() {
                 let answer = match preprocess_image(&image::DynamicImage::ImageRgba8(square)) {
                     Ok(input) => match self.router.classify(&input.pixels).await {
-                        Ok(mut scores) => {
-                            LiveAnswer::Answered { pixels: input.pixels.to_vec(), scores: scores.remove(0).found_on_surface(input.on_surface) }
-                        }
+                        Ok(mut scores) => LiveAnswer::Answered {
+                            pixels: input.pixels.to_vec(),
+                            scores: scores.remove(0).found_on_surface(input.on_surface),
+                        },
                         Err(e) => LiveAnswer::NoInput(format!("classification failed: {e}")),
                     },
                     Err(e) => LiveAnswer::NoInput(e.to_string()),
@@ -116,7 +120,8 @@ impl AppState {
         let taught = self.gallery.with_untracked(|g| g.count(Card::is_taught));
         if taught >= MAX_TAUGHT {
             self.camera.update(|c| c.release());
-            self.notice.set(Some(format!("Recording stopped: the teaching set is full ({MAX_TAUGHT} photos). Remove some, or fine-tune now.")));
+            self.notice
+                .set(Some(format!("Recording stopped: the teaching set is full ({MAX_TAUGHT} photos). Remove some, or fine-tune now.")));
             return;
         }
         if let Err(e) = self.add_snapshot(Some(class)).await {

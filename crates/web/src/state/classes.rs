@@ -133,7 +133,9 @@ impl AppState {
             }
             self.install(next).await;
             if let Err(e) = storage::put(storage::FINE_TUNED, &bytes).await {
-                self.notice.set(Some(format!("The changed model is in use but could not be saved in this browser ({e}); download it to keep it.")));
+                self.notice.set(Some(format!(
+                    "The changed model is in use but could not be saved in this browser ({e}); download it to keep it."
+                )));
             }
             if reclassify {
                 self.reclassify_all(&was).await;

@@ -57,7 +57,8 @@ impl AppState {
                 let sets = finetune_sets::load().await?;
                 let on_step = move |step, loss| self.tuning.update(|run| run.step(step, loss));
                 let cancelled = move || self.tuning.with_untracked(|run| run.cancel_requested());
-                let Outcome::Done { weights, report } = self.router.fine_tune(&user, &classes, &sets, &config, on_step, cancelled).await? else {
+                let Outcome::Done { weights, report } = self.router.fine_tune(&user, &classes, &sets, &config, on_step, cancelled).await?
+                else {
                     return Ok(None);
                 };
                 let next = engine.with_weights(weights.clone()).map_err(|e| e.to_string())?;

@@ -21,8 +21,8 @@ use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::JsFuture;
 
 use crate::{
-    gpu::{self, Gpu, GpuError},
     finetune_worker,
+    gpu::{self, Gpu, GpuError},
 };
 
 /// What the backend badge shows.
@@ -213,7 +213,17 @@ impl Router {
             "fine-tune",
             OnGpuFailure::Report,
             async |gpu, _| gpu.fine_tune(user, classes, sets, config, gpu_step, gpu_cancelled).await,
-            async |engine| match finetune_worker::fine_tune(&engine.cnn.bytes, user, classes, sets, config, on_step.clone(), cancelled.clone()).await {
+            async |engine| match finetune_worker::fine_tune(
+                &engine.cnn.bytes,
+                user,
+                classes,
+                sets,
+                config,
+                on_step.clone(),
+                cancelled.clone(),
+            )
+            .await
+            {
                 Err(finetune_worker::Failure::Unavailable(why)) => {
                     web_sys::console::warn_1(&format!("The fine-tuning worker could not start ({why}); training on the page.").into());
                     finetune::run(engine, user.clone(), classes, sets, config.clone(), on_step, cancelled).await.map_err(|e| e.to_string())
