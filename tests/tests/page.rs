@@ -412,7 +412,9 @@ async fn scenario(browser: &Browser, server: &StaticServer, gpu: Gpu) -> Result<
     }
     let pressed = browser.eval(&format!("return {card}.querySelector('[data-testid=why]').getAttribute('aria-pressed')"), vec![]).await?;
     ensure!(pressed == json!("true"), "the Why? toggle is not pressed: {pressed}");
-    if gpu == Gpu::WebGpu {
+    {
+        // "current" is WebGPU, or on the CPU the two cores (the decoding worker takes half of
+        // the 145 copies); "cpu" the page's module alone.
         let input = fashion_model::preprocess_bytes(&std::fs::read(&blob_photo)?, fashion_model::DecodeLimits::default())?;
         let pixels = json!(input.pixels.to_vec());
         let heat = |backend: &'static str| {
@@ -430,8 +432,10 @@ async fn scenario(browser: &Browser, server: &StaticServer, gpu: Gpu) -> Result<
         let (g, c) = (heat("current").await?, heat("cpu").await?);
         ensure!(g.len() == 784 && c.len() == 784, "heatmaps of {} and {} values", g.len(), c.len());
         let worst = g.iter().zip(&c).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
-        eprintln!("largest WebGPU−CPU heatmap difference: {worst:e}");
-        ensure!(worst < 0.02, "WebGPU and CPU heatmaps differ by {worst}");
+        eprintln!("largest {gpu:?}−CPU heatmap difference: {worst:e}");
+        // The two CPU cores run the same kernels: the same heatmap, up to rounding.
+        let limit = if gpu == Gpu::WebGpu { 0.02 } else { 1e-5 };
+        ensure!(worst < limit, "the heatmaps on {gpu:?} and on the CPU differ by {worst}");
     }
     // The toggle hides it again.
     browser.eval(&format!("{card}.querySelector('[data-testid=why]').click()"), vec![]).await?;
@@ -615,6 +619,26 @@ async fn scenario(browser: &Browser, server: &StaticServer, gpu: Gpu) -> Result<
         }
         (Gpu::WebGpu, ..) => anyhow::bail!("the GPU buffer counter is missing on the WebGPU page"),
         (Gpu::Unavailable, ..) => {}
+    }
+
+    if gpu == Gpu::Unavailable {
+        // On the CPU a batch of 20 runs on two cores, half in the decoding worker: the same
+        // logits as the page's module alone, and the worker really held the network.
+        let pixels = fixtures::test_pixels(100, 20)?;
+        let logits = |backend: &'static str| {
+            let pixels = json!(pixels);
+            async move {
+                let script = format!("wasmBindings.fashionLogits(new Float32Array(arguments[0]), '{backend}').then(Array.from)");
+                anyhow::Ok(as_f32s(&browser.eval_promise(&script, vec![pixels]).await?))
+            }
+        };
+        let (two, one) = (logits("two-cores").await?, logits("cpu").await?);
+        ensure!(two.len() == 200 && one.len() == 200, "{} and {} logits", two.len(), one.len());
+        let worst = two.iter().zip(&one).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        eprintln!("largest two-core−one-core logit difference: {worst:e}");
+        ensure!(worst <= 1e-5, "the two cores' logits differ from one core's by {worst}");
+        let holds = browser.eval("return wasmBindings.fashionSecondCoreHolds()", vec![]).await?;
+        ensure!(holds == json!(true), "the decoding worker did not classify the second half");
     }
 
     if gpu == Gpu::WebGpu {

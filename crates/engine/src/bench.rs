@@ -63,7 +63,7 @@ pub async fn inference(engine: &Engine, photo: &[u8], runs: u32) -> Result<Strin
 
 /// One forward pass `run`, timed: the median of `runs` passes on one image (ms) and the
 /// throughput of 5 passes on the 64-image `batch` (images/s), after 3 warm-up passes of each.
-async fn time_forward<F, R>(run: F, image: &[f32], batch: &[f32], runs: u32) -> Result<(f64, f64), EngineError>
+pub async fn time_forward<F, R>(run: F, image: &[f32], batch: &[f32], runs: u32) -> Result<(f64, f64), EngineError>
 where
     F: Fn(Vec<f32>) -> R,
     R: Future<Output = Result<Vec<f32>, EngineError>>,

@@ -239,17 +239,29 @@ impl Engine {
     /// ([`fashion_model::explain`]): the input and its occluded copies in batches of
     /// [`BATCH`], on the backend in use.
     pub async fn explain(&self, pixels: &[f32]) -> Result<Vec<f32>, EngineError> {
-        let mut batch = pixels.to_vec();
-        batch.extend(explain::occluded(pixels));
-        let mut probs = Vec::with_capacity(batch.len() / IMAGE_PIXELS);
+        let batch = explain_inputs(pixels);
+        let mut logits = Vec::with_capacity(batch.len() / IMAGE_PIXELS * self.cnn.classes.len());
         for chunk in batch.chunks(BATCH * IMAGE_PIXELS) {
-            let logits = self.cnn.logits(chunk, &self.backend.device).await?;
-            probs.extend(probability_rows(&logits, self.cnn.classes.len(), self.cnn.temperature()));
+            logits.extend(self.cnn.logits(chunk, &self.backend.device).await?);
             js::yield_now().await;
         }
-        let original = probs.remove(0);
-        Ok(explain::heatmap(fashion_model::network::argmax(&original), &original, &probs))
+        Ok(self.heatmap(&logits))
     }
+
+    /// The heatmap from the CNN's logits for [`explain_inputs`], in order: for a caller that
+    /// computes the logits itself (the page, on two CPU cores).
+    pub fn heatmap(&self, logits: &[f32]) -> Vec<f32> {
+        let mut probs = probability_rows(logits, self.cnn.classes.len(), self.cnn.temperature());
+        let original = probs.remove(0);
+        explain::heatmap(fashion_model::network::argmax(&original), &original, &probs)
+    }
+}
+
+/// What the occlusion heatmap classifies: the 28×28 input, then its occluded copies.
+pub fn explain_inputs(pixels: &[f32]) -> Vec<f32> {
+    let mut batch = pixels.to_vec();
+    batch.extend(explain::occluded(pixels));
+    batch
 }
 
 /// Raw logits `[n × classes]` of `network` on `pixels`.

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     NUM_CLASSES,
-    direct::{Conv3x3, Dense, DirectCnn},
+    direct::{Conv3x3, Dense, DirectCnn, DirectParts},
     plan::{self, Block, ConvStep},
 };
 
@@ -285,6 +285,12 @@ impl CompactCnn {
     /// weights read once); `None` where its kernels do not fit the shape, and the caller
     /// keeps burn's forward pass.
     pub fn direct(&self) -> Option<DirectCnn> {
+        DirectCnn::new(self.direct_parts()?)
+    }
+
+    /// What [`Self::direct`] builds the kernels from (batch norm folded), to build them
+    /// elsewhere; `None` where the layers are not 3×3 convolutions with biases.
+    pub fn direct_parts(&self) -> Option<DirectParts> {
         let folded = self.folded();
         let read = |data: TensorData| data.convert::<f32>().try_to_vec::<f32>().ok();
         let mut convs = Vec::new();
@@ -312,7 +318,7 @@ impl CompactCnn {
         if side != other {
             return None;
         }
-        DirectCnn::new(convs, side, dense(&folded.fc1)?, dense(&folded.fc2)?)
+        Some(DirectParts { convs, pooled_side: side, hidden: dense(&folded.fc1)?, output: dense(&folded.fc2)? })
     }
 
     /// Every trained tensor and batch-norm statistic, as plain vectors.

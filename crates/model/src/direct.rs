@@ -78,6 +78,18 @@ pub struct Dense {
     pub bias: Vec<f32>,
 }
 
+/// What a [`DirectCnn`] is built from: the network's convolutions (batch norm folded) and
+/// dense layers as plain vectors, in order. Plain data, so that another thread (the page's
+/// worker) can be sent them and build the same network there.
+#[derive(Clone, Debug)]
+pub struct DirectParts {
+    pub convs: Vec<Conv3x3>,
+    /// Side of the grid the last maps are average-pooled to.
+    pub pooled_side: usize,
+    pub hidden: Dense,
+    pub output: Dense,
+}
+
 /// The compact CNN ready to classify: see the module's documentation.
 #[derive(Clone, Debug)]
 pub struct DirectCnn {
@@ -90,10 +102,11 @@ pub struct DirectCnn {
 impl DirectCnn {
     /// `None` when the shape is not one these kernels handle (a channel count that is not a
     /// multiple of 8, a head that does not match): the caller keeps burn's forward pass.
-    pub fn new(convs: Vec<Conv3x3>, pooled_side: usize, hidden: Dense, output: Dense) -> Option<Self> {
+    pub fn new(parts: DirectParts) -> Option<Self> {
+        let DirectParts { convs, pooled_side, hidden, output } = parts;
         let mut cin = 1;
         for (i, conv) in convs.iter().enumerate() {
-            if conv.cin != cin || conv.cout % CHANNELS != 0 || conv.bias.len() != conv.cout {
+            if conv.cin != cin || conv.cout % CHANNELS != 0 || conv.bias.len() != conv.cout || conv.weights.len() != 9 * cin * conv.cout {
                 return None;
             }
             // A shortcut adds the previous convolution's input (after its pool), widened.
@@ -109,7 +122,8 @@ impl DirectCnn {
             && (1..=side).contains(&pooled_side)
             && hidden.inputs == cin * pooled_side * pooled_side
             && output.inputs == hidden.outputs
-            && output.outputs > 0;
+            && output.outputs > 0
+            && [&hidden, &output].iter().all(|d| d.weights.len() == d.inputs * d.outputs && d.bias.len() == d.outputs);
         if !fits {
             return None;
         }

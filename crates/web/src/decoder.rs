@@ -4,7 +4,8 @@
 //!
 //! Messages: the page posts `{ id, file, turns, mirrored, crop: [l, t, w, h] | null }`; the
 //! worker answers `{ id, pixels, frame, item, onSurface, view?, whole? }` or `{ id, error }`, and once, when it
-//! starts listening, `{ ready: true }`.
+//! starts listening, `{ ready: true }`. The same worker takes half of the CNN's large CPU
+//! batches ([`crate::second_core`], which holds those messages) through [`request`].
 
 use std::{cell::RefCell, collections::HashMap};
 
@@ -115,22 +116,28 @@ pub async fn decode(file: &web_sys::File, framing: Framing) -> Result<Decoded, S
     Ok(Decoded { pixels: framed.input.pixels.to_vec(), frame: framed.input.frame, item, thumbnails: framed.thumbnails })
 }
 
-/// Sends a request to the worker; `None` when there is no worker.
+/// Sends a photo to the worker; `None` when there is no worker.
 fn post(file: &web_sys::File, framing: Framing) -> Option<Promise> {
+    let crop = framing.crop.map_or(JsValue::NULL, |c| Array::of4(&c.left.into(), &c.top.into(), &c.width.into(), &c.height.into()).into());
+    request(vec![("file", file.into()), ("turns", framing.quarter_turns.into()), ("mirrored", framing.mirrored.into()), ("crop", crop)])
+}
+
+/// Whether the worker has started and listens.
+pub fn ready() -> bool {
+    WORKER.with(|w| w.borrow().as_ref().is_some_and(|w| w.ready))
+}
+
+/// Sends `fields` to the worker with an id; the promise resolves to its answer (`undefined`
+/// if the worker went away first). Requests are handled in the order they are sent. `None`
+/// when there is no worker.
+pub fn request(mut fields: Vec<(&str, JsValue)>) -> Option<Promise> {
     WORKER.with(|w| {
         let mut guard = w.borrow_mut();
         let w = guard.as_mut()?;
         let id = w.next_id;
         w.next_id += 1;
-        let crop =
-            framing.crop.map_or(JsValue::NULL, |c| Array::of4(&c.left.into(), &c.top.into(), &c.width.into(), &c.height.into()).into());
-        let request = object(&[
-            ("id", id.into()),
-            ("file", file.into()),
-            ("turns", framing.quarter_turns.into()),
-            ("mirrored", framing.mirrored.into()),
-            ("crop", crop),
-        ]);
+        fields.push(("id", id.into()));
+        let request = object(&fields);
         let mut answer = None;
         let promise = Promise::new(&mut |resolve, _| answer = Some(resolve));
         w.waiting.insert(id, answer?);

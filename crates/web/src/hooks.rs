@@ -13,6 +13,7 @@ use wasm_bindgen::prelude::*;
 use crate::{
     finetune_sets,
     gpu::Gpu,
+    second_core,
     state::{AppState, Router},
 };
 
@@ -43,8 +44,9 @@ fn js(e: impl std::fmt::Display) -> JsValue {
     JsValue::from_str(&e.to_string())
 }
 
-/// CNN logits (n × 10) for `pixels` (n × 784) on the backend in use (`"current"`) or on the
-/// page's CPU engine (`"cpu"`), to compare the two paths.
+/// CNN logits (n × 10) for `pixels` (n × 784) on the backend in use (`"current"`), on the
+/// page's CPU engine (`"cpu"`) or on the CPU's two cores (`"two-cores"`: [`second_core`]),
+/// to compare the paths.
 #[wasm_bindgen(js_name = fashionLogits)]
 pub async fn logits(pixels: Vec<f32>, backend: String) -> Result<Vec<f32>, JsValue> {
     if pixels.is_empty() || pixels.len() % IMAGE_PIXELS != 0 {
@@ -54,12 +56,21 @@ pub async fn logits(pixels: Vec<f32>, backend: String) -> Result<Vec<f32>, JsVal
     match (backend.as_str(), gpu()) {
         ("current", Some(gpu)) => Ok(gpu.logits(&pixels).await.map_err(js)?.0),
         ("current" | "cpu", _) => engine.cnn.logits(&pixels, &engine.backend.device).await.map_err(js),
+        ("two-cores", _) => second_core::cnn_logits(&engine, &pixels).await.map_err(js),
         (other, _) => Err(JsValue::from_str(&format!("unknown backend {other:?}"))),
     }
 }
 
+/// Whether the decoding worker holds the CNN in use and answered every batch since it got
+/// it ([`second_core`]).
+#[wasm_bindgen(js_name = fashionSecondCoreHolds)]
+pub fn second_core_holds() -> Result<bool, JsValue> {
+    Ok(second_core::holds(&*engine()?))
+}
+
 /// The occlusion heatmap (784 values) of the CNN's answer for one 28×28 input, on the backend
-/// in use (`"current"`) or on the page's CPU engine (`"cpu"`), to compare the two paths.
+/// in use (`"current"`, the CPU's two cores where the page runs there) or on the page's CPU
+/// engine alone (`"cpu"`), to compare the paths.
 #[wasm_bindgen(js_name = fashionHeatmap)]
 pub async fn heatmap(pixels: Vec<f32>, backend: String) -> Result<Vec<f32>, JsValue> {
     if pixels.len() != IMAGE_PIXELS {
@@ -79,7 +90,22 @@ pub async fn heatmap(pixels: Vec<f32>, backend: String) -> Result<Vec<f32>, JsVa
 pub async fn bench(photo: Vec<u8>, runs: u32) -> Result<String, JsValue> {
     match gpu() {
         Some(gpu) => gpu.bench(&photo, runs).await.map_err(js),
-        None => bench::inference(&*engine()?, &photo, runs).await.map_err(js),
+        None => {
+            let engine = engine()?;
+            let figures = bench::inference(&engine, &photo, runs).await.map_err(js)?;
+            let mut figures: serde_json::Value = serde_json::from_str(&figures).map_err(js)?;
+            // The same batch of 64 on the CPU's two cores, timed right after.
+            let image = fashion_model::preprocess_bytes(&photo, Default::default()).map_err(js)?.pixels.to_vec();
+            let batch: Vec<f32> = image.iter().copied().cycle().take(64 * IMAGE_PIXELS).collect();
+            let run = |p: Vec<f32>| {
+                let engine = engine.clone();
+                async move { second_core::cnn_logits(&engine, &p).await }
+            };
+            let (_, two_cores) = bench::time_forward(run, &image, &batch, runs).await.map_err(js)?;
+            figures["batch64_two_cores_images_per_s"] = two_cores.into();
+            figures["second_core_ready"] = crate::decoder::ready().into();
+            Ok(figures.to_string())
+        }
     }
 }
 

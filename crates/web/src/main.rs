@@ -14,7 +14,9 @@ mod gpu;
 #[cfg(feature = "test-hooks")]
 mod hooks;
 mod message;
+mod network_message;
 mod panic;
+mod second_core;
 mod state;
 mod storage;
 

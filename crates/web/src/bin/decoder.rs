@@ -4,6 +4,10 @@
 //! Worker (`index.html`, `data-type="worker"`); the page talks to it through
 //! `crates/web/src/decoder.rs`, which also holds the message format. It runs the model crate's
 //! preprocessing, the same code as `trainer predict`.
+//!
+//! It is also the page's second core for the CNN on the CPU (`crates/web/src/second_core.rs`):
+//! given the network's kernels once, it classifies the second half of a large batch while
+//! the page classifies the first.
 
 #[cfg(target_arch = "wasm32")]
 unsafe extern "C" {
@@ -35,8 +39,14 @@ mod message;
 mod browser_image;
 
 #[cfg(target_arch = "wasm32")]
+#[path = "../network_message.rs"]
+mod network_message;
+
+#[cfg(target_arch = "wasm32")]
 mod worker {
-    use fashion_model::{CropBox, Framing, framing::Thumbnail};
+    use std::cell::RefCell;
+
+    use fashion_model::{CropBox, Framing, direct::DirectCnn, framing::Thumbnail};
     use js_sys::{Array, Float32Array, Reflect, Uint8Array};
     use wasm_bindgen::{JsCast, JsValue, prelude::Closure};
     use web_sys::{DedicatedWorkerGlobalScope, File, FileReaderSync, MessageEvent};
@@ -44,7 +54,13 @@ mod worker {
     use crate::{
         browser_image,
         message::{get, object},
+        network_message::parts_from_js,
     };
+
+    thread_local! {
+        /// The CNN's kernels the page sent last, with the number it gave them.
+        static NETWORK: RefCell<Option<(f64, DirectCnn)>> = const { RefCell::new(None) };
+    }
 
     /// Answers every request; says "ready" once it listens (messages sent before that would be
     /// lost, so the page holds them until then).
@@ -78,9 +94,39 @@ mod worker {
         });
     }
 
+    /// A photo to decode, the CNN to keep, or a batch to classify with it.
+    async fn answer(request: &JsValue) -> Result<JsValue, String> {
+        let network = get(request, "network");
+        if network.is_object() {
+            return keep_network(get(request, "generation").as_f64().unwrap_or(f64::NAN), &network);
+        }
+        let pixels = get(request, "logits");
+        if pixels.is_object() {
+            return logits(get(request, "generation").as_f64().unwrap_or(f64::NAN), &pixels);
+        }
+        decode(request).await
+    }
+
+    /// `{ network, generation }` → `{}`: builds the kernels and keeps them.
+    fn keep_network(generation: f64, network: &JsValue) -> Result<JsValue, String> {
+        let built = DirectCnn::new(parts_from_js(network)?).ok_or("the network does not fit the kernels")?;
+        NETWORK.with(|n| *n.borrow_mut() = Some((generation, built)));
+        Ok(object(&[]))
+    }
+
+    /// `{ logits: pixels, generation }` → `{ cnn }`: the kept CNN's logits for `pixels`
+    /// (n × 784); an error if the page's network is not the one kept.
+    fn logits(generation: f64, pixels: &JsValue) -> Result<JsValue, String> {
+        let pixels = pixels.dyn_ref::<Float32Array>().ok_or("no pixels to classify")?.to_vec();
+        NETWORK.with(|n| match &*n.borrow() {
+            Some((kept, cnn)) if *kept == generation => Ok(object(&[("cnn", Float32Array::from(&cnn.forward(&pixels)[..]).into())])),
+            _ => Err("the worker holds another network".to_string()),
+        })
+    }
+
     /// `{ file, turns, mirrored, crop: [left, top, width, height] | null }` → `{ pixels, frame,
     /// item, onSurface, view?, whole? }`, or an error message for the card.
-    async fn answer(request: &JsValue) -> Result<JsValue, String> {
+    async fn decode(request: &JsValue) -> Result<JsValue, String> {
         let file: File = get(request, "file").dyn_into().map_err(|_| "no file to decode".to_string())?;
         let crop = get(request, "crop").dyn_into::<Array>().ok().map(|c| {
             let at = |i| c.get(i).as_f64().unwrap_or(0.0) as f32;

@@ -1,4 +1,5 @@
-//! Which backend answers. The page's own module runs the models on burn's CPU backend; once
+//! Which backend answers. The page's own module runs the models on the CPU (large batches on
+//! two cores: [`second_core`]); once
 //! the WebGPU module has started, classification, "Why?" and fine-tuning go there. This is the
 //! one place that choice is made, and the one place a failure on WebGPU is handled:
 //!
@@ -23,6 +24,7 @@ use wasm_bindgen_futures::JsFuture;
 use crate::{
     finetune_worker,
     gpu::{self, Gpu, GpuError},
+    second_core,
 };
 
 /// What the backend badge shows.
@@ -181,7 +183,7 @@ impl Router {
             "classify",
             OnGpuFailure::AnswerOnCpu,
             async |gpu, engine| gpu.logits(pixels).await.map(|(cnn, baseline)| engine.scores(&cnn, baseline.as_deref())),
-            async |engine| engine.classify(pixels).await.map_err(|e| e.to_string()),
+            async |engine| second_core::classify(engine, pixels).await.map_err(|e| e.to_string()),
         )
         .await
     }
@@ -192,7 +194,7 @@ impl Router {
             "explain",
             OnGpuFailure::AnswerOnCpu,
             async |gpu, _| gpu.explain(pixels).await,
-            async |engine| engine.explain(pixels).await.map_err(|e| e.to_string()),
+            async |engine| second_core::explain(engine, pixels).await.map_err(|e| e.to_string()),
         )
         .await
     }
