@@ -65,6 +65,10 @@ pub struct TrainArgs {
     /// found on a floor, not in the shipped recipe [default: all; none with --report-cnn]
     #[arg(long, value_delimiter = ',')]
     pub aug_parts: Option<Vec<String>>,
+    /// Share of images given random erasing (a rectangle of 2–20% of the image, set to black or
+    /// a grey) before the calm finish [default: 0.2 with `erase` among --aug-parts, else 0]
+    #[arg(long)]
+    pub erase: Option<f32>,
     /// Epochs at the end that train with a lighter augmentation (flips, and the geometric warp
     /// on a quarter of the images) [default: 10; 0 with --report-cnn]
     #[arg(long)]
@@ -143,7 +147,13 @@ impl TrainArgs {
             Some(names) => parse_parts(names)?,
         };
         let probability = self.augment.unwrap_or(if report { 1.0 } else { 0.5 }).clamp(0.0, 1.0);
-        let augment = Augment::with_parts(probability, &parts);
+        let mut augment = Augment::with_parts(probability, &parts);
+        if let Some(erase) = self.erase {
+            if !(0.0..=1.0).contains(&erase) {
+                bail!("--erase is a share of the images: give a number from 0 to 1, not {erase}");
+            }
+            augment.erase = erase;
+        }
         let any_augment = probability > 0.0 || !parts.is_empty();
         let config = TrainConfig {
             epochs: self.epochs.unwrap_or(if report { 20 } else { SHIPPED_EPOCHS }),
@@ -445,5 +455,16 @@ mod tests {
         assert_eq!(cnn.calm_finish, Some((7, Augment::with_parts(0.25, &[AugmentPart::Flip]))));
         let error = args(&["--calm-parts", "flip,tilt"]).cnn_recipe().unwrap_err().to_string();
         assert!(error.contains("`tilt`") && error.contains("geometry"), "{error}");
+    }
+
+    #[test]
+    fn erasing_takes_the_share_asked_for_before_the_calm_finish_only() {
+        let (_, shipped) = args(&[]).cnn_recipe().unwrap();
+        assert_eq!(shipped.augment.unwrap().erase, 0.2);
+        let (_, more) = args(&["--erase", "0.5"]).cnn_recipe().unwrap();
+        assert_eq!(more.augment.unwrap().erase, 0.5);
+        assert_eq!(more.calm_finish.unwrap().1.erase, 0.0, "the calm finish erases nothing");
+        let error = args(&["--erase", "1.5"]).cnn_recipe().unwrap_err().to_string();
+        assert!(error.contains("--erase") && error.contains("1.5"), "{error}");
     }
 }
