@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod predict;
 pub mod progress;
 pub mod report;
+pub mod robustness;
 pub mod study;
 #[cfg(feature = "suite")]
 pub mod suite;

@@ -14,7 +14,8 @@
 //!
 //! Every picture goes through the same decode and preprocessing as the page and
 //! `trainer predict`; a picture it refuses counts as a wrong answer. Prints accuracy per set,
-//! footwear accuracy on the pose set, mean confidence of wrong answers, and per-class accuracy.
+//! footwear accuracy on the pose set, mean confidence of wrong answers, and per-class accuracy;
+//! then accuracy under small worst-case perturbations ([`crate::robustness`]).
 
 use std::{
     path::{Path, PathBuf},
@@ -33,7 +34,10 @@ use fashion_model::{
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::{CommonArgs, backend, data};
+use crate::{
+    CommonArgs, backend, data,
+    robustness::{self, EPSILONS, PGD_STEPS, Robustness},
+};
 
 #[derive(Args)]
 pub struct SuiteArgs {
@@ -48,6 +52,10 @@ pub struct SuiteArgs {
     /// Test items photographed lying on surfaces (the first N of the test set).
     #[arg(long, default_value_t = SURFACE_PHOTOS)]
     surfaces: usize,
+    /// Test images (the first N) attacked for the robustness table (FGSM and PGD at ε = 0.02,
+    /// 0.05, 0.1); 0 leaves the attacks out.
+    #[arg(long, default_value_t = 1000)]
+    adversarial: usize,
     /// Print the results as JSON.
     #[arg(long)]
     json: bool,
@@ -122,6 +130,8 @@ pub struct ModelScores {
     pub not_garments_doubted: f64,
     /// Share of photos of empty surfaces (no item) answered with a confident garment.
     pub empty_surfaces_sure: f64,
+    /// Accuracy on the first Fashion-MNIST test images under small worst-case perturbations.
+    pub robustness: Option<Robustness>,
 }
 
 /// The committed test material under `tests/` (next to the source tree).
@@ -161,7 +171,13 @@ pub fn run(args: SuiteArgs) -> Result<ExitCode> {
                 file.classes.len() - NUM_CLASSES
             );
         }
-        results.push(score_model(path, &file, &sets, &others, &empty, &device)?);
+        let mut scores = score_model(path, &file, &sets, &others, &empty, &device)?;
+        if args.adversarial > 0 {
+            let n = args.adversarial.min(data.test.len());
+            scores.robustness =
+                Some(robustness::measure(&file.network, &sets[0].pixels[..n * IMAGE_PIXELS], &sets[0].labels[..n], &device)?);
+        }
+        results.push(scores);
     }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&results)?);
@@ -368,6 +384,7 @@ fn score_model(
         pose_footwear,
         not_garments_doubted: doubted_share(file, not_garments, device)?,
         empty_surfaces_sure: sure_share(file, empty_surfaces, device)?,
+        robustness: None,
     })
 }
 
@@ -420,6 +437,28 @@ pub fn table(results: &[ModelScores], sets: &[TestSet]) -> String {
             s += &format!(" {} |", pct(score.sure_wrong));
         }
         s += "\n";
+    }
+    if let Some(n) = results.iter().find_map(|r| r.robustness.as_ref().map(|x| x.images)) {
+        s += &format!(
+            "\nUnder attack (`robustness.rs`): accuracy on the first {n} Fashion-MNIST test images when each pixel may move by \
+             ε of its range in the direction that raises the loss most: FGSM (one step) and PGD ({PGD_STEPS} steps):\n\n| model | clean |"
+        );
+        for kind in ["FGSM", "PGD"] {
+            for e in EPSILONS {
+                s += &format!(" {kind} ε = {e} |");
+            }
+        }
+        s += "\n|---|---:|";
+        s += &"---:|".repeat(2 * EPSILONS.len());
+        s += "\n";
+        for r in results {
+            let Some(x) = &r.robustness else { continue };
+            s += &format!("| {} | {} |", r.model, pct(x.clean));
+            for a in x.fgsm.iter().chain(&x.pgd) {
+                s += &format!(" {} |", pct(*a));
+            }
+            s += "\n";
+        }
     }
     for (k, set) in sets.iter().enumerate() {
         s += &format!("\nPer-class accuracy, {}:\n\n| model |", set.name);

@@ -3,7 +3,11 @@
 //! README's table holds the figures).
 
 use burn::prelude::*;
-use fashion_model::{DecodeLimits, IMAGE_SIDE, WeightsFile, preprocess_bytes};
+use fashion_model::{
+    DecodeLimits, IMAGE_PIXELS, IMAGE_SIDE, NUM_CLASSES, WeightsFile,
+    network::{argmax, images_tensor},
+    preprocess_bytes,
+};
 use testkit::Pose;
 use trainer::suite;
 
@@ -120,3 +124,26 @@ fn shipped_cnn_recognises_poses_and_drawings() {
 /// Fashion-MNIST test, photo-style, pose, surfaces, drawings.
 const SHIPPED_BOUNDS: [f64; 5] = [0.91, 0.88, 0.84, 0.78, 0.68];
 const POSE_FOOTWEAR_BOUND: f64 = 0.85;
+
+/// The shipped CNN under attack: frozen for the attack it answers the clean images exactly as
+/// in inference (batch norm on its running statistics, no dropout), and small worst-case
+/// perturbations break many of its answers, more as ε grows.
+#[test]
+fn attacks_break_the_shipped_cnn() {
+    let data = trainer::data::load(None).expect("Fashion-MNIST is installed by `cargo xtask test`");
+    let device = Device::flex();
+    let file = WeightsFile::decode(&std::fs::read(trainer::predict::shipped_weights()).unwrap(), &device).unwrap();
+    let n = 200;
+    let pixels: Vec<f32> = data.test.pixels[..n * IMAGE_PIXELS].iter().map(|&p| p as f32 / 255.0).collect();
+    let labels = &data.test.labels[..n];
+    let logits = file.network.for_inference().forward(images_tensor(pixels.clone(), &device));
+    let logits = logits.into_data().convert::<f32>().try_to_vec::<f32>().unwrap();
+    let right = logits.chunks(NUM_CLASSES).zip(labels).filter(|(row, l)| argmax(row) == **l as usize).count();
+    let r = trainer::robustness::measure(&file.network, &pixels, labels, &device).unwrap();
+    eprintln!("{r:?}");
+    assert_eq!(r.clean, right as f64 / n as f64, "the frozen network answers otherwise than in inference");
+    for e in 1..r.pgd.len() {
+        assert!(r.fgsm[e] < r.fgsm[e - 1] && r.pgd[e] < r.pgd[e - 1], "a larger ε broke no more answers: {r:?}");
+    }
+    assert!(r.pgd[r.pgd.len() - 1] < 0.5 * r.clean, "PGD at the largest ε kept most answers: {r:?}");
+}

@@ -26,14 +26,24 @@ use crate::{decoder, message::get, network_message::parts_to_js};
 /// Images from which a batch is split.
 pub const SPLIT_FROM: usize = 8;
 
+/// What the worker was last sent.
+struct Sent {
+    /// The CNN weights file whose kernels the worker holds; `None` where none was sent or a
+    /// batch failed there since.
+    bytes: Option<Rc<Vec<u8>>>,
+    /// The number of the last network sent. It only grows, even after a failure: a worker
+    /// that could not build network n+1 still holds n, and a batch numbered n+1 must not be
+    /// answered by it.
+    generation: u32,
+}
+
 thread_local! {
-    /// The CNN weights file whose kernels the worker holds, and their number.
-    static SENT: RefCell<Option<(Rc<Vec<u8>>, u32)>> = const { RefCell::new(None) };
+    static SENT: RefCell<Sent> = const { RefCell::new(Sent { bytes: None, generation: 0 }) };
 }
 
 /// Whether the worker holds `engine`'s CNN (it was sent, and no batch since failed there).
 pub fn holds(engine: &Engine) -> bool {
-    SENT.with(|s| s.borrow().as_ref().is_some_and(|(bytes, _)| Rc::ptr_eq(bytes, &engine.cnn.bytes)))
+    SENT.with(|s| s.borrow().bytes.as_ref().is_some_and(|bytes| Rc::ptr_eq(bytes, &engine.cnn.bytes)))
 }
 
 /// The second half of a batch, in the worker.
@@ -50,17 +60,16 @@ fn send_half(engine: &Engine, pixels: &[f32]) -> Option<Half> {
     if n < SPLIT_FROM || engine.cnn.direct.is_none() || !decoder::ready() {
         return None;
     }
-    let generation = match SENT.with(|s| s.borrow().as_ref().map(|(_, g)| *g)).filter(|_| holds(engine)) {
-        Some(generation) => generation,
-        None => {
-            let Network::Compact(net) = &engine.cnn.network else { return None };
-            let parts = net.direct_parts()?;
-            let generation = SENT.with(|s| s.borrow().as_ref().map_or(0, |(_, g)| g + 1));
-            // Its answer is not awaited: a failure shows as the next batch's error.
-            drop(decoder::request(vec![("network", parts_to_js(&parts)), ("generation", generation.into())])?);
-            SENT.with(|s| *s.borrow_mut() = Some((engine.cnn.bytes.clone(), generation)));
-            generation
-        }
+    let generation = if holds(engine) {
+        SENT.with(|s| s.borrow().generation)
+    } else {
+        let Network::Compact(net) = &engine.cnn.network else { return None };
+        let parts = net.direct_parts()?;
+        let generation = SENT.with(|s| s.borrow().generation.wrapping_add(1));
+        // Its answer is not awaited: a failure shows as the next batch's error.
+        drop(decoder::request(vec![("network", parts_to_js(&parts)), ("generation", generation.into())])?);
+        SENT.with(|s| *s.borrow_mut() = Sent { bytes: Some(engine.cnn.bytes.clone()), generation });
+        generation
     };
     let from = n.div_ceil(2);
     let tail = Float32Array::from(&pixels[from * IMAGE_PIXELS..]);
@@ -78,8 +87,9 @@ async fn receive(engine: &Engine, half: Half, pixels: &[f32]) -> Result<Vec<f32>
         _ => {
             let why = get(&reply, "error").as_string().unwrap_or_else(|| "it stopped".into());
             web_sys::console::warn_1(&format!("The second core gave no answer ({why}); classified on the page.").into());
-            // A network the worker could not build is sent again with the next batch.
-            SENT.with(|s| s.borrow_mut().take());
+            // A network the worker could not build is sent again, under a new number, with
+            // the next batch.
+            SENT.with(|s| s.borrow_mut().bytes = None);
             engine.cnn.logits(tail, &engine.backend.device).await
         }
     }
