@@ -18,7 +18,7 @@ use crate::{
     metrics::{self, Evaluation},
     progress::Progress,
     report::{self, ModelReport, RunReport},
-    training::{self, Checkpoints, Engine, PhaseResult, Schedule, TrainConfig},
+    training::{Checkpoints, Phase, PhaseResult, Schedule, StepCode, TrainConfig},
 };
 
 #[derive(Args, Clone)]
@@ -107,7 +107,7 @@ pub struct TrainArgs {
     /// What runs the CNN's training steps [default: the hand-written kernels for the compact
     /// CNN on the CPU without --weight-average, else burn]
     #[arg(long, value_enum)]
-    pub engine: Option<Engine>,
+    pub engine: Option<StepCode>,
     /// A description stored in the CNN's weights file (shown by `trainer suite`).
     #[arg(long)]
     pub note: Option<String>,
@@ -168,7 +168,7 @@ impl TrainArgs {
             augment: any_augment.then_some(augment),
             calm_finish: None,
             weight_average: Some(self.weight_average.unwrap_or(0.0)).filter(|&decay| decay > 0.0),
-            engine: self.engine.unwrap_or(Engine::Burn),
+            engine: self.engine.unwrap_or(StepCode::Burn),
             average_epochs: 0,
         };
         let calm_epochs = self.calm_epochs.unwrap_or(if report { 0 } else { SHIPPED_CALM_EPOCHS }).min(config.epochs);
@@ -218,8 +218,8 @@ impl TrainArgs {
 
 /// The hand-written kernels where they can run (the compact CNN, on the CPU, without the moving
 /// weight average): 2.3–2.8× as fast as burn's CPU steps on 2 cores. burn everywhere else.
-fn default_engine(arch: &Architecture, config: &TrainConfig, gpu: bool) -> Engine {
-    if matches!(arch, Architecture::Compact(_)) && !gpu && config.weight_average.is_none() { Engine::Kernels } else { Engine::Burn }
+fn default_engine(arch: &Architecture, config: &TrainConfig, gpu: bool) -> StepCode {
+    if matches!(arch, Architecture::Compact(_)) && !gpu && config.weight_average.is_none() { StepCode::Kernels } else { StepCode::Burn }
 }
 
 fn parse_parts(names: &[String]) -> Result<Vec<AugmentPart>> {
@@ -287,26 +287,24 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
     let cnn_config =
         TrainConfig { engine: args.engine.unwrap_or_else(|| default_engine(&cnn_arch, &cnn_config, selected.gpu)), ..cnn_config };
     let baseline_arch = Architecture::Logistic;
-    let baseline = training::train_phase(&baseline_arch, &train, &val, &baseline_config, device, &phases[0], args.resume, &progress)?;
+    let phase = |arch, config| Phase { arch, train: &train, val: &val, config, device };
+    let baseline = phase(&baseline_arch, &baseline_config).train(&phases[0], args.resume, &progress)?;
     progress.note(&format!(
         "cnn: {} ({} multiply-adds per image), {} epochs at most, batch {}, steps by {}, augmentation {:?}{}",
         cnn_arch.name(),
         cnn_arch.multiply_adds(),
         cnn_config.epochs,
         cnn_config.batch_size,
-        match cnn_config.engine {
-            Engine::Burn => "burn",
-            Engine::Kernels => "the hand-written CPU kernels",
-        },
+        cnn_config.engine.describe(),
         cnn_config.augment,
         cnn_config.calm_finish.map(|(n, a)| format!(", for the last {n} epochs {a:?}")).unwrap_or_default()
     ));
-    let cnn = training::train_phase(&cnn_arch, &train, &val, &cnn_config, device, &phases[1], args.resume, &progress)?;
+    let cnn = phase(&cnn_arch, &cnn_config).train(&phases[1], args.resume, &progress)?;
 
     // The device evaluates; the CNN's steps may have run on the kernels instead of it.
     let cnn_backend = match cnn_config.engine {
-        Engine::Burn => selected.description.clone(),
-        Engine::Kernels => format!("{}; the CNN's training steps on the hand-written CPU kernels", selected.description),
+        StepCode::Burn => selected.description.clone(),
+        StepCode::Kernels => format!("{}; the CNN's training steps on the hand-written CPU kernels", selected.description),
     };
     let finish = |file, arch, phase, backend: &str| finish(file, arch, phase, &args, &data, &val, backend, train.len(), device, &progress);
     let baseline_report = finish("baseline.fmw", &baseline_arch, baseline, &selected.description)?;
