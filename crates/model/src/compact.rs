@@ -94,12 +94,8 @@ impl CompactConfig {
         // A stage holds the convolutions of its blocks in order (a residual block's two
         // included): the module's tensors keep the paths files before residual blocks used.
         let mut stages: Vec<Vec<ConvBlock>> = self.stages.iter().map(|_| Vec::new()).collect();
-        let mut stage = 0;
-        for (i, step) in self.steps().into_iter().enumerate() {
-            if step.pool_before && i > 0 {
-                stage += 1;
-            }
-            stages[stage].push(ConvBlock::new(step, device));
+        for step in self.steps() {
+            stages[step.stage].push(ConvBlock::new(step, device));
         }
         let flat = self.last_channels() * self.pooled_side * self.pooled_side;
         CompactCnn {
@@ -125,6 +121,9 @@ pub struct ConvBlock {
     /// from the architecture, not the file: not a tensor.
     #[module(skip)]
     pub(crate) shortcut: bool,
+    /// A 2×2 max-pool comes before it ([`ConvStep::pool_before`]); from the architecture too.
+    #[module(skip)]
+    pub(crate) pool_before: bool,
 }
 
 impl ConvBlock {
@@ -133,6 +132,7 @@ impl ConvBlock {
             conv: Conv2dConfig::new([step.cin, step.cout], [3, 3]).with_padding(PaddingConfig2d::Same).with_bias(false).init(device),
             norm: Some(BatchNormConfig::new(step.cout).init(device)),
             shortcut: step.shortcut,
+            pool_before: step.pool_before,
         }
     }
 
@@ -150,14 +150,16 @@ impl ConvBlock {
     }
 
     fn freeze(self) -> Self {
-        Self { conv: self.conv.freeze(), norm: self.norm.map(Module::freeze), shortcut: self.shortcut }
+        Self { conv: self.conv.freeze(), norm: self.norm.map(Module::freeze), ..self }
     }
 
     /// Batch norm folded into the convolution ([`fold_batch_norm`]): one pass over the
     /// activations instead of three.
     fn folded(&self) -> Self {
         match &self.norm {
-            Some(norm) => Self { conv: fold_batch_norm(&self.conv, norm), norm: None, shortcut: self.shortcut },
+            Some(norm) => {
+                Self { conv: fold_batch_norm(&self.conv, norm), norm: None, shortcut: self.shortcut, pool_before: self.pool_before }
+            }
             None => self.clone(),
         }
     }
@@ -294,17 +296,15 @@ impl CompactCnn {
         let folded = self.folded();
         let read = |data: TensorData| data.convert::<f32>().try_to_vec::<f32>().ok();
         let mut convs = Vec::new();
-        for (s, stage) in folded.stages.iter().enumerate() {
-            for (b, block) in stage.iter().enumerate() {
-                let [cout, cin, kh, kw] = block.conv.weight.dims();
-                if [kh, kw] != [3, 3] {
-                    return None;
-                }
-                let weights = read(block.conv.weight.val().into_data())?;
-                let bias = read(block.conv.bias.as_ref()?.val().into_data())?;
-                let conv = Conv3x3::from_oihw(cin, cout, &weights, bias, s > 0 && b == 0);
-                convs.push(if block.shortcut { conv.with_shortcut() } else { conv });
+        for block in folded.stages.iter().flatten() {
+            let [cout, cin, kh, kw] = block.conv.weight.dims();
+            if [kh, kw] != [3, 3] {
+                return None;
             }
+            let weights = read(block.conv.weight.val().into_data())?;
+            let bias = read(block.conv.bias.as_ref()?.val().into_data())?;
+            let conv = Conv3x3::from_oihw(cin, cout, &weights, bias, block.pool_before);
+            convs.push(if block.shortcut { conv.with_shortcut() } else { conv });
         }
         let dense = |layer: &Linear| {
             let [inputs, outputs] = layer.weight.dims();

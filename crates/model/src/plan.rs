@@ -41,6 +41,8 @@ impl Block {
 /// One 3×3 'same' convolution (no bias; batch norm follows) of the unfolded network.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConvStep {
+    /// Index of the stage it belongs to.
+    pub stage: usize,
     pub cin: usize,
     pub cout: usize,
     /// Side of the maps it runs on (after the pool, if any).
@@ -68,9 +70,9 @@ pub fn steps(stages: &[Vec<Block>]) -> Vec<ConvStep> {
         for (b, block) in stage.iter().enumerate() {
             let pool_before = s > 0 && b == 0;
             let cout = block.width();
-            steps.push(ConvStep { cin, cout, side, pool_before, shortcut: false });
+            steps.push(ConvStep { stage: s, cin, cout, side, pool_before, shortcut: false });
             if let Block::Residual { .. } = block {
-                steps.push(ConvStep { cin: cout, cout, side, pool_before: false, shortcut: true });
+                steps.push(ConvStep { stage: s, cin: cout, cout, side, pool_before: false, shortcut: true });
             }
             cin = cout;
         }
@@ -147,11 +149,11 @@ mod tests {
     fn residual_blocks_unfold_into_two_convolutions_with_a_shortcut() {
         let stages = vec![vec![Block::Conv(8), Block::Residual { residual: 8 }], vec![Block::Residual { residual: 16 }]];
         let want = [
-            ConvStep { cin: 1, cout: 8, side: 28, pool_before: false, shortcut: false },
-            ConvStep { cin: 8, cout: 8, side: 28, pool_before: false, shortcut: false },
-            ConvStep { cin: 8, cout: 8, side: 28, pool_before: false, shortcut: true },
-            ConvStep { cin: 8, cout: 16, side: 14, pool_before: true, shortcut: false },
-            ConvStep { cin: 16, cout: 16, side: 14, pool_before: false, shortcut: true },
+            ConvStep { stage: 0, cin: 1, cout: 8, side: 28, pool_before: false, shortcut: false },
+            ConvStep { stage: 0, cin: 8, cout: 8, side: 28, pool_before: false, shortcut: false },
+            ConvStep { stage: 0, cin: 8, cout: 8, side: 28, pool_before: false, shortcut: true },
+            ConvStep { stage: 1, cin: 8, cout: 16, side: 14, pool_before: true, shortcut: false },
+            ConvStep { stage: 1, cin: 16, cout: 16, side: 14, pool_before: false, shortcut: true },
         ];
         assert_eq!(steps(&stages), want);
         check_blocks(&stages).unwrap();
