@@ -13,6 +13,7 @@ pub mod finetune_sets;
 pub mod fsutil;
 pub mod kernels;
 pub mod metrics;
+pub mod photographed;
 pub mod predict;
 pub mod progress;
 pub mod report;

@@ -42,6 +42,18 @@ impl Progress {
         bar.reset_eta();
         bar
     }
+
+    /// A bar for `total` items of work before training (e.g. the surface photographs).
+    pub fn task(&self, name: &str, total: usize) -> ProgressBar {
+        let bar = self.multi.add(ProgressBar::new(total as u64));
+        bar.set_style(
+            ProgressStyle::with_template("{prefix:>8} [{bar:30}] {pos}/{len} {msg} elapsed {elapsed_precise} eta {eta_precise}")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+        bar.set_prefix(name.to_string());
+        bar
+    }
 }
 
 impl Default for Progress {

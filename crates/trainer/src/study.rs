@@ -7,7 +7,8 @@ use anyhow::{Context, Result, bail};
 use burn::module::Module;
 use clap::Args;
 use fashion_model::{
-    Architecture, CnnConfig, CompactConfig, Precision, TrainingSummary, WeightsFile, augment::AugmentPart, calibration, verdict::UnsureRule,
+    Architecture, CnnConfig, CompactConfig, LabelledImages, Precision, TrainingSummary, WeightsFile, augment::AugmentPart, calibration,
+    verdict::UnsureRule,
 };
 
 use crate::{
@@ -16,6 +17,7 @@ use crate::{
     backend, data, finetune_sets,
     fsutil::write_atomic,
     metrics::{self, Evaluation},
+    photographed::Photographed,
     progress::Progress,
     report::{self, ModelReport, RunReport},
     training::{Checkpoints, Phase, PhaseResult, Schedule, StepCode, TrainConfig},
@@ -69,6 +71,15 @@ pub struct TrainArgs {
     /// a grey) before the calm finish [default: 0.2 with `erase` among --aug-parts, else 0]
     #[arg(long)]
     pub erase: Option<f32>,
+    /// Share of the CNN's augmented images replaced by a photograph of the same item lying on a
+    /// surface, preprocessed as the page does (textured and plain surfaces, uneven light,
+    /// shadows; pictures apart from `trainer suite`'s); 0 turns it off [default: 0]
+    #[arg(long)]
+    pub surface_photos: Option<f32>,
+    /// How many training items get a photograph for --surface-photos (rendered once, before
+    /// the CNN trains, on every core)
+    #[arg(long, default_value_t = 54_000)]
+    pub photographed_items: usize,
     /// Epochs at the end that train with a lighter augmentation (flips, and the geometric warp
     /// on a quarter of the images) [default: 10; 0 with --report-cnn]
     #[arg(long)]
@@ -170,6 +181,7 @@ impl TrainArgs {
             weight_average: Some(self.weight_average.unwrap_or(0.0)).filter(|&decay| decay > 0.0),
             engine: self.engine.unwrap_or(StepCode::Burn),
             average_epochs: 0,
+            surface_photos: self.surface_photos.unwrap_or(0.0),
         };
         let calm_epochs = self.calm_epochs.unwrap_or(if report { 0 } else { SHIPPED_CALM_EPOCHS }).min(config.epochs);
         let calm_parts = match &self.calm_parts {
@@ -188,6 +200,15 @@ impl TrainArgs {
         }
         if config.weight_average.is_some_and(|decay| decay >= 1.0) {
             bail!("--weight-average must be below 1 (0.999 averages over about the last 1,000 steps; 0 turns it off)");
+        }
+        if !(0.0..=1.0).contains(&config.surface_photos) {
+            bail!("--surface-photos is a share of the images: give a number from 0 to 1, not {}", config.surface_photos);
+        }
+        if config.surface_photos > 0.0 && (config.augment.is_none() || cfg!(not(feature = "suite"))) {
+            bail!(
+                "--surface-photos replaces augmented images and needs the picture generator: train with augmentation, \
+                 and a trainer built with its default `suite` feature"
+            );
         }
         if !(0.0..1.0).contains(&config.label_smoothing) || config.weight_decay < 0.0 || config.learning_rate <= 0.0 {
             bail!("--label-smoothing must be in 0..1, --weight-decay at least 0 and --lr above 0");
@@ -210,6 +231,7 @@ impl TrainArgs {
             calm_finish: None,
             weight_average: None,
             average_epochs: 0,
+            surface_photos: 0.0,
             epochs: self.epochs.unwrap_or(20),
             ..cnn.clone()
         }
@@ -220,6 +242,33 @@ impl TrainArgs {
 /// weight average): 2.3–2.8× as fast as burn's CPU steps on 2 cores. burn everywhere else.
 fn default_engine(arch: &Architecture, config: &TrainConfig, gpu: bool) -> StepCode {
     if matches!(arch, Architecture::Compact(_)) && !gpu && config.weight_average.is_none() { StepCode::Kernels } else { StepCode::Burn }
+}
+
+/// The training items' photographs when the recipe uses them (`--surface-photos`).
+fn photographs(train: &LabelledImages, config: &TrainConfig, items: usize, progress: &Progress) -> Option<Photographed> {
+    if config.surface_photos <= 0.0 {
+        return None;
+    }
+    #[cfg(feature = "suite")]
+    {
+        let started = std::time::Instant::now();
+        let bar = progress.task("photos", items.min(train.len()));
+        bar.set_message("surface photographs of training items");
+        let photos = Photographed::render(train, items, || bar.inc(1));
+        bar.finish_and_clear();
+        progress.note(&format!(
+            "surface photographs: {} of {} training items found by the preprocessing, in {:.0} s",
+            photos.len(),
+            items.min(train.len()),
+            started.elapsed().as_secs_f64()
+        ));
+        Some(photos)
+    }
+    #[cfg(not(feature = "suite"))]
+    {
+        let _ = (train, items, progress);
+        None
+    }
 }
 
 fn parse_parts(names: &[String]) -> Result<Vec<AugmentPart>> {
@@ -287,17 +336,24 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
     let cnn_config =
         TrainConfig { engine: args.engine.unwrap_or_else(|| default_engine(&cnn_arch, &cnn_config, selected.gpu)), ..cnn_config };
     let baseline_arch = Architecture::Logistic;
-    let phase = |arch, config| Phase { arch, train: &train, val: &val, config, device };
+    let photos = photographs(&train, &cnn_config, args.photographed_items, &progress);
+    // Epochs use the photographs only where their recipe asks for them (not the baseline's).
+    let phase = |arch, config| Phase { arch, train: &train, val: &val, config, photos: photos.as_ref(), device };
     let baseline = phase(&baseline_arch, &baseline_config).train(&phases[0], args.resume, &progress)?;
     progress.note(&format!(
-        "cnn: {} ({} multiply-adds per image), {} epochs at most, batch {}, steps by {}, augmentation {:?}{}",
+        "cnn: {} ({} multiply-adds per image), {} epochs at most, batch {}, steps by {}, augmentation {:?}{}{}",
         cnn_arch.name(),
         cnn_arch.multiply_adds(),
         cnn_config.epochs,
         cnn_config.batch_size,
         cnn_config.engine.describe(),
         cnn_config.augment,
-        cnn_config.calm_finish.map(|(n, a)| format!(", for the last {n} epochs {a:?}")).unwrap_or_default()
+        cnn_config.calm_finish.map(|(n, a)| format!(", for the last {n} epochs {a:?}")).unwrap_or_default(),
+        if cnn_config.surface_photos > 0.0 {
+            format!("; {:.0}% of the augmented images replaced by their surface photograph", 100.0 * cnn_config.surface_photos)
+        } else {
+            String::new()
+        }
     ));
     let cnn = phase(&cnn_arch, &cnn_config).train(&phases[1], args.resume, &progress)?;
 
@@ -464,5 +520,19 @@ mod tests {
         assert_eq!(more.calm_finish.unwrap().1.erase, 0.0, "the calm finish erases nothing");
         let error = args(&["--erase", "1.5"]).cnn_recipe().unwrap_err().to_string();
         assert!(error.contains("--erase") && error.contains("1.5"), "{error}");
+    }
+
+    #[test]
+    fn surface_photographs_take_a_share_of_augmented_images_only() {
+        let (_, shipped) = args(&[]).cnn_recipe().unwrap();
+        assert_eq!(shipped.surface_photos, 0.0);
+        assert_eq!(args(&[]).baseline_recipe(&shipped).surface_photos, 0.0);
+        let (_, cnn) = args(&["--surface-photos", "0.2"]).cnn_recipe().unwrap();
+        assert_eq!(cnn.surface_photos, 0.2);
+        assert_eq!(args(&["--surface-photos", "0.2"]).baseline_recipe(&cnn).surface_photos, 0.0, "the baseline trains on the images");
+        let error = args(&["--surface-photos", "1.5"]).cnn_recipe().unwrap_err().to_string();
+        assert!(error.contains("--surface-photos") && error.contains("1.5"), "{error}");
+        let error = args(&["--surface-photos", "0.2", "--augment", "0", "--aug-parts", "none"]).cnn_recipe().unwrap_err().to_string();
+        assert!(error.contains("augmentation"), "{error}");
     }
 }

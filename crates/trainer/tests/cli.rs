@@ -119,8 +119,9 @@ fn kill_9_then_resume_continues_on_the_hand_written_kernels() {
     // With the calm finish on the last 2 of the 4 epochs the kill lands before it, where no
     // epoch has competed yet and the best validation loss is still infinite (a checkpoint
     // that once could not be read back: every `cargo xtask train` stopped in its first 34
-    // epochs had to start over).
-    kill_9_then_resume(&["--calm-epochs", "2"]);
+    // epochs had to start over). With surface photographs on a share of the images, which the
+    // resumed run draws again, the same.
+    kill_9_then_resume(&["--calm-epochs", "2", "--surface-photos", "0.3", "--photographed-items", "300"]);
 }
 
 fn kill_9_then_resume(extra: &[&str]) {
@@ -166,6 +167,12 @@ fn kill_9_then_resume(extra: &[&str]) {
     let log = String::from_utf8_lossy(&resumed.stderr);
     assert!(log.contains(&format!("cnn: resuming after epoch {done}")), "{log}");
     assert!(log.contains("baseline: already finished"), "{log}");
+    if extra.contains(&"--surface-photos") {
+        let found = log.lines().find(|l| l.starts_with("surface photographs: ")).unwrap_or_else(|| panic!("{log}"));
+        let count: usize = found["surface photographs: ".len()..].split(' ').next().unwrap().parse().unwrap();
+        assert!((250..=300).contains(&count), "{found}");
+        assert!(log.contains("30% of the augmented images replaced by their surface photograph"), "{log}");
+    }
     let m = metrics(o);
     let history = m["cnn"]["history"].as_array().unwrap();
     assert_eq!(history.len(), 4, "the resumed run completes the planned epochs");

@@ -43,6 +43,15 @@ pub struct TrainConfig {
     /// ([`crate::average::average_last_epochs`]; 0: off).
     #[serde(default)]
     pub average_epochs: usize,
+    /// Share of the augmented images replaced by their item's photograph on a surface, as the
+    /// page preprocesses it (when only some items have one, those show it more often) ([`crate::photographed`]; 0: none). Left out of the JSON at 0,
+    /// so the checkpoints of runs without it still resume.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub surface_photos: f32,
+}
+
+fn is_zero(share: &f32) -> bool {
+    *share == 0.0
 }
 
 /// Which code runs the training steps. Part of the checkpoint's fingerprint: the two keep
@@ -153,6 +162,7 @@ pub(crate) mod tests {
             weight_average: None,
             engine: StepCode::Burn,
             average_epochs: 0,
+            surface_photos: 0.0,
         }
     }
 

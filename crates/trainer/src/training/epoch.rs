@@ -10,11 +10,11 @@ use burn::{
 };
 use fashion_model::{IMAGE_PIXELS, LabelledImages, network::images_tensor};
 use indicatif::ProgressBar;
-use rand::{SeedableRng, rngs::StdRng, seq::SliceRandom};
+use rand::{Rng, SeedableRng, rngs::StdRng, seq::SliceRandom};
 use serde::{Deserialize, Serialize};
 
 use super::{Schedule, TrainConfig, learning_rate, stepper::Stepper};
-use crate::{augment::Augment, average::WeightAverage};
+use crate::{augment::Augment, average::WeightAverage, photographed::Photographed};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct EpochRecord {
@@ -68,7 +68,7 @@ pub struct Epochs<'a> {
 }
 
 impl<'a> Epochs<'a> {
-    pub fn new(config: &'a TrainConfig, train: &'a LabelledImages, ad_device: &'a Device) -> Self {
+    pub fn new(config: &'a TrainConfig, train: &'a LabelledImages, photos: Option<&'a Photographed>, ad_device: &'a Device) -> Self {
         let mut loss_config = CrossEntropyLossConfig::new();
         if config.label_smoothing > 0.0 {
             loss_config = loss_config.with_smoothing(Some(config.label_smoothing));
@@ -76,7 +76,17 @@ impl<'a> Epochs<'a> {
         Self {
             config,
             train,
-            batches: BatchBuilder::new(train, config.augment, config.batch_size),
+            batches: BatchBuilder {
+                data: train,
+                augment: config.augment,
+                // The share is of all images: an item with a photograph shows it more often
+                // when fewer items have one.
+                photos: photos.filter(|p| config.surface_photos > 0.0 && !p.is_empty()).map(|p| {
+                    let per_item = config.surface_photos * train.len() as f32 / p.len() as f32;
+                    (p, per_item.min(1.0))
+                }),
+                pixels: vec![0f32; config.batch_size * IMAGE_PIXELS],
+            },
             loss_fn: loss_config.init(ad_device),
             ad_device,
         }
@@ -133,21 +143,27 @@ impl<'a> Epochs<'a> {
 struct BatchBuilder<'a> {
     data: &'a LabelledImages,
     augment: Option<Augment>,
+    /// The items' photographs and the chance that an item which has one shows it.
+    photos: Option<(&'a Photographed, f32)>,
     pixels: Vec<f32>,
 }
 
-impl<'a> BatchBuilder<'a> {
-    fn new(data: &'a LabelledImages, augment: Option<Augment>, batch_size: usize) -> Self {
-        Self { data, augment, pixels: vec![0f32; batch_size * IMAGE_PIXELS] }
-    }
-
+impl BatchBuilder<'_> {
     /// Fills the batch's pixels (augmented or not) and returns its labels.
     fn fill(&mut self, indices: &[usize], rng: &mut StdRng) -> Vec<u8> {
         for (k, &i) in indices.iter().enumerate() {
             let dst = &mut self.pixels[k * IMAGE_PIXELS..(k + 1) * IMAGE_PIXELS];
-            match &self.augment {
-                Some(aug) => aug.apply(self.data.image(i), dst, rng),
-                None => dst.iter_mut().zip(self.data.image(i)).for_each(|(d, &s)| *d = s as f32 / 255.0),
+            let Some(aug) = &self.augment else {
+                dst.iter_mut().zip(self.data.image(i)).for_each(|(d, &s)| *d = s as f32 / 255.0);
+                continue;
+            };
+            // The photograph is already posed and framed by the preprocessing: only mirrored.
+            // The draw happens only when there are photographs, so recipes without them replay
+            // the random stream they always had.
+            let photo = self.photos.and_then(|(photos, share)| photos.of(i).filter(|_| rng.random::<f32>() < share));
+            match photo {
+                Some(photo) => Augment { flip: aug.flip, ..Augment::with_parts(0.0, &[]) }.apply(photo, dst, rng),
+                None => aug.apply(self.data.image(i), dst, rng),
             }
         }
         indices.iter().map(|&i| self.data.labels[i]).collect()
@@ -163,4 +179,48 @@ pub(super) fn tensors(pixels: &[f32], labels: &[u8], device: &Device) -> (Tensor
     let images = images_tensor(pixels.to_vec(), device);
     let targets = labels.iter().map(|&l| l as i64).collect::<Vec<_>>();
     (images, Tensor::<1, Int>::from_data(TensorData::new(targets, [labels.len()]), device))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Three items of distinct constant images (labels 0, 1, 2); item 1 has a photograph.
+    fn three_items() -> (LabelledImages, Photographed) {
+        let mut data = LabelledImages::default();
+        for label in 0..3u8 {
+            data.push(&[10 * (label + 1); IMAGE_PIXELS], label);
+        }
+        let photos = Photographed { inputs: vec![200; IMAGE_PIXELS], of_item: vec![None, Some(0), None] };
+        (data, photos)
+    }
+
+    fn builder<'a>(data: &'a LabelledImages, photos: Option<(&'a Photographed, f32)>) -> BatchBuilder<'a> {
+        // No warp and no mirror: each image comes out as its source.
+        BatchBuilder { data, augment: Some(Augment::with_parts(0.0, &[])), photos, pixels: vec![0.0; 3 * IMAGE_PIXELS] }
+    }
+
+    #[test]
+    fn a_share_of_one_shows_every_photographed_item_as_its_photograph() {
+        let (data, photos) = three_items();
+        let mut batches = builder(&data, Some((&photos, 1.0)));
+        let labels = batches.fill(&[2, 1, 0], &mut StdRng::seed_from_u64(1));
+        assert_eq!(labels, [2, 1, 0], "a photograph keeps its item's label");
+        let first = |k: usize| batches.pixels(3)[k * IMAGE_PIXELS];
+        assert_eq!((first(0), first(1), first(2)), (30.0 / 255.0, 200.0 / 255.0, 10.0 / 255.0));
+    }
+
+    #[test]
+    fn photographs_replace_about_their_share() {
+        let (data, photos) = three_items();
+        let mut batches = builder(&data, Some((&photos, 0.25)));
+        let mut rng = StdRng::seed_from_u64(2);
+        let shown = (0..2000)
+            .filter(|_| {
+                batches.fill(&[1], &mut rng);
+                batches.pixels(1)[0] > 0.5
+            })
+            .count();
+        assert!((400..600).contains(&shown), "{shown} of 2000 were the photograph at a share of 0.25");
+    }
 }

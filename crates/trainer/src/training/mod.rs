@@ -30,7 +30,7 @@ pub use epoch::EpochRecord;
 use epoch::{Epochs, Trained};
 pub use stopping::EarlyStopping;
 
-use crate::{average::WeightAverage, fsutil::write_atomic, metrics::evaluate, progress::Progress};
+use crate::{average::WeightAverage, fsutil::write_atomic, metrics::evaluate, photographed::Photographed, progress::Progress};
 
 /// One phase of a run ("baseline" or "cnn"): a network, its data and its recipe.
 pub struct Phase<'a> {
@@ -39,6 +39,8 @@ pub struct Phase<'a> {
     /// Early stopping and the averages are judged on this.
     pub val: &'a LabelledImages,
     pub config: &'a TrainConfig,
+    /// Photographs of training items; used where the recipe's `surface_photos` is above 0.
+    pub photos: Option<&'a Photographed>,
     /// Where validation runs; the steps run on its autodiff twin or on the kernels.
     pub device: &'a Device,
 }
@@ -47,7 +49,7 @@ impl Phase<'_> {
     /// Trains the network, checkpointing every epoch into `checkpoints`; with `resume`, goes
     /// on from what they hold.
     pub fn train(&self, checkpoints: &Checkpoints, resume: bool, progress: &Progress) -> Result<PhaseResult> {
-        let Self { arch, train, config, device, .. } = *self;
+        let Self { arch, train, config, photos, device, .. } = *self;
         let ad_device = device.clone().autodiff();
         let mut run = match resume.then(|| checkpoints.load(arch, config, train, &ad_device)).transpose()?.flatten() {
             Some(Resumed::Finished(result)) => {
@@ -62,7 +64,7 @@ impl Phase<'_> {
         };
         let resumed_epochs = run.state.history.len();
         let mut stopping = EarlyStopping::restore(config, &run.state.history);
-        let mut epochs = Epochs::new(config, train, &ad_device);
+        let mut epochs = Epochs::new(config, train, photos, &ad_device);
         let bar = progress.phase(&checkpoints.name, config.epochs, resumed_epochs, epochs.steps_per_epoch());
         for epoch in resumed_epochs + 1..=config.epochs {
             if stopping.should_stop() {
