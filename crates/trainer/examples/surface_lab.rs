@@ -4,7 +4,7 @@
 //! accuracy and confident-wrong share per surface family and contrast. Optionally writes a
 //! contact sheet of photos and the 28×28 inputs made from them.
 //!
-//!     cargo run --release -p trainer --example surface_lab -- [N] [sheet.png]
+//!     cargo run --release -p trainer --example surface_lab -- [N] [sheet.png] [--weights FILE]
 
 use burn::prelude::*;
 use fashion_model::{
@@ -18,11 +18,21 @@ use std::collections::BTreeMap;
 const DEV_OFFSET: usize = 1_000_000;
 
 fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    // Another network than the shipped one (the preprocessing is the page's either way).
+    let weights = match args.iter().position(|a| a == "--weights") {
+        Some(i) if i + 1 < args.len() => {
+            let path = std::path::PathBuf::from(args.remove(i + 1));
+            args.remove(i);
+            path
+        }
+        Some(_) => anyhow::bail!("--weights needs a file"),
+        None => trainer::predict::shipped_weights(),
+    };
     let n: usize = args.first().map(|s| s.parse()).transpose()?.unwrap_or(300);
     let device = Device::flex();
     let data = trainer::data::load(None)?;
-    let file = WeightsFile::decode(&std::fs::read(trainer::predict::shipped_weights())?, &device)?;
+    let file = WeightsFile::decode(&std::fs::read(&weights)?, &device)?;
     let network = file.network.for_inference();
     let (rule, t) = (file.summary.unsure_rule(), file.temperature());
     let mut groups: BTreeMap<String, [usize; 4]> = BTreeMap::new(); // right, sure-wrong, refused, total
