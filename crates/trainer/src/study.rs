@@ -78,7 +78,7 @@ pub struct TrainArgs {
     pub surface_photos: Option<f32>,
     /// How many training items get a photograph for --surface-photos (rendered once, before
     /// the CNN trains, on every core)
-    #[arg(long, default_value_t = 54_000)]
+    #[arg(long, default_value_t = 15_000)]
     pub photographed_items: usize,
     /// Epochs at the end that train with a lighter augmentation (flips, and the geometric warp
     /// on a quarter of the images) [default: 10; 0 with --report-cnn]
