@@ -29,10 +29,9 @@ pub struct Photographed {
 impl Photographed {
     /// Photographs the first `count` items of `train` (the split is already shuffled, so they
     /// are a random sample of every class) and preprocesses them as the page does. An item the
-    /// preprocessing finds nothing in gets no photograph. Runs on every core. Needs the
-    /// picture generator (the `suite` feature).
+    /// preprocessing finds nothing in gets no photograph. Runs on every core; `done` is told
+    /// of each photograph as it is made. Needs the picture generator (the `suite` feature).
     #[cfg(feature = "suite")]
-    /// `done` is told of each photograph as it is made.
     pub fn render(train: &LabelledImages, count: usize, done: impl Fn() + Sync) -> Self {
         let count = count.min(train.len());
         let rendered: Vec<Option<[u8; IMAGE_PIXELS]>> = (0..count)

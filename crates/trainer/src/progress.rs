@@ -32,11 +32,7 @@ impl Progress {
     pub fn phase(&self, name: &str, epochs: usize, done_epochs: usize, steps_per_epoch: usize) -> ProgressBar {
         let total = (epochs * steps_per_epoch) as u64;
         let bar = self.multi.add(ProgressBar::new(total).with_position((done_epochs * steps_per_epoch) as u64));
-        bar.set_style(
-            ProgressStyle::with_template("{prefix:>8} [{bar:30}] {percent:>3}% {msg} elapsed {elapsed_precise} eta {eta_precise}")
-                .expect("valid template")
-                .progress_chars("=> "),
-        );
+        bar.set_style(style("{percent:>3}%"));
         bar.set_prefix(name.to_string());
         bar.set_message(format!("{epochs} epochs"));
         bar.reset_eta();
@@ -46,14 +42,17 @@ impl Progress {
     /// A bar for `total` items of work before training (e.g. the surface photographs).
     pub fn task(&self, name: &str, total: usize) -> ProgressBar {
         let bar = self.multi.add(ProgressBar::new(total as u64));
-        bar.set_style(
-            ProgressStyle::with_template("{prefix:>8} [{bar:30}] {pos}/{len} {msg} elapsed {elapsed_precise} eta {eta_precise}")
-                .expect("valid template")
-                .progress_chars("=> "),
-        );
+        bar.set_style(style("{pos}/{len}"));
         bar.set_prefix(name.to_string());
         bar
     }
+}
+
+/// Every bar's look; `amount` says how far it is (a percentage, or a count of items).
+fn style(amount: &str) -> ProgressStyle {
+    ProgressStyle::with_template(&format!("{{prefix:>8}} [{{bar:30}}] {amount} {{msg}} elapsed {{elapsed_precise}} eta {{eta_precise}}"))
+        .expect("valid template")
+        .progress_chars("=> ")
 }
 
 impl Default for Progress {

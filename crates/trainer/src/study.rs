@@ -251,15 +251,14 @@ fn photographs(train: &LabelledImages, config: &TrainConfig, items: usize, progr
     }
     #[cfg(feature = "suite")]
     {
-        let started = std::time::Instant::now();
-        let bar = progress.task("photos", items.min(train.len()));
+        let (started, items) = (std::time::Instant::now(), items.min(train.len()));
+        let bar = progress.task("photos", items);
         bar.set_message("surface photographs of training items");
         let photos = Photographed::render(train, items, || bar.inc(1));
         bar.finish_and_clear();
         progress.note(&format!(
-            "surface photographs: {} of {} training items found by the preprocessing, in {:.0} s",
+            "surface photographs: {} of {items} training items found by the preprocessing, in {:.0} s",
             photos.len(),
-            items.min(train.len()),
             started.elapsed().as_secs_f64()
         ));
         Some(photos)

@@ -44,8 +44,9 @@ pub struct TrainConfig {
     #[serde(default)]
     pub average_epochs: usize,
     /// Share of the augmented images replaced by their item's photograph on a surface, as the
-    /// page preprocesses it (when only some items have one, those show it more often) ([`crate::photographed`]; 0: none). Left out of the JSON at 0,
-    /// so the checkpoints of runs without it still resume.
+    /// page preprocesses it ([`crate::photographed`]; 0: none). When only some items have one,
+    /// those show it more often. Left out of the JSON at 0, so the checkpoints of runs without
+    /// it still resume.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub surface_photos: f32,
 }
