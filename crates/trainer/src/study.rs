@@ -76,6 +76,9 @@ pub struct TrainArgs {
     /// shadows; pictures apart from `trainer suite`'s); 0 turns it off [default: 0]
     #[arg(long)]
     pub surface_photos: Option<f32>,
+    /// The share of surface photographs in the calm finish [default: that of --surface-photos]
+    #[arg(long)]
+    pub calm_photos: Option<f32>,
     /// How many training items get a photograph for --surface-photos (rendered once, before
     /// the CNN trains, on every core)
     #[arg(long, default_value_t = 15_000)]
@@ -182,6 +185,7 @@ impl TrainArgs {
             engine: self.engine.unwrap_or(StepCode::Burn),
             average_epochs: 0,
             surface_photos: self.surface_photos.unwrap_or(0.0),
+            calm_photos: self.calm_photos,
         };
         let calm_epochs = self.calm_epochs.unwrap_or(if report { 0 } else { SHIPPED_CALM_EPOCHS }).min(config.epochs);
         let calm_parts = match &self.calm_parts {
@@ -201,8 +205,13 @@ impl TrainArgs {
         if config.weight_average.is_some_and(|decay| decay >= 1.0) {
             bail!("--weight-average must be below 1 (0.999 averages over about the last 1,000 steps; 0 turns it off)");
         }
-        if !(0.0..=1.0).contains(&config.surface_photos) {
-            bail!("--surface-photos is a share of the images: give a number from 0 to 1, not {}", config.surface_photos);
+        for (flag, share) in [("--surface-photos", config.surface_photos), ("--calm-photos", config.calm_photos.unwrap_or(0.0))] {
+            if !(0.0..=1.0).contains(&share) {
+                bail!("{flag} is a share of the images: give a number from 0 to 1, not {share}");
+            }
+        }
+        if config.calm_photos.is_some_and(|share| share > 0.0) && config.surface_photos <= 0.0 {
+            bail!("--calm-photos needs photographs to draw from: give --surface-photos a share above 0 too");
         }
         if config.surface_photos > 0.0 && (config.augment.is_none() || cfg!(not(feature = "suite"))) {
             bail!(
@@ -232,6 +241,7 @@ impl TrainArgs {
             weight_average: None,
             average_epochs: 0,
             surface_photos: 0.0,
+            calm_photos: None,
             epochs: self.epochs.unwrap_or(20),
             ..cnn.clone()
         }
@@ -349,7 +359,11 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
         cnn_config.augment,
         cnn_config.calm_finish.map(|(n, a)| format!(", for the last {n} epochs {a:?}")).unwrap_or_default(),
         if cnn_config.surface_photos > 0.0 {
-            format!("; {:.0}% of the augmented images replaced by their surface photograph", 100.0 * cnn_config.surface_photos)
+            let calm = match cnn_config.calm_photos {
+                Some(share) if cnn_config.calm_finish.is_some() => format!(" ({:.0}% in the calm finish)", 100.0 * share),
+                _ => String::new(),
+            };
+            format!("; {:.0}% of the augmented images replaced by their surface photograph{calm}", 100.0 * cnn_config.surface_photos)
         } else {
             String::new()
         }
@@ -531,6 +545,12 @@ mod tests {
         assert_eq!(args(&["--surface-photos", "0.2"]).baseline_recipe(&cnn).surface_photos, 0.0, "the baseline trains on the images");
         let error = args(&["--surface-photos", "1.5"]).cnn_recipe().unwrap_err().to_string();
         assert!(error.contains("--surface-photos") && error.contains("1.5"), "{error}");
+        let (_, calm) = args(&["--surface-photos", "0.2", "--calm-photos", "0"]).cnn_recipe().unwrap();
+        let last = calm.epochs;
+        assert_eq!((calm.photos_for(1), calm.photos_for(last - SHIPPED_CALM_EPOCHS), calm.photos_for(last)), (0.2, 0.2, 0.0));
+        assert_eq!(cnn.photos_for(last), 0.2, "without --calm-photos the calm finish keeps the share");
+        let error = args(&["--surface-photos", "0", "--calm-photos", "0.2"]).cnn_recipe().unwrap_err().to_string();
+        assert!(error.contains("--calm-photos"), "{error}");
         let error = args(&["--surface-photos", "0.2", "--augment", "0", "--aug-parts", "none"]).cnn_recipe().unwrap_err().to_string();
         assert!(error.contains("augmentation"), "{error}");
     }

@@ -49,6 +49,11 @@ pub struct TrainConfig {
     /// it still resume.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub surface_photos: f32,
+    /// The share of photographs in the calm finish, where it differs from `surface_photos`
+    /// (the calm finish brings training back to the test images' look). Left out of the JSON
+    /// when unset, for the same reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calm_photos: Option<f32>,
 }
 
 fn is_zero(share: &f32) -> bool {
@@ -74,6 +79,14 @@ impl TrainConfig {
         match self.calm_finish {
             Some((_, augment)) if epoch >= self.final_augment_from() => Some(augment),
             _ => self.augment,
+        }
+    }
+
+    /// The share of the augmented images that are surface photographs in `epoch` (1-based).
+    pub fn photos_for(&self, epoch: usize) -> f32 {
+        match self.calm_photos {
+            Some(share) if self.calm_finish.is_some() && epoch >= self.final_augment_from() => share,
+            _ => self.surface_photos,
         }
     }
 
@@ -164,6 +177,7 @@ pub(crate) mod tests {
             engine: StepCode::Burn,
             average_epochs: 0,
             surface_photos: 0.0,
+            calm_photos: None,
         }
     }
 

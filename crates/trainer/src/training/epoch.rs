@@ -63,6 +63,7 @@ pub struct Epochs<'a> {
     config: &'a TrainConfig,
     train: &'a LabelledImages,
     batches: BatchBuilder<'a>,
+    photos: Option<&'a Photographed>,
     loss_fn: CrossEntropyLoss,
     ad_device: &'a Device,
 }
@@ -79,14 +80,10 @@ impl<'a> Epochs<'a> {
             batches: BatchBuilder {
                 data: train,
                 augment: config.augment,
-                // The share is of all images: an item with a photograph shows it more often
-                // when fewer items have one.
-                photos: photos.filter(|p| config.surface_photos > 0.0 && !p.is_empty()).map(|p| {
-                    let per_item = config.surface_photos * train.len() as f32 / p.len() as f32;
-                    (p, per_item.min(1.0))
-                }),
+                photos: None,
                 pixels: vec![0f32; config.batch_size * IMAGE_PIXELS],
             },
+            photos: photos.filter(|p| !p.is_empty()),
             loss_fn: loss_config.init(ad_device),
             ad_device,
         }
@@ -114,6 +111,10 @@ impl<'a> Epochs<'a> {
         let mut order: Vec<usize> = (0..train.len()).collect();
         order.shuffle(&mut rng);
         self.batches.augment = config.augment_for(epoch);
+        // The share is of all images: an item with a photograph shows it more often when
+        // fewer items have one.
+        let share = config.photos_for(epoch);
+        self.batches.photos = self.photos.filter(|_| share > 0.0).map(|p| (p, (share * train.len() as f32 / p.len() as f32).min(1.0)));
         let steps_per_epoch = self.steps_per_epoch();
         let (mut loss_sum, mut correct, mut rate) = (0.0f64, 0usize, constant_rate);
         for (step_in_epoch, chunk) in order.chunks(config.batch_size).enumerate() {
