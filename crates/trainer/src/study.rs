@@ -256,7 +256,8 @@ fn default_engine(arch: &Architecture, config: &TrainConfig, gpu: bool) -> StepC
 
 /// The training items' photographs when the recipe uses them (`--surface-photos`).
 fn photographs(train: &LabelledImages, config: &TrainConfig, items: usize, progress: &Progress) -> Option<Photographed> {
-    if config.surface_photos <= 0.0 {
+    // No epoch draws from them (e.g. a short run that is all calm finish): none to render.
+    if (1..=config.epochs).all(|epoch| config.photos_for(epoch) <= 0.0) {
         return None;
     }
     #[cfg(feature = "suite")]
