@@ -73,10 +73,13 @@ pub struct TrainArgs {
     pub erase: Option<f32>,
     /// Share of the CNN's augmented images replaced by a photograph of the same item lying on a
     /// surface, preprocessed as the page does (textured and plain surfaces, uneven light,
-    /// shadows; pictures apart from `trainer suite`'s); 0 turns it off [default: 0]
+    /// shadows; pictures apart from `trainer suite`'s); 0 turns it off [default: 0.2 in the
+    /// shipped recipe (0 without augmentation, with --report-cnn, or in a trainer built without
+    /// its `suite` feature, which has no picture generator)]
     #[arg(long)]
     pub surface_photos: Option<f32>,
-    /// The share of surface photographs in the calm finish [default: that of --surface-photos]
+    /// The share of surface photographs in the calm finish [default: 0 in the shipped recipe
+    /// (its last epochs see Fashion-MNIST's look only), else that of --surface-photos]
     #[arg(long)]
     pub calm_photos: Option<f32>,
     /// How many training items get a photograph for --surface-photos (rendered once, before
@@ -137,6 +140,9 @@ pub struct TrainArgs {
 pub const SHIPPED_EPOCHS: usize = 44;
 /// Of which the last ones train with the lighter augmentation.
 pub const SHIPPED_CALM_EPOCHS: usize = 10;
+/// Share of the augmented images that are a surface photograph of their item before the calm
+/// finish, and in it (docs/surfaces.md).
+pub const SHIPPED_SURFACE_PHOTOS: (f32, f32) = (0.2, 0.0);
 /// The report's early stopping: epochs without a lower validation loss (`--report-cnn` and
 /// the baseline; the shipped CNN runs its whole schedule).
 pub const REPORT_PATIENCE: usize = 5;
@@ -169,6 +175,8 @@ impl TrainArgs {
             augment.erase = erase;
         }
         let any_augment = probability > 0.0 || !parts.is_empty();
+        // The shipped recipe's photographs need augmented epochs and the picture generator.
+        let shipped_photos = !report && any_augment && cfg!(feature = "suite");
         let config = TrainConfig {
             epochs: self.epochs.unwrap_or(if report { 20 } else { SHIPPED_EPOCHS }),
             batch_size: self.batch_size.unwrap_or(128),
@@ -184,8 +192,8 @@ impl TrainArgs {
             weight_average: Some(self.weight_average.unwrap_or(0.0)).filter(|&decay| decay > 0.0),
             engine: self.engine.unwrap_or(StepCode::Burn),
             average_epochs: 0,
-            surface_photos: self.surface_photos.unwrap_or(0.0),
-            calm_photos: self.calm_photos,
+            surface_photos: self.surface_photos.unwrap_or(if shipped_photos { SHIPPED_SURFACE_PHOTOS.0 } else { 0.0 }),
+            calm_photos: self.calm_photos.or((shipped_photos && self.surface_photos.is_none()).then_some(SHIPPED_SURFACE_PHOTOS.1)),
         };
         let calm_epochs = self.calm_epochs.unwrap_or(if report { 0 } else { SHIPPED_CALM_EPOCHS }).min(config.epochs);
         let calm_parts = match &self.calm_parts {
@@ -539,8 +547,13 @@ mod tests {
     #[test]
     fn surface_photographs_take_a_share_of_augmented_images_only() {
         let (_, shipped) = args(&[]).cnn_recipe().unwrap();
-        assert_eq!(shipped.surface_photos, 0.0);
-        assert_eq!(args(&[]).baseline_recipe(&shipped).surface_photos, 0.0);
+        let generator = cfg!(feature = "suite");
+        let last = shipped.epochs;
+        assert_eq!((shipped.photos_for(1), shipped.photos_for(last)), if generator { SHIPPED_SURFACE_PHOTOS } else { (0.0, 0.0) });
+        assert_eq!(args(&[]).baseline_recipe(&shipped).surface_photos, 0.0, "the baseline trains on the images");
+        assert_eq!(args(&["--report-cnn"]).cnn_recipe().unwrap().1.surface_photos, 0.0, "the report's protocol has none");
+        let (_, plain) = args(&["--augment", "0", "--aug-parts", "none"]).cnn_recipe().unwrap();
+        assert_eq!(plain.surface_photos, 0.0, "no augmentation, no photographs");
         let (_, cnn) = args(&["--surface-photos", "0.2"]).cnn_recipe().unwrap();
         assert_eq!(cnn.surface_photos, 0.2);
         assert_eq!(args(&["--surface-photos", "0.2"]).baseline_recipe(&cnn).surface_photos, 0.0, "the baseline trains on the images");
