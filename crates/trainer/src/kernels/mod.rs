@@ -500,7 +500,10 @@ mod tests {
         let mut rng = StdRng::seed_from_u64(4);
         let first = trainer.step(&images, &labels, 3e-3, &mut rng).loss;
         let mut last = first;
-        for _ in 0..40 {
+        // The initialisation is random (burn's device generator, shared by the tests running
+        // beside this one): 40 steps ended at 0.54 of the first loss once in CI, so the batch
+        // gets enough steps to be learnt by heart from any start.
+        for _ in 0..120 {
             last = trainer.step(&images, &labels, 3e-3, &mut rng).loss;
         }
         assert!(last < 0.5 * first, "loss {first} → {last}");
