@@ -49,7 +49,7 @@ pub fn serve(extra: &[String]) -> Result<()> {
     if profile == QUICK_PROFILE {
         eprintln!(
             "xtask: the page answers at http://{address}/ (a quick build, on the CPU; the shipped build, WebGPU included, \
-             follows in the background, about 25 minutes on 2 cores; Ctrl+C stops the server)"
+             follows in the background, about 20 minutes on 2 cores; Ctrl+C stops the server)"
         );
     } else {
         eprintln!("xtask: the page answers at http://{address}/ (on the CPU until the WebGPU module is built; Ctrl+C stops the server)");
