@@ -96,6 +96,9 @@ pub fn trainer_labels(paths: &[PathBuf]) -> Result<Vec<u8>> {
         .args(paths)
         .output()?;
     let text = String::from_utf8(out.stdout)?;
+    if text.lines().count() != paths.len() {
+        bail!("trainer predict answered {} of {} files: {}", text.lines().count(), paths.len(), String::from_utf8_lossy(&out.stderr));
+    }
     text.lines()
         .map(|line| {
             let v: Value = serde_json::from_str(line)?;
