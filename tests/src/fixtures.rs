@@ -76,6 +76,8 @@ pub fn trainer_sure(paths: &[PathBuf]) -> Result<Vec<Option<bool>>> {
     Ok(trainer_predict(paths)?.iter().map(|v| v["sure"].as_bool()).collect())
 }
 
+/// `trainer predict --json` on the files (with the shipped weights, on the CPU): one JSON
+/// object per file, an answer or the reason it refused the file.
 fn trainer_predict(paths: &[PathBuf]) -> Result<Vec<Value>> {
     let out = std::process::Command::new(trainer_binary()?)
         .args(["predict", "--json", "--backend", "cpu", "--weights"])
@@ -83,28 +85,15 @@ fn trainer_predict(paths: &[PathBuf]) -> Result<Vec<Value>> {
         .args(paths)
         .output()?;
     let text = String::from_utf8(out.stdout)?;
+    if text.lines().count() != paths.len() {
+        bail!("trainer predict answered {} of {} files: {}", text.lines().count(), paths.len(), String::from_utf8_lossy(&out.stderr));
+    }
     text.lines().map(|line| Ok(serde_json::from_str(line)?)).collect()
 }
 
 /// Labels `trainer predict --json` gives the files (with the shipped weights).
 pub fn trainer_labels(paths: &[PathBuf]) -> Result<Vec<u8>> {
-    let out = std::process::Command::new(trainer_binary()?)
-        .arg("predict")
-        .arg("--json")
-        .arg("--weights")
-        .arg(crate::root().join("web/cnn.fmw"))
-        .args(paths)
-        .output()?;
-    let text = String::from_utf8(out.stdout)?;
-    if text.lines().count() != paths.len() {
-        bail!("trainer predict answered {} of {} files: {}", text.lines().count(), paths.len(), String::from_utf8_lossy(&out.stderr));
-    }
-    text.lines()
-        .map(|line| {
-            let v: Value = serde_json::from_str(line)?;
-            v["label"].as_u64().map(|l| l as u8).with_context(|| format!("no label in {line}"))
-        })
-        .collect()
+    trainer_predict(paths)?.iter().map(|v| v["label"].as_u64().map(|l| l as u8).with_context(|| format!("no label in {v}"))).collect()
 }
 
 /// Test images `first..first+count` as the network sees them (0..=1 floats, one row each)
