@@ -4,7 +4,7 @@
 //! - `cargo xtask serve`      — build the page with Trunk and serve it on http://127.0.0.1:8080
 //!   as soon as it can answer (serve.rs)
 //! - `cargo xtask test`       — every test: unit, integration, trainer end-to-end, and the page
-//!   in headless Chromium (WebGPU and CPU fallback)
+//!   in headless Chromium (WebGPU and CPU fallback), beside the page's builds (testing.rs)
 //! - `cargo xtask build-page` — `trunk build --release` into dist/
 //! - `cargo xtask train`      — train the shipped models (`cargo run --release -p trainer`)
 //! - `cargo xtask bench`      — native throughput figures (`trainer bench`)
@@ -26,6 +26,7 @@ use anyhow::{Context, Result, bail};
 
 mod dist;
 mod serve;
+mod testing;
 
 const DATASET_DIR: &str = "/usr/share/datasets/fashion-mnist";
 const DATASET_PACKAGE: &str = "dataset-fashion-mnist";
@@ -40,7 +41,7 @@ fn main() -> ExitCode {
     let task = args.first().map(String::as_str).unwrap_or("help");
     let rest = &args[args.len().min(1)..];
     let result = match task {
-        "test" => test(rest),
+        "test" => testing::test(rest),
         "serve" => serve::serve(rest),
         "build-page" => build_page(Page::Shipped),
         "train" => train(rest),
@@ -201,31 +202,50 @@ fn ensure_web_tools() -> Result<()> {
     ensure_wasm_target()?;
     let tools = tools_dir();
     if !tool_version_is("trunk", TRUNK_VERSION) {
-        eprintln!("xtask: building Trunk {TRUNK_VERSION} into {} (once; about 4 minutes on 2 cores)", tools.display());
+        eprintln!("xtask: building Trunk {TRUNK_VERSION} into {} (once; about 3 minutes on 2 cores)", tools.display());
         // No TLS stack and no update check: the page is built offline and served on localhost.
-        run(quick_install().args(["trunk", "--version", TRUNK_VERSION, "--locked", "--no-default-features", "--root"]).arg(&tools))?;
+        run(quick_install(Optimise::Not)
+            .args(["trunk", "--version", TRUNK_VERSION, "--locked", "--no-default-features", "--root"])
+            .arg(&tools))?;
     }
     let bindgen = locked_wasm_bindgen_version()?;
     if !tool_version_is("wasm-bindgen", &bindgen) {
         eprintln!("xtask: building wasm-bindgen-cli {bindgen} into {} (once; about 2 minutes)", tools.display());
         // Not --locked: its lock file names a webpki-roots version the registry no longer serves.
         // No TLS: only its test runner downloads anything.
-        run(quick_install().args(["wasm-bindgen-cli", "--version", &bindgen, "--no-default-features", "--force", "--root"]).arg(&tools))?;
+        run(quick_install(Optimise::Some)
+            .args(["wasm-bindgen-cli", "--version", &bindgen, "--no-default-features", "--force", "--root"])
+            .arg(&tools))?;
     }
     Ok(())
+}
+
+/// How much a tool built by [`quick_install`] is optimised.
+enum Optimise {
+    /// Trunk: it copies, hashes and rewrites a few files and starts wasm-bindgen; unoptimised
+    /// it builds in about 30% less time (docs/testing.md).
+    Not,
+    /// wasm-bindgen-cli: it parses and rewrites the 20 MB WebGPU module, which wants some.
+    Some,
 }
 
 /// `cargo install` with a release profile that builds in a third of the time: both tools spend
 /// their run time in file I/O and in passes over a few MB of wasm, where fat LTO and one
 /// codegen unit (Trunk's own profile) buy nothing measurable and cost 8 minutes on 2 cores.
-fn quick_install() -> Command {
+fn quick_install(optimise: Optimise) -> Command {
     let mut cmd = Command::new(env!("CARGO"));
     cmd.arg("install")
         // Not the native target directory, which a concurrent test build may hold (`test`).
         .env("CARGO_TARGET_DIR", tools_dir().join("build"))
         .env("CARGO_PROFILE_RELEASE_LTO", "off")
         .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "16")
-        .env("CARGO_PROFILE_RELEASE_OPT_LEVEL", "1");
+        .env(
+            "CARGO_PROFILE_RELEASE_OPT_LEVEL",
+            match optimise {
+                Optimise::Not => "0",
+                Optimise::Some => "1",
+            },
+        );
     cmd
 }
 
@@ -246,6 +266,13 @@ enum Page {
 }
 
 impl Page {
+    fn what(self) -> &'static str {
+        match self {
+            Page::Shipped => "building the shipped page",
+            Page::WithTestHooks => "building the tests' page",
+        }
+    }
+
     fn dist(self) -> PathBuf {
         match self {
             Page::Shipped => root().join("dist"),
@@ -259,14 +286,26 @@ impl Page {
 /// offline copy's file list and with precompressed copies (dist.rs).
 fn build_page(page: Page) -> Result<()> {
     ensure_web_tools()?;
-    let dist = page.dist();
+    run(&mut page_build(page)?)?;
+    finish_page(&page.dist())
+}
+
+/// The same, with Trunk's output in a log file (shown if it fails), for a build that runs
+/// beside tests whose output is the one to read.
+fn build_page_quietly(page: Page, log: &Path) -> Result<()> {
+    ensure_web_tools()?;
+    Background::start(&mut page_build(page)?, log, page.what())?.wait()?;
+    finish_page(&page.dist())
+}
+
+/// The Trunk command that builds `page`.
+fn page_build(page: Page) -> Result<Command> {
     let mut trunk = trunk();
-    trunk.args(["build", "--release", "--locked", "--dist"]).arg(&dist);
+    trunk.args(["build", "--release", "--locked", "--dist"]).arg(page.dist());
     if page == Page::WithTestHooks {
         trunk.args(["--features", "test-hooks"]).arg(test_index()?);
     }
-    run(&mut trunk)?;
-    finish_page(&dist)
+    Ok(trunk)
 }
 
 /// The engine module's link in `index.html` and the features it names there.
@@ -316,24 +355,6 @@ fn run_built(binary: &str, args: &[&str], extra: &[String]) -> Result<()> {
     let mut cmd = Command::new(target_dir().join("release").join(binary));
     cmd.args(args).args(extra).env("FASHION_DIST", Page::WithTestHooks.dist());
     run(&mut cmd)
-}
-
-fn test(extra: &[String]) -> Result<()> {
-    ensure_dataset()?;
-    ensure_chromium()?;
-    let python = ensure_python_tools()?;
-    // The native test build runs beside the page's: the wasm builds spend minutes in
-    // single-threaded LTO links, which leaves the second core to the native build.
-    let log = target_dir().join("native-test-build.log");
-    let native = Background::start(cargo_workspace_tests().arg("--no-run"), &log, "building the native tests")?;
-    // Both builds of the page: the tests drive the one with hooks, and check that the
-    // shipped one has none.
-    if let Err(e) = build_page(Page::WithTestHooks).and_then(|()| build_page(Page::Shipped)) {
-        native.stop();
-        return Err(e);
-    }
-    native.wait()?;
-    run(cargo_workspace_tests().env("FASHION_PYTHON", python).args(extra))
 }
 
 /// A command running beside others, its output in a log file rather than mixed with theirs.
