@@ -343,10 +343,14 @@ fn finish_page(dist: &Path) -> Result<()> {
 /// tests/.
 fn cargo_workspace_tests() -> Command {
     let mut cmd = Command::new(env!("CARGO"));
-    cmd.args(["test", "--workspace", "--exclude", WEB_CRATE, "--exclude", ENGINE_MODULE_CRATE, "--release", "--locked"])
-        .env("FASHION_DIST", Page::WithTestHooks.dist())
-        .env("FASHION_SHIPPED_DIST", Page::Shipped.dist());
+    cmd.args(["test", "--workspace", "--exclude", WEB_CRATE, "--exclude", ENGINE_MODULE_CRATE, "--release", "--locked"]);
+    with_page_dists(&mut cmd);
     cmd
+}
+
+/// Where the tests find both builds of the page (`tests/src/lib.rs` reads these).
+fn with_page_dists(cmd: &mut Command) -> &mut Command {
+    cmd.env("FASHION_DIST", Page::WithTestHooks.dist()).env("FASHION_SHIPPED_DIST", Page::Shipped.dist())
 }
 
 /// Builds the workspace's binaries as the tests do, then runs `binary` from it.

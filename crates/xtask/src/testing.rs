@@ -23,7 +23,7 @@ use anyhow::{Context, Result, bail};
 
 use crate::{
     Background, Page, build_page, build_page_quietly, cargo_workspace_tests, ensure_chromium, ensure_dataset, ensure_python_tools, root,
-    run, target_dir,
+    run, target_dir, with_page_dists,
 };
 
 /// The page tests' package folder, relative to the workspace root.
@@ -38,7 +38,7 @@ pub fn test(extra: &[String]) -> Result<()> {
     if !extra.is_empty() {
         return test_with_cargo(extra, &python);
     }
-    let log = target_dir().join("native-test-build.log");
+    let log = native_build_log();
     let native = Background::start(
         cargo_workspace_tests().args(["--no-run", "--message-format=json-render-diagnostics"]),
         &log,
@@ -88,14 +88,18 @@ pub fn test(extra: &[String]) -> Result<()> {
 
 /// Both pages, then one `cargo test` with the user's arguments.
 fn test_with_cargo(extra: &[String], python: &Path) -> Result<()> {
-    let log = target_dir().join("native-test-build.log");
-    let native = Background::start(cargo_workspace_tests().arg("--no-run"), &log, "building the native tests")?;
+    let native = Background::start(cargo_workspace_tests().arg("--no-run"), &native_build_log(), "building the native tests")?;
     if let Err(e) = build_page(Page::WithTestHooks).and_then(|()| build_page(Page::Shipped)) {
         native.stop();
         return Err(e);
     }
     native.wait()?;
     run(cargo_workspace_tests().env("FASHION_PYTHON", python).args(extra))
+}
+
+/// The native test build's output (cargo's, shown when it fails).
+fn native_build_log() -> PathBuf {
+    target_dir().join("native-test-build.log")
 }
 
 /// One test executable that cargo built.
@@ -121,11 +125,10 @@ fn built_tests(messages: &str) -> Result<Vec<TestBinary>> {
     let mut binaries = Vec::new();
     for line in messages.lines().filter(|l| l.starts_with('{')) {
         let Ok(message) = serde_json::from_str::<serde_json::Value>(line) else { continue };
-        let is_test = message["reason"] == "compiler-artifact" && message["profile"]["test"] == true;
-        let (Some(executable), Some(manifest)) = (message["executable"].as_str(), message["manifest_path"].as_str()) else { continue };
-        if !is_test {
+        if message["reason"] != "compiler-artifact" || message["profile"]["test"] != true {
             continue;
         }
+        let (Some(executable), Some(manifest)) = (message["executable"].as_str(), message["manifest_path"].as_str()) else { continue };
         let target = &message["target"];
         binaries.push(TestBinary {
             executable: executable.into(),
@@ -148,13 +151,9 @@ fn run_all(binaries: &[TestBinary], python: &Path) -> Vec<String> {
     for binary in binaries {
         let source = binary.source.strip_prefix(root()).unwrap_or(&binary.source).display().to_string();
         eprintln!("\nxtask: running {source} ({})", binary.executable.display());
-        let status = Command::new(&binary.executable)
-            .current_dir(&binary.package_dir)
-            .env("CARGO_MANIFEST_DIR", &binary.package_dir)
-            .env("FASHION_DIST", Page::WithTestHooks.dist())
-            .env("FASHION_SHIPPED_DIST", Page::Shipped.dist())
-            .env("FASHION_PYTHON", python)
-            .status();
+        let mut cmd = Command::new(&binary.executable);
+        cmd.current_dir(&binary.package_dir).env("CARGO_MANIFEST_DIR", &binary.package_dir).env("FASHION_PYTHON", python);
+        let status = with_page_dists(&mut cmd).status();
         match status {
             Ok(s) if s.success() => {}
             Ok(s) => failed.push(format!("{source} ({s})")),
